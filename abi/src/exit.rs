@@ -1,0 +1,55 @@
+//! Process-level exit statuses of a mewz image or hosted executable.
+//!
+//! The app's own `proc_exit(code)` passes through unchanged (0..=255). The runtime's own verdicts
+//! use the values below; every runner decodes them with [`ExitCode::describe`].
+
+/// Exit status of a run, as seen by the user's shell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitCode(pub u8);
+
+impl ExitCode {
+    /// The app returned from `_start` without calling `proc_exit`, or called `proc_exit(0)`.
+    pub const SUCCESS: ExitCode = ExitCode(0);
+    /// The app hit a wasm trap (same value wasmtime uses: 128 + SIGABRT).
+    pub const WASM_TRAP: ExitCode = ExitCode(134);
+    /// The kernel panicked (a bug in mewz, or an unrecoverable condition it reports).
+    pub const KERNEL_PANIC: ExitCode = ExitCode(250);
+    /// The CPU raised an exception that is not a wasm trap (a kernel fault).
+    pub const CPU_EXCEPTION: ExitCode = ExitCode(251);
+    /// The runner could not get a status out of the machine (killed, timed out, crashed).
+    pub const NO_STATUS: ExitCode = ExitCode(252);
+
+    /// A short human description of a runtime verdict; `None` for ordinary app statuses.
+    pub const fn describe(self) -> Option<&'static str> {
+        match self {
+            ExitCode::WASM_TRAP => Some("wasm trap"),
+            ExitCode::KERNEL_PANIC => Some("kernel panic"),
+            ExitCode::CPU_EXCEPTION => Some("cpu exception"),
+            ExitCode::NO_STATUS => Some("no exit status from the machine"),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_verdicts_are_distinct_and_described() {
+        let all = [
+            ExitCode::WASM_TRAP,
+            ExitCode::KERNEL_PANIC,
+            ExitCode::CPU_EXCEPTION,
+            ExitCode::NO_STATUS,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            assert!(a.describe().is_some());
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(ExitCode::SUCCESS.describe(), None);
+        assert_eq!(ExitCode(3).describe(), None);
+    }
+}

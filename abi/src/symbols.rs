@@ -1,0 +1,34 @@
+//! Symbol names shared by the compiler and the runtimes.
+//!
+//! A wasm function import `(import "M" "f" ...)` is an undefined symbol named `M.f` (module and
+//! field verbatim, joined by [`IMPORT_SEPARATOR`]), called with the C calling convention;
+//! wasm `i32/i64/f32/f64` are the matching C types and pointers are `i32` offsets into the
+//! linear memory. The module qualifier keeps `wasi_snapshot_preview1.fd_write` from clashing
+//! with any symbol of the kernel. Everything else the compiled object defines is hidden,
+//! except the symbols named here.
+
+/// Joins an import's module and field into its symbol name.
+pub const IMPORT_SEPARATOR: &str = ".";
+
+/// Trap entry, defined by the runtime: `extern "C" fn(code: u32) -> !`, code a [`crate::TrapCode`].
+pub const TRAP: &str = "__mewz_trap";
+
+/// `memory.grow`, defined by the runtime:
+/// `extern "C" fn(memory: *mut MemoryDescriptor, delta_pages: u32) -> i32` (old size in pages,
+/// or -1 when the memory cannot grow).
+pub const MEMORY_GROW: &str = "__mewz_memory_grow";
+
+/// Lowest address the app's stack may use, defined by the runtime (`usize`). Compiled function
+/// prologues compare the stack pointer against it and trap with `CallStackExhausted` below it.
+pub const STACK_LIMIT: &str = "__mewz_stack_limit";
+
+/// The module descriptor defined by compiled code, see [`crate::module`].
+pub const MODULE_DESCRIPTOR: &str = "__mewz_module";
+
+/// Section holding the module descriptor. A C-identifier name, so ELF linkers define
+/// `__start_mewz_module` / `__stop_mewz_module` around it; an image without an app has an empty
+/// section, which is how the kernel knows it has no app to run.
+pub const MODULE_SECTION: &str = "mewz_module";
+
+/// The WASI preview1 import module.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";

@@ -1,0 +1,43 @@
+//! The boot flow shared by every platform, after the arch's early init.
+
+use crate::cmdline::CommandLine;
+use crate::platform::{self, Platform};
+use crate::{console, heap, klog, kprintln, selftest};
+
+/// Version printed in the boot banner.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Entered by the arch crate once it has a console, a memory map, its page tables and its
+/// exception vectors. Never returns: it ends with [`Platform::exit`].
+pub fn main(p: &'static dyn Platform) -> ! {
+    platform::install(p);
+    let boot_start_ns = p.monotonic_ns();
+    heap::init(p.free_memory());
+    let cmdline = CommandLine::parse(p.command_line());
+    // Without an app the kernel is its own demo and says what it finds; with one, the console
+    // belongs to the app unless `mewz.verbose` asks for the kernel's log too.
+    let has_app = false;
+    console::set_verbose(!has_app || cmdline.flag("verbose"));
+
+    klog!("mewz-rs {} booting on {}", VERSION, p.name());
+    klog!("command line: {:?}", p.command_line());
+    klog!(
+        "heap: {} KiB in {} region(s)",
+        heap::size() / 1024,
+        p.free_memory().iter().filter(|r| r.len >= 4096).count()
+    );
+    p.init_devices();
+    let init_ns = p.monotonic_ns().saturating_sub(boot_start_ns);
+    klog!("kernel init took {} us", init_ns / 1000);
+
+    let code = match cmdline.option("selftest") {
+        Some(name) => selftest::run(name),
+        None if !has_app => selftest::run("all"),
+        None => 0,
+    };
+    klog!("exit {}", code);
+    if code != 0 {
+        kprintln!("mewz: exiting with status {}", code);
+    }
+    p.exit(code)
+}

@@ -1,0 +1,101 @@
+//! The kernel command line: `mewz.*` options for the kernel, the rest for the app.
+//!
+//! Syntax: whitespace-separated words; `"..."` groups a word with spaces, `\` escapes the next
+//! character. Words before `--` starting with `mewz.` are kernel options; every word after `--`
+//! is an app argument.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CommandLine {
+    /// `mewz.key=value` options (key without the `mewz.` prefix; value empty for flags).
+    pub options: Vec<(String, String)>,
+    /// Words after `--`.
+    pub args: Vec<String>,
+}
+
+impl CommandLine {
+    pub fn parse(line: &str) -> CommandLine {
+        let mut out = CommandLine::default();
+        let mut after_dashes = false;
+        for word in split_words(line) {
+            if after_dashes {
+                out.args.push(word);
+            } else if word == "--" {
+                after_dashes = true;
+            } else if let Some(opt) = word.strip_prefix("mewz.") {
+                let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
+                out.options.push((k.into(), v.into()));
+            }
+        }
+        out
+    }
+
+    /// Last value given for option `key`.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.option(key), Some("" | "1" | "on" | "true"))
+    }
+}
+
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                in_word = true;
+            }
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(core::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_options_and_app_args() {
+        let c = CommandLine::parse(r#"console=ttyS0 mewz.verbose mewz.selftest=fault -- app "a b" c\"d """#);
+        assert_eq!(c.option("verbose"), Some(""));
+        assert!(c.flag("verbose"));
+        assert_eq!(c.option("selftest"), Some("fault"));
+        assert_eq!(c.args, ["app", "a b", "c\"d", ""]);
+    }
+
+    #[test]
+    fn later_options_win_and_empty_line_is_empty() {
+        let c = CommandLine::parse("mewz.x=1 mewz.x=2");
+        assert_eq!(c.option("x"), Some("2"));
+        assert_eq!(CommandLine::parse("   "), CommandLine::default());
+        assert!(!CommandLine::parse("mewz.verbose=off").flag("verbose"));
+    }
+}

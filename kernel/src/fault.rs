@@ -1,0 +1,72 @@
+//! Where CPU exceptions end up: a wasm trap if the fault is the app's, a kernel fault otherwise.
+
+use crate::kprintln;
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use mewz_abi::{ExitCode, TrapCode};
+
+/// Virtual ranges whose faults are the app's: `[start, end)`. Registered by the linear-memory
+/// manager (memory reservation → out of bounds) and the app stack (guard → stack exhausted).
+static GUARDS: [(AtomicUsize, AtomicUsize); 2] =
+    [(AtomicUsize::new(0), AtomicUsize::new(0)), (AtomicUsize::new(0), AtomicUsize::new(0))];
+
+/// Which guarded range a fault address falls into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuardKind {
+    LinearMemory = 0,
+    AppStack = 1,
+}
+
+pub fn register_guard(kind: GuardKind, start: usize, end: usize) {
+    let (s, e) = &GUARDS[kind as usize];
+    s.store(start, Ordering::Relaxed);
+    e.store(end, Ordering::Relaxed);
+}
+
+/// The wasm trap a fault at `addr` means, if any.
+pub fn classify(addr: usize) -> Option<TrapCode> {
+    let hit = |k: GuardKind| {
+        let (s, e) = &GUARDS[k as usize];
+        (s.load(Ordering::Relaxed)..e.load(Ordering::Relaxed)).contains(&addr)
+    };
+    if hit(GuardKind::LinearMemory) {
+        Some(TrapCode::OutOfBoundsMemoryAccess)
+    } else if hit(GuardKind::AppStack) {
+        Some(TrapCode::CallStackExhausted)
+    } else {
+        None
+    }
+}
+
+/// Ends the app with a wasm trap: `wasm trap: <name>` and exit status 134.
+pub fn wasm_trap(code: TrapCode) -> ! {
+    kprintln!("wasm trap: {}", code.spec_name());
+    crate::platform::platform().exit(ExitCode::WASM_TRAP.0)
+}
+
+/// Called by the arch exception handler. `report` prints the architecture's register dump; it
+/// is shown only for kernel faults.
+pub fn cpu_exception(fault_addr: Option<usize>, report: &dyn fmt::Display) -> ! {
+    if let Some(trap) = fault_addr.and_then(classify) {
+        wasm_trap(trap)
+    }
+    kprintln!("{report}");
+    kprintln!("kernel fault: unhandled cpu exception");
+    crate::platform::platform().exit(ExitCode::CPU_EXCEPTION.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_guard_ranges() {
+        register_guard(GuardKind::LinearMemory, 0x1000, 0x3000);
+        register_guard(GuardKind::AppStack, 0x8000, 0x9000);
+        assert_eq!(classify(0x1000), Some(TrapCode::OutOfBoundsMemoryAccess));
+        assert_eq!(classify(0x2fff), Some(TrapCode::OutOfBoundsMemoryAccess));
+        assert_eq!(classify(0x3000), None);
+        assert_eq!(classify(0x8800), Some(TrapCode::CallStackExhausted));
+        assert_eq!(classify(0), None);
+    }
+}

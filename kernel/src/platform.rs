@@ -1,0 +1,116 @@
+//! The platform interface: everything the kernel needs from the machine it runs on.
+//!
+//! Six groups, kept deliberately small: console, memory, time, interrupts, devices, power.
+//! Each architecture implements it once, as a `static`, and passes it to [`crate::boot::main`].
+
+use core::fmt;
+use spin::Once;
+
+/// A range of RAM the kernel may use, as kernel virtual addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryRegion {
+    pub start: usize,
+    pub len: usize,
+}
+
+/// Why a mapping request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No physical memory left to back the pages.
+    OutOfMemory,
+    /// The range is not page aligned or not inside a region the platform can map.
+    InvalidRange,
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MapError::OutOfMemory => "out of memory",
+            MapError::InvalidRange => "invalid range",
+        })
+    }
+}
+
+pub trait Platform: Sync {
+    // --- identity -------------------------------------------------------------------------
+    /// Short architecture name: `x86_64`, `aarch64`, `host`.
+    fn name(&self) -> &'static str;
+    /// The command line the boot loader passed (PVH cmdline, `/chosen/bootargs`, argv).
+    fn command_line(&self) -> &str;
+
+    // --- console --------------------------------------------------------------------------
+    /// Writes bytes to the console, blocking until they are sent.
+    fn console_write(&self, bytes: &[u8]);
+    /// Reads whatever console input is available, without blocking; returns the count read.
+    fn console_read(&self, buf: &mut [u8]) -> usize;
+
+    // --- memory ---------------------------------------------------------------------------
+    /// RAM left for the kernel heap after the platform took what it needs (image, page tables,
+    /// boot structures). Called once, by [`crate::heap::init`].
+    fn free_memory(&self) -> &[MemoryRegion];
+    /// Page size used by [`Platform::map_zeroed`] and [`Platform::unmap`].
+    fn page_size(&self) -> usize {
+        4096
+    }
+    /// Maps fresh zeroed read-write, non-executable pages at `[virt, virt + len)`.
+    /// `virt` and `len` are page aligned; the range is inside a region reserved with
+    /// [`Platform::reserve`]. Pages come from the kernel heap.
+    fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError>;
+    /// Unmaps pages mapped by [`Platform::map_zeroed`] and frees their memory.
+    fn unmap(&self, virt: usize, len: usize);
+    /// Reserves `len` bytes of virtual address space (nothing mapped, every access faults) and
+    /// returns its start. The unikernels return a fixed address per call order.
+    fn reserve(&self, len: usize) -> Result<usize, MapError>;
+
+    // --- time -----------------------------------------------------------------------------
+    /// Nanoseconds since an arbitrary point at boot; never goes backwards.
+    fn monotonic_ns(&self) -> u64;
+    /// Resolution of [`Platform::monotonic_ns`] in nanoseconds.
+    fn monotonic_resolution_ns(&self) -> u64;
+    /// Nanoseconds since the Unix epoch, or `None` if the machine has no wall clock.
+    fn wall_clock_ns(&self) -> Option<u64>;
+    /// Arms the one-shot timer to interrupt `delay_ns` from now (replacing any armed one).
+    fn arm_timer(&self, delay_ns: u64);
+    /// How many timer interrupts have been handled since boot.
+    fn timer_interrupts(&self) -> u64;
+
+    // --- interrupts -----------------------------------------------------------------------
+    /// Enables interrupts and waits for the next one, atomically (no lost wake-up).
+    fn wait_for_interrupt(&self);
+
+    // --- devices --------------------------------------------------------------------------
+    /// Late initialisation once the heap exists: interrupt controller, timer, device
+    /// discovery (PCI or FDT), logging what it finds.
+    fn init_devices(&self);
+    /// Fills `buf` with random bytes from a hardware source; `false` if there is none.
+    fn random_bytes(&self, buf: &mut [u8]) -> bool;
+
+    // --- power ----------------------------------------------------------------------------
+    /// Stops the machine; the runner sees `code` as the exit status.
+    fn exit(&self, code: u8) -> !;
+
+    // --- diagnostics ----------------------------------------------------------------------
+    /// Makes the CPU take an exception (a write to an unmapped kernel address), to test the
+    /// fault path. Does not return.
+    fn trigger_cpu_fault(&self) -> !;
+}
+
+static PLATFORM: Once<&'static dyn Platform> = Once::new();
+
+/// Installs the platform. Called once, by [`crate::boot::main`] (or a test harness).
+pub fn install(platform: &'static dyn Platform) {
+    PLATFORM.call_once(|| platform);
+}
+
+/// The platform the kernel runs on.
+///
+/// # Panics
+/// If called before [`install`].
+pub fn platform() -> &'static dyn Platform {
+    *PLATFORM.get().expect("platform not installed")
+}
+
+/// The platform, if installed: for paths (panic, logging) that must work at any time.
+pub fn try_platform() -> Option<&'static dyn Platform> {
+    PLATFORM.get().copied()
+}

@@ -1,0 +1,120 @@
+//! Boot-time self checks, chosen with `mewz.selftest=NAME` on the command line.
+//!
+//! They run on the real machine (QEMU) and are what the integration tests assert on: each
+//! prints `selftest NAME: ok ...` or `selftest NAME: FAILED ...` and the kernel exits with 0 or 1.
+
+use crate::platform::platform;
+use crate::{kprintln, time};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// Runs the named check (`all` runs every non-destructive one) and returns the exit status.
+pub fn run(name: &str) -> u8 {
+    let checks: &[(&str, fn() -> Result<(), &'static str>)] =
+        &[("heap", heap), ("timer", timer), ("clock", clock), ("random", random)];
+    match name {
+        "fault" => {
+            kprintln!("selftest fault: touching an unmapped address");
+            platform().trigger_cpu_fault()
+        }
+        "panic" => panic!("selftest: deliberate panic"),
+        _ => {}
+    }
+    let selected: Vec<_> = checks.iter().filter(|(n, _)| name == "all" || *n == name).collect();
+    if selected.is_empty() {
+        kprintln!("selftest {name}: unknown check");
+        return 2;
+    }
+    let mut failed = 0;
+    for (n, check) in selected {
+        match check() {
+            Ok(()) => kprintln!("selftest {n}: ok"),
+            Err(why) => {
+                kprintln!("selftest {n}: FAILED: {why}");
+                failed += 1;
+            }
+        }
+    }
+    if failed == 0 {
+        kprintln!("selftest: all passed");
+        0
+    } else {
+        1
+    }
+}
+
+fn heap() -> Result<(), &'static str> {
+    // Many small objects, freed out of order, then one large block.
+    let mut boxes: Vec<Box<[u64]>> = (0..512u64).map(|i| vec![i; (i % 61 + 1) as usize].into_boxed_slice()).collect();
+    for (i, b) in boxes.iter().enumerate() {
+        if b.iter().any(|&v| v != i as u64) {
+            return Err("small allocation corrupted");
+        }
+    }
+    let mut i = 0;
+    boxes.retain(|_| {
+        i += 1;
+        i % 2 == 0
+    });
+    let big_len = 16 << 20;
+    let mut big = Vec::<u8>::new();
+    big.try_reserve_exact(big_len).map_err(|_| "16 MiB allocation failed")?;
+    big.resize(big_len, 0xa5);
+    if big.iter().step_by(4093).any(|&b| b != 0xa5) {
+        return Err("large allocation corrupted");
+    }
+    if boxes.iter().enumerate().any(|(i, b)| b[0] != (2 * i + 1) as u64) {
+        return Err("allocation corrupted by a neighbour");
+    }
+    kprintln!("selftest heap: {} KiB heap, 16 MiB block at {:p}", crate::heap::size() / 1024, big.as_ptr());
+    Ok(())
+}
+
+fn timer() -> Result<(), &'static str> {
+    let p = platform();
+    let ticks0 = p.timer_interrupts();
+    let t0 = p.monotonic_ns();
+    for _ in 0..5 {
+        time::sleep_ns(10_000_000);
+    }
+    let elapsed = p.monotonic_ns() - t0;
+    let ticks = p.timer_interrupts() - ticks0;
+    kprintln!("selftest timer: 5 sleeps of 10 ms took {} us, {} timer interrupt(s)", elapsed / 1000, ticks);
+    if ticks < 5 {
+        return Err("fewer timer interrupts than sleeps");
+    }
+    if elapsed < 50_000_000 {
+        return Err("clock advanced less than the time slept");
+    }
+    Ok(())
+}
+
+fn clock() -> Result<(), &'static str> {
+    let p = platform();
+    let a = p.monotonic_ns();
+    let b = p.monotonic_ns();
+    if b < a {
+        return Err("monotonic clock went backwards");
+    }
+    match p.wall_clock_ns() {
+        // 2020-01-01 .. 2200-01-01: a real clock, not zero or garbage.
+        Some(ns) if (1_577_836_800_000_000_000..7_258_118_400_000_000_000).contains(&ns) => {
+            kprintln!("selftest clock: wall clock {} s since the epoch, resolution {} ns", ns / 1_000_000_000, p.monotonic_resolution_ns());
+            Ok(())
+        }
+        Some(_) => Err("wall clock out of range"),
+        None => Err("no wall clock"),
+    }
+}
+
+fn random() -> Result<(), &'static str> {
+    let mut a = [0u8; 32];
+    let mut b = [0u8; 32];
+    if !platform().random_bytes(&mut a) || !platform().random_bytes(&mut b) {
+        return Err("no hardware random source");
+    }
+    if a == b || a == [0; 32] {
+        return Err("random source repeats itself");
+    }
+    Ok(())
+}
