@@ -58,9 +58,18 @@ mod tests {
     fn descriptor_offsets_match_layout() {
         use memory_descriptor_offsets as o;
         assert_eq!(offset_of!(MemoryDescriptor, base) as u32, o::BASE);
-        assert_eq!(offset_of!(MemoryDescriptor, current_bytes) as u32, o::CURRENT_BYTES);
-        assert_eq!(offset_of!(MemoryDescriptor, minimum_pages) as u32, o::MINIMUM_PAGES);
-        assert_eq!(offset_of!(MemoryDescriptor, maximum_pages) as u32, o::MAXIMUM_PAGES);
+        assert_eq!(
+            offset_of!(MemoryDescriptor, current_bytes) as u32,
+            o::CURRENT_BYTES
+        );
+        assert_eq!(
+            offset_of!(MemoryDescriptor, minimum_pages) as u32,
+            o::MINIMUM_PAGES
+        );
+        assert_eq!(
+            offset_of!(MemoryDescriptor, maximum_pages) as u32,
+            o::MAXIMUM_PAGES
+        );
         assert_eq!(size_of::<MemoryDescriptor>() as u32, o::SIZE);
     }
 

@@ -34,7 +34,11 @@ impl CommandLine {
 
     /// Last value given for option `key`.
     pub fn option(&self, key: &str) -> Option<&str> {
-        self.options.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -84,7 +88,9 @@ mod tests {
 
     #[test]
     fn splits_options_and_app_args() {
-        let c = CommandLine::parse(r#"console=ttyS0 mewz.verbose mewz.selftest=fault -- app "a b" c\"d """#);
+        let c = CommandLine::parse(
+            r#"console=ttyS0 mewz.verbose mewz.selftest=fault -- app "a b" c\"d """#,
+        );
         assert_eq!(c.option("verbose"), Some(""));
         assert!(c.flag("verbose"));
         assert_eq!(c.option("selftest"), Some("fault"));

@@ -1,9 +1,10 @@
-//! Kernel logging over the platform console.
+//! Kernel logging over the platform console. Kernel messages go to [`Stream::Err`].
 //!
 //! `kprintln!` always prints (banners, fault reports); `klog!` prints only when the kernel runs
 //! verbose (`mewz.verbose` on the command line), so that by default the console carries the
 //! app's output alone.
 
+use crate::platform::Stream;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,22 +18,27 @@ pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)
 }
 
-/// A `fmt::Write` over the platform console.
-pub struct Console;
+/// A `fmt::Write` over one console stream.
+pub struct Console(pub Stream);
 
 impl Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         if let Some(p) = crate::platform::try_platform() {
-            p.console_write(s.as_bytes());
+            p.console_write(self.0, s.as_bytes());
         }
         Ok(())
     }
 }
 
+/// Formats `args` onto `stream`.
+pub fn _print_to(stream: Stream, args: fmt::Arguments<'_>) {
+    // Console writes cannot fail; the result carries no information.
+    let _ = Console(stream).write_fmt(args);
+}
+
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
-    // Console writes cannot fail; the result carries no information.
-    let _ = Console.write_fmt(args);
+    _print_to(Stream::Err, args);
 }
 
 #[macro_export]

@@ -7,8 +7,10 @@ use mewz_abi::{ExitCode, TrapCode};
 
 /// Virtual ranges whose faults are the app's: `[start, end)`. Registered by the linear-memory
 /// manager (memory reservation → out of bounds) and the app stack (guard → stack exhausted).
-static GUARDS: [(AtomicUsize, AtomicUsize); 2] =
-    [(AtomicUsize::new(0), AtomicUsize::new(0)), (AtomicUsize::new(0), AtomicUsize::new(0))];
+static GUARDS: [(AtomicUsize, AtomicUsize); 2] = [
+    (AtomicUsize::new(0), AtomicUsize::new(0)),
+    (AtomicUsize::new(0), AtomicUsize::new(0)),
+];
 
 /// Which guarded range a fault address falls into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +40,9 @@ pub fn classify(addr: usize) -> Option<TrapCode> {
     }
 }
 
-/// Ends the app with a wasm trap: `wasm trap: <name>` and exit status 134.
+/// Ends the app with a wasm trap (by default `wasm trap: <name>` and exit status 134).
 pub fn wasm_trap(code: TrapCode) -> ! {
-    kprintln!("wasm trap: {}", code.spec_name());
-    crate::platform::platform().exit(ExitCode::WASM_TRAP.0)
+    crate::platform::platform().wasm_trap(code)
 }
 
 /// Called by the arch exception handler. `report` prints the architecture's register dump; it

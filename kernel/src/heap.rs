@@ -10,7 +10,8 @@ static HEAP_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 #[cfg(target_os = "none")]
 #[global_allocator]
-static ALLOCATOR: talc::Talck<spin::Mutex<()>, talc::ErrOnOom> = talc::Talc::new(talc::ErrOnOom).lock();
+static ALLOCATOR: talc::Talck<spin::Mutex<()>, talc::ErrOnOom> =
+    talc::Talc::new(talc::ErrOnOom).lock();
 
 /// Hands the free regions to the allocator. Regions smaller than a page are skipped.
 pub fn init(regions: &[MemoryRegion]) {

@@ -20,4 +20,4 @@ pub mod time;
 #[cfg(target_os = "none")]
 mod panic;
 
-pub use platform::{MapError, MemoryRegion, Platform, platform};
+pub use platform::{MapError, MemoryRegion, Platform, Stream, platform};

@@ -6,6 +6,15 @@
 use core::fmt;
 use spin::Once;
 
+/// The console's output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// The app's stdout.
+    Out,
+    /// The app's stderr, and the kernel's own messages.
+    Err,
+}
+
 /// A range of RAM the kernel may use, as kernel virtual addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryRegion {
@@ -39,8 +48,10 @@ pub trait Platform: Sync {
     fn command_line(&self) -> &str;
 
     // --- console --------------------------------------------------------------------------
-    /// Writes bytes to the console, blocking until they are sent.
-    fn console_write(&self, bytes: &[u8]);
+    /// Writes bytes to one of the console's two streams, blocking until they are sent.
+    /// The unikernels put [`Stream::Out`] on the first UART and [`Stream::Err`] on the second
+    /// (the runner maps them to its stdout and stderr); a machine with one UART uses it for both.
+    fn console_write(&self, stream: Stream, bytes: &[u8]);
     /// Reads whatever console input is available, without blocking; returns the count read.
     fn console_read(&self, buf: &mut [u8]) -> usize;
 
@@ -88,6 +99,20 @@ pub trait Platform: Sync {
     // --- power ----------------------------------------------------------------------------
     /// Stops the machine; the runner sees `code` as the exit status.
     fn exit(&self, code: u8) -> !;
+
+    // --- the app ----------------------------------------------------------------------------
+    /// Calls `entry(arg)` with the stack pointer at `stack_top` (16-byte aligned), returning
+    /// when `entry` returns. The kernel reserves the stack with a guard page below it.
+    fn call_on_stack(&self, stack_top: usize, entry: extern "C" fn(usize), arg: usize);
+    /// Ends the app with a wasm trap. The default prints `wasm trap: <name>` on stderr and exits
+    /// 134; the hosted spec harness overrides it to unwind back into the harness.
+    fn wasm_trap(&self, code: mewz_abi::TrapCode) -> ! {
+        crate::console::_print_to(
+            Stream::Err,
+            format_args!("wasm trap: {}\n", code.spec_name()),
+        );
+        self.exit(mewz_abi::ExitCode::WASM_TRAP.0)
+    }
 
     // --- diagnostics ----------------------------------------------------------------------
     /// Makes the CPU take an exception (a write to an unmapped kernel address), to test the

@@ -8,10 +8,17 @@ use crate::{kprintln, time};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+/// A check: `Err` says what went wrong.
+type Check = fn() -> Result<(), &'static str>;
+
 /// Runs the named check (`all` runs every non-destructive one) and returns the exit status.
 pub fn run(name: &str) -> u8 {
-    let checks: &[(&str, fn() -> Result<(), &'static str>)] =
-        &[("heap", heap), ("timer", timer), ("clock", clock), ("random", random)];
+    let checks: &[(&str, Check)] = &[
+        ("heap", heap),
+        ("timer", timer),
+        ("clock", clock),
+        ("random", random),
+    ];
     match name {
         "fault" => {
             kprintln!("selftest fault: touching an unmapped address");
@@ -20,7 +27,10 @@ pub fn run(name: &str) -> u8 {
         "panic" => panic!("selftest: deliberate panic"),
         _ => {}
     }
-    let selected: Vec<_> = checks.iter().filter(|(n, _)| name == "all" || *n == name).collect();
+    let selected: Vec<_> = checks
+        .iter()
+        .filter(|(n, _)| name == "all" || *n == name)
+        .collect();
     if selected.is_empty() {
         kprintln!("selftest {name}: unknown check");
         return 2;
@@ -45,7 +55,9 @@ pub fn run(name: &str) -> u8 {
 
 fn heap() -> Result<(), &'static str> {
     // Many small objects, freed out of order, then one large block.
-    let mut boxes: Vec<Box<[u64]>> = (0..512u64).map(|i| vec![i; (i % 61 + 1) as usize].into_boxed_slice()).collect();
+    let mut boxes: Vec<Box<[u64]>> = (0..512u64)
+        .map(|i| vec![i; (i % 61 + 1) as usize].into_boxed_slice())
+        .collect();
     for (i, b) in boxes.iter().enumerate() {
         if b.iter().any(|&v| v != i as u64) {
             return Err("small allocation corrupted");
@@ -58,15 +70,24 @@ fn heap() -> Result<(), &'static str> {
     });
     let big_len = 16 << 20;
     let mut big = Vec::<u8>::new();
-    big.try_reserve_exact(big_len).map_err(|_| "16 MiB allocation failed")?;
+    big.try_reserve_exact(big_len)
+        .map_err(|_| "16 MiB allocation failed")?;
     big.resize(big_len, 0xa5);
     if big.iter().step_by(4093).any(|&b| b != 0xa5) {
         return Err("large allocation corrupted");
     }
-    if boxes.iter().enumerate().any(|(i, b)| b[0] != (2 * i + 1) as u64) {
+    if boxes
+        .iter()
+        .enumerate()
+        .any(|(i, b)| b[0] != (2 * i + 1) as u64)
+    {
         return Err("allocation corrupted by a neighbour");
     }
-    kprintln!("selftest heap: {} KiB heap, 16 MiB block at {:p}", crate::heap::size() / 1024, big.as_ptr());
+    kprintln!(
+        "selftest heap: {} KiB heap, 16 MiB block at {:p}",
+        crate::heap::size() / 1024,
+        big.as_ptr()
+    );
     Ok(())
 }
 
@@ -79,7 +100,11 @@ fn timer() -> Result<(), &'static str> {
     }
     let elapsed = p.monotonic_ns() - t0;
     let ticks = p.timer_interrupts() - ticks0;
-    kprintln!("selftest timer: 5 sleeps of 10 ms took {} us, {} timer interrupt(s)", elapsed / 1000, ticks);
+    kprintln!(
+        "selftest timer: 5 sleeps of 10 ms took {} us, {} timer interrupt(s)",
+        elapsed / 1000,
+        ticks
+    );
     if ticks < 5 {
         return Err("fewer timer interrupts than sleeps");
     }
@@ -99,7 +124,11 @@ fn clock() -> Result<(), &'static str> {
     match p.wall_clock_ns() {
         // 2020-01-01 .. 2200-01-01: a real clock, not zero or garbage.
         Some(ns) if (1_577_836_800_000_000_000..7_258_118_400_000_000_000).contains(&ns) => {
-            kprintln!("selftest clock: wall clock {} s since the epoch, resolution {} ns", ns / 1_000_000_000, p.monotonic_resolution_ns());
+            kprintln!(
+                "selftest clock: wall clock {} s since the epoch, resolution {} ns",
+                ns / 1_000_000_000,
+                p.monotonic_resolution_ns()
+            );
             Ok(())
         }
         Some(_) => Err("wall clock out of range"),
