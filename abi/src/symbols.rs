@@ -32,3 +32,8 @@ pub const MODULE_SECTION: &str = "mewz_module";
 
 /// The WASI preview1 import module.
 pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// Section holding the configuration `mewz build` bakes into an image: a UTF-8 string in the
+/// kernel command-line syntax (`mewz.env=K=V` options, app arguments after `--`). The runtime
+/// command line overrides it. Bounds: `__start_mewz_config` / `__stop_mewz_config`.
+pub const CONFIG_SECTION: &str = "mewz_config";
