@@ -46,6 +46,24 @@ impl CommandLine {
     }
 }
 
+/// Quotes `word` so that [`CommandLine::parse`] reads it back as exactly one word.
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty() && !word.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\');
+    if plain {
+        return word.into();
+    }
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('"');
+    for c in word.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 fn split_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -95,6 +113,15 @@ mod tests {
         assert!(c.flag("verbose"));
         assert_eq!(c.option("selftest"), Some("fault"));
         assert_eq!(c.args, ["app", "a b", "c\"d", ""]);
+    }
+
+    #[test]
+    fn quote_round_trips_any_word() {
+        let words = ["plain", "", "two words", "q\"uote", "back\\slash", "tab\there", "-- ", "ünï"];
+        let line: Vec<String> = words.iter().map(|w| quote(w)).collect();
+        let c = CommandLine::parse(&format!("-- {}", line.join(" ")));
+        assert_eq!(c.args, words);
+        assert_eq!(quote("plain"), "plain");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Boot-time self checks, chosen with `mewz.selftest=NAME` on the command line.
+//! Boot-time self checks, chosen with `mewz.selftest=NAME` on the command line
+//! (`fault`, `panic` and `hang` test the failure paths).
 //!
 //! They run on the real machine (QEMU) and are what the integration tests assert on: each
 //! prints `selftest NAME: ok ...` or `selftest NAME: FAILED ...` and the kernel exits with 0 or 1.
@@ -25,6 +26,10 @@ pub fn run(name: &str) -> u8 {
             platform().trigger_cpu_fault()
         }
         "panic" => panic!("selftest: deliberate panic"),
+        // Never stops: tests the runner's timeout.
+        "hang" => loop {
+            platform().wait_for_interrupt();
+        },
         _ => {}
     }
     let selected: Vec<_> = checks
