@@ -1,1 +1,16 @@
-//! placeholder
+//! The Linux-hosted mewz platform.
+//!
+//! Implements [`mewz_kernel::Platform`] for an ordinary Linux process, so the kernel's own boot
+//! flow, WASI layer and app runtime run natively: compiled wasm + `libmewz_host.a` link into a
+//! plain executable ([`link`] has the recipe, [`entry`] the C `main`). Linear memories are
+//! `mmap` reservations; guard-page faults and `__mewz_trap` become wasm traps ([`trap`]), which
+//! either end the process (exit 134) or, under the spec harness, unwind to a catch frame.
+
+pub mod entry;
+pub mod link;
+pub mod memory;
+pub mod platform;
+pub mod runtime;
+pub mod trap;
+
+pub use platform::{HOST, HostPlatform};

@@ -1,0 +1,83 @@
+//! The C `main` of a hosted executable (`APP.o + libmewz_host.a`, see [`crate::link`]).
+//!
+//! The process arguments and environment become a kernel command line (`mewz.env=K=V` words,
+//! then `--` and the app's arguments), and the kernel's own boot flow takes over: it finds the
+//! app's module descriptor, maps its memory, runs WASI and exits through the platform.
+
+use core::ffi::{CStr, c_char, c_int};
+use mewz_kernel::cmdline::quote;
+
+/// Symbol the link recipe aliases to `main` (a Rust `main` in the rlib would clash with the
+/// spec executor's own).
+pub const ENTRY_SYMBOL: &str = "mewz_host_main";
+
+/// Builds the kernel command line for app arguments `args` and environment `env` (`K=V`).
+pub fn command_line<'a>(
+    args: impl IntoIterator<Item = &'a str>,
+    env: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let mut words: Vec<String> = env
+        .into_iter()
+        .filter(|kv| kv.contains('='))
+        .map(|kv| quote(&format!("mewz.env={kv}")))
+        .collect();
+    words.push("--".into());
+    words.extend(args.into_iter().map(quote));
+    words.join(" ")
+}
+
+/// # Safety
+/// `argv` holds `argc` NUL-terminated strings and `envp` is a NULL-terminated array of them,
+/// as the C runtime passes to `main`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mewz_host_main(
+    argc: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let text = |p: *const c_char| {
+        // SAFETY: the C runtime's strings are NUL-terminated and live for the whole process.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    };
+    let args: Vec<String> = (0..argc.max(0) as usize)
+        // SAFETY: argv has argc entries.
+        .map(|i| text(unsafe { *argv.add(i) }))
+        .collect();
+    let mut env = Vec::new();
+    let mut i = 0;
+    // SAFETY: envp is NULL-terminated.
+    while !envp.is_null() && !unsafe { *envp.add(i) }.is_null() {
+        // SAFETY: entry i is a live string (checked non-null above).
+        env.push(text(unsafe { *envp.add(i) }));
+        i += 1;
+    }
+    crate::HOST.set_command_line(command_line(
+        args.iter().map(String::as_str),
+        env.iter().map(String::as_str),
+    ));
+    crate::trap::prepare_wasm_thread();
+    mewz_kernel::boot::main(&crate::HOST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mewz_kernel::cmdline::CommandLine;
+
+    #[test]
+    fn argv_and_environ_round_trip_through_the_kernel_parser() {
+        let line = command_line(
+            ["app.wasm", "a b", "--", ""],
+            ["HOME=/root", "X=1 2", "junk"],
+        );
+        let parsed = CommandLine::parse(&line);
+        assert_eq!(parsed.args, ["app.wasm", "a b", "--", ""]);
+        let env: Vec<&str> = parsed
+            .options
+            .iter()
+            .filter(|(k, _)| k == "env")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(env, ["HOME=/root", "X=1 2"]);
+    }
+}

@@ -1,0 +1,300 @@
+//! [`Platform`] for a Linux process.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use mewz_abi::TrapCode;
+use mewz_kernel::{MapError, MemoryRegion, Platform, Stream};
+use std::sync::OnceLock;
+
+/// The hosted platform. Stateless apart from the command line and the emulated timer.
+pub struct HostPlatform {
+    command_line: OnceLock<String>,
+    /// Monotonic deadline of the armed one-shot timer, or 0.
+    timer_deadline_ns: AtomicU64,
+    timer_interrupts: AtomicU64,
+    /// Set once stdin reported end of file: it then stops waking [`Platform::wait_for_interrupt`].
+    stdin_closed: AtomicBool,
+}
+
+/// The one instance, handed to the kernel.
+pub static HOST: HostPlatform = HostPlatform {
+    command_line: OnceLock::new(),
+    timer_deadline_ns: AtomicU64::new(0),
+    timer_interrupts: AtomicU64::new(0),
+    stdin_closed: AtomicBool::new(false),
+};
+
+impl HostPlatform {
+    /// Sets the kernel command line (once; later calls are ignored).
+    pub fn set_command_line(&self, line: String) {
+        let _ = self.command_line.set(line);
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn write_all(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a live buffer.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
+            continue;
+        } else {
+            return; // closed or broken output: nothing sensible left to do
+        }
+    }
+}
+
+/// Polls stdin; `Some(true)` readable (or at EOF), `Some(false)` not yet, `None` on error.
+fn poll_stdin(timeout_ms: i32) -> Option<bool> {
+    let mut fds = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut fds, 1, timeout_ms) };
+    (n >= 0).then_some(n > 0 && fds.revents & (libc::POLLIN | libc::POLLHUP) != 0)
+}
+
+impl Platform for HostPlatform {
+    fn name(&self) -> &'static str {
+        "host"
+    }
+
+    fn command_line(&self) -> &str {
+        self.command_line.get().map_or("", String::as_str)
+    }
+
+    fn console_write(&self, stream: Stream, bytes: &[u8]) {
+        write_all(if stream == Stream::Out { 1 } else { 2 }, bytes);
+    }
+
+    fn console_read(&self, buf: &mut [u8]) -> usize {
+        if buf.is_empty()
+            || self.stdin_closed.load(Ordering::Relaxed)
+            || poll_stdin(0) != Some(true)
+        {
+            return 0;
+        }
+        // SAFETY: reading into a live buffer.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            self.stdin_closed.store(true, Ordering::Relaxed);
+            return 0;
+        }
+        n as usize
+    }
+
+    fn free_memory(&self) -> &[MemoryRegion] {
+        // The process keeps the system allocator; the kernel heap gets nothing.
+        &[]
+    }
+
+    fn page_size(&self) -> usize {
+        crate::memory::page_size()
+    }
+
+    fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
+        crate::memory::map_zeroed(virt, len)
+    }
+
+    fn unmap(&self, virt: usize, len: usize) {
+        crate::memory::unmap(virt, len)
+    }
+
+    fn reserve(&self, len: usize) -> Result<usize, MapError> {
+        crate::memory::reserve(len)
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        clock_ns(libc::CLOCK_MONOTONIC)
+    }
+
+    fn monotonic_resolution_ns(&self) -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid out-pointer.
+        unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC, &mut ts) };
+        (ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64).max(1)
+    }
+
+    fn wall_clock_ns(&self) -> Option<u64> {
+        Some(clock_ns(libc::CLOCK_REALTIME))
+    }
+
+    fn arm_timer(&self, delay_ns: u64) {
+        let deadline = self.monotonic_ns().saturating_add(delay_ns).max(1);
+        self.timer_deadline_ns.store(deadline, Ordering::Relaxed);
+    }
+
+    fn timer_interrupts(&self) -> u64 {
+        self.timer_interrupts.load(Ordering::Relaxed)
+    }
+
+    /// The "interrupts" of a process: the armed timer expiring, or console input arriving.
+    fn wait_for_interrupt(&self) {
+        let deadline = self.timer_deadline_ns.load(Ordering::Relaxed);
+        let now = self.monotonic_ns();
+        if deadline != 0 && now >= deadline {
+            self.fire_timer();
+            return;
+        }
+        let timeout_ms = if deadline == 0 {
+            -1
+        } else {
+            (deadline - now).div_ceil(1_000_000).min(i32::MAX as u64) as i32
+        };
+        if self.stdin_closed.load(Ordering::Relaxed) || poll_stdin(timeout_ms).is_none() {
+            if timeout_ms < 0 {
+                // Nothing can ever wake us; sleeping forever is what a halted CPU would do.
+                // SAFETY: pause has no preconditions.
+                unsafe { libc::pause() };
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(timeout_ms as u64));
+        }
+        if deadline != 0 && self.monotonic_ns() >= deadline {
+            self.fire_timer();
+        }
+    }
+
+    fn init_devices(&self) {
+        crate::trap::install_handlers();
+    }
+
+    fn random_bytes(&self, buf: &mut [u8]) -> bool {
+        let mut done = 0;
+        while done < buf.len() {
+            // SAFETY: filling the rest of a live buffer.
+            let n =
+                unsafe { libc::getrandom(buf[done..].as_mut_ptr().cast(), buf.len() - done, 0) };
+            if n <= 0 {
+                return false;
+            }
+            done += n as usize;
+        }
+        true
+    }
+
+    fn exit(&self, code: u8) -> ! {
+        // Console writes are unbuffered syscalls, so nothing needs flushing.
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(code.into()) }
+    }
+
+    fn call_on_stack(&self, stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
+        // SAFETY: the kernel hands a 16-byte aligned top of a mapped stack it owns; the callee
+        // follows the C ABI and returns, after which the old stack pointer is restored from a
+        // callee-saved register.
+        unsafe { switch_stack_and_call(stack_top, entry, arg) }
+    }
+
+    fn wasm_trap(&self, code: TrapCode) -> ! {
+        crate::trap::raise(code)
+    }
+
+    fn trigger_cpu_fault(&self) -> ! {
+        // SAFETY: deliberately writes to an address that is never mapped in a Linux process.
+        unsafe { (16 as *mut u64).write_volatile(0) };
+        unreachable!("the write above faults")
+    }
+}
+
+impl HostPlatform {
+    fn fire_timer(&self) {
+        self.timer_deadline_ns.store(0, Ordering::Relaxed);
+        self.timer_interrupts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn switch_stack_and_call(stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
+    // SAFETY: see `call_on_stack`; r12 is callee-saved, so it survives the call.
+    unsafe {
+        core::arch::asm!(
+            "mov r12, rsp",
+            "mov rsp, {top}",
+            "call {entry}",
+            "mov rsp, r12",
+            top = in(reg) stack_top,
+            entry = in(reg) entry,
+            in("rdi") arg,
+            out("r12") _,
+            clobber_abi("C"),
+        );
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn switch_stack_and_call(stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
+    // SAFETY: see `call_on_stack`; x20 is callee-saved, so it survives the call.
+    unsafe {
+        core::arch::asm!(
+            "mov x20, sp",
+            "mov sp, {top}",
+            "blr {entry}",
+            "mov sp, x20",
+            top = in(reg) stack_top,
+            entry = in(reg) entry,
+            in("x0") arg,
+            out("x20") _,
+            clobber_abi("C"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn record_stack(arg: usize) {
+        let local = 0u8;
+        SEEN.store(arg ^ (&raw const local as usize), Ordering::SeqCst);
+    }
+
+    #[test]
+    fn call_on_stack_runs_on_the_given_stack_and_returns() {
+        let mut stack = vec![0u128; 4096]; // 64 KiB, 16-byte aligned
+        let low = stack.as_mut_ptr() as usize;
+        let top = low + stack.len() * 16;
+        HOST.call_on_stack(top, record_stack, 0);
+        let sp = SEEN.load(Ordering::SeqCst);
+        assert!(
+            (low..top).contains(&sp),
+            "callee ran on {sp:#x}, not in {low:#x}..{top:#x}"
+        );
+    }
+
+    #[test]
+    fn clocks_timer_and_random_work() {
+        let a = HOST.monotonic_ns();
+        HOST.arm_timer(2_000_000);
+        let before = HOST.timer_interrupts();
+        HOST.wait_for_interrupt();
+        // stdin may wake us early; wait until the timer really fired.
+        while HOST.timer_interrupts() == before {
+            HOST.wait_for_interrupt();
+        }
+        assert!(HOST.monotonic_ns() - a >= 2_000_000);
+        assert!(HOST.wall_clock_ns().unwrap() > 1_600_000_000 * 1_000_000_000);
+        let mut buf = [0u8; 64];
+        assert!(HOST.random_bytes(&mut buf));
+        assert!(buf.iter().any(|&b| b != 0));
+    }
+}
