@@ -16,6 +16,7 @@ pub mod heap;
 pub mod platform;
 pub mod selftest;
 pub mod time;
+pub mod wasi;
 
 #[cfg(target_os = "none")]
 mod panic;

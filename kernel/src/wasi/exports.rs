@@ -1,0 +1,160 @@
+//! The C-ABI symbols compiled apps import: `wasi_snapshot_preview1.<name>`, wasm types in
+//! (`i32` pointers and sizes, `i64` for 64-bit values), an `i32` errno out.
+
+use super::{args, clock, fd_ops, path, poll, sock, with_ctx};
+
+/// Symbol prefix of every export below; checked against the ABI crate at compile time.
+const PREFIX: &str = "wasi_snapshot_preview1.";
+const _: () = {
+    let (module, sep, prefix) = (
+        mewz_abi::symbols::WASI_MODULE.as_bytes(),
+        mewz_abi::symbols::IMPORT_SEPARATOR.as_bytes(),
+        PREFIX.as_bytes(),
+    );
+    assert!(prefix.len() == module.len() + sep.len());
+    let mut i = 0;
+    while i < prefix.len() {
+        let want = if i < module.len() {
+            module[i]
+        } else {
+            sep[i - module.len()]
+        };
+        assert!(prefix[i] == want, "PREFIX disagrees with mewz_abi::symbols");
+        i += 1;
+    }
+};
+
+/// Defines `extern "C" fn name(args) -> i32` exported as `PREFIX name`, calling
+/// `implementation(cx, args as the implementation's types)`: `i32` pointers become `u32`
+/// offsets, `i64` values `u64` (or `i64` where signed).
+macro_rules! exports {
+    ($($name:ident($($arg:ident: $ty:ty),*) => $implementation:path;)*) => {
+        $(
+            #[unsafe(export_name = concat!("wasi_snapshot_preview1.", stringify!($name)))]
+            pub extern "C" fn $name($($arg: $ty),*) -> i32 {
+                with_ctx(|cx| $implementation(cx, $($arg as _),*))
+            }
+        )*
+        /// Every WASI function this module exports, by name.
+        pub const NAMES: &[&str] = &[$(stringify!($name), )* "proc_exit"];
+    };
+}
+
+exports! {
+    args_get(argv: i32, argv_buf: i32) => args::args_get;
+    args_sizes_get(argc: i32, argv_buf_size: i32) => args::args_sizes_get;
+    environ_get(environ: i32, environ_buf: i32) => args::environ_get;
+    environ_sizes_get(count: i32, buf_size: i32) => args::environ_sizes_get;
+    clock_res_get(id: i32, resolution: i32) => clock::clock_res_get;
+    clock_time_get(id: i32, precision: i64, time: i32) => clock::clock_time_get;
+    fd_advise(fd: i32, offset: i64, len: i64, advice: i32) => fd_ops::fd_advise;
+    fd_allocate(fd: i32, offset: i64, len: i64) => fd_ops::fd_allocate;
+    fd_close(fd: i32) => fd_ops::fd_close;
+    fd_datasync(fd: i32) => fd_ops::fd_datasync;
+    fd_fdstat_get(fd: i32, buf: i32) => fd_ops::fd_fdstat_get;
+    fd_fdstat_set_flags(fd: i32, flags: i32) => fd_ops::fd_fdstat_set_flags;
+    fd_fdstat_set_rights(fd: i32, base: i64, inheriting: i64) => fd_ops::fd_fdstat_set_rights;
+    fd_filestat_get(fd: i32, buf: i32) => fd_ops::fd_filestat_get;
+    fd_filestat_set_size(fd: i32, size: i64) => fd_ops::fd_filestat_set_size;
+    fd_filestat_set_times(fd: i32, atim: i64, mtim: i64, flags: i32) => fd_ops::fd_filestat_set_times;
+    fd_pread(fd: i32, iovs: i32, iovs_len: i32, offset: i64, nread: i32) => fd_ops::fd_pread;
+    fd_prestat_get(fd: i32, buf: i32) => fd_ops::fd_prestat_get;
+    fd_prestat_dir_name(fd: i32, path: i32, path_len: i32) => fd_ops::fd_prestat_dir_name;
+    fd_pwrite(fd: i32, iovs: i32, iovs_len: i32, offset: i64, nwritten: i32) => fd_ops::fd_pwrite;
+    fd_read(fd: i32, iovs: i32, iovs_len: i32, nread: i32) => fd_ops::fd_read;
+    fd_readdir(fd: i32, buf: i32, buf_len: i32, cookie: i64, bufused: i32) => fd_ops::fd_readdir;
+    fd_renumber(fd: i32, to: i32) => fd_ops::fd_renumber;
+    fd_seek(fd: i32, offset: i64, whence: i32, newoffset: i32) => fd_ops::fd_seek;
+    fd_sync(fd: i32) => fd_ops::fd_sync;
+    fd_tell(fd: i32, offset: i32) => fd_ops::fd_tell;
+    fd_write(fd: i32, iovs: i32, iovs_len: i32, nwritten: i32) => fd_ops::fd_write;
+    path_create_directory(fd: i32, path: i32, path_len: i32) => path::path_create_directory;
+    path_filestat_get(fd: i32, flags: i32, path: i32, path_len: i32, buf: i32) => path::path_filestat_get;
+    path_filestat_set_times(fd: i32, flags: i32, path: i32, path_len: i32, atim: i64, mtim: i64, fst_flags: i32) => path::path_filestat_set_times;
+    path_link(old_fd: i32, old_flags: i32, old_path: i32, old_path_len: i32, new_fd: i32, new_path: i32, new_path_len: i32) => path::path_link;
+    path_open(fd: i32, dirflags: i32, path: i32, path_len: i32, oflags: i32, rights_base: i64, rights_inheriting: i64, fdflags: i32, opened_fd: i32) => path::path_open;
+    path_readlink(fd: i32, path: i32, path_len: i32, buf: i32, buf_len: i32, bufused: i32) => path::path_readlink;
+    path_remove_directory(fd: i32, path: i32, path_len: i32) => path::path_remove_directory;
+    path_rename(fd: i32, old_path: i32, old_path_len: i32, new_fd: i32, new_path: i32, new_path_len: i32) => path::path_rename;
+    path_symlink(old_path: i32, old_path_len: i32, fd: i32, new_path: i32, new_path_len: i32) => path::path_symlink;
+    path_unlink_file(fd: i32, path: i32, path_len: i32) => path::path_unlink_file;
+    poll_oneoff(subscriptions: i32, events: i32, nsubscriptions: i32, nevents: i32) => poll::poll_oneoff;
+    proc_raise(signal: i32) => clock::proc_raise;
+    random_get(buf: i32, buf_len: i32) => clock::random_get;
+    sched_yield() => clock::sched_yield;
+    sock_accept(fd: i32, flags: i32, new_fd: i32) => sock::sock_accept;
+    sock_recv(fd: i32, iovs: i32, iovs_len: i32, flags: i32, nread: i32, oflags: i32) => sock::sock_recv;
+    sock_send(fd: i32, iovs: i32, iovs_len: i32, flags: i32, nsent: i32) => sock::sock_send;
+    sock_shutdown(fd: i32, how: i32) => sock::sock_shutdown;
+}
+
+/// Ends the app with `code`. Like a Unix process, the status the runner sees is the low 8
+/// bits (wasmtime does the same on Unix).
+#[unsafe(export_name = "wasi_snapshot_preview1.proc_exit")]
+pub extern "C" fn proc_exit(code: i32) -> ! {
+    crate::platform::platform().exit(code as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every function of `wasi_snapshot_preview1` (witx, 46 functions).
+    const PREVIEW1: [&str; 46] = [
+        "args_get",
+        "args_sizes_get",
+        "environ_get",
+        "environ_sizes_get",
+        "clock_res_get",
+        "clock_time_get",
+        "fd_advise",
+        "fd_allocate",
+        "fd_close",
+        "fd_datasync",
+        "fd_fdstat_get",
+        "fd_fdstat_set_flags",
+        "fd_fdstat_set_rights",
+        "fd_filestat_get",
+        "fd_filestat_set_size",
+        "fd_filestat_set_times",
+        "fd_pread",
+        "fd_prestat_get",
+        "fd_prestat_dir_name",
+        "fd_pwrite",
+        "fd_read",
+        "fd_readdir",
+        "fd_renumber",
+        "fd_seek",
+        "fd_sync",
+        "fd_tell",
+        "fd_write",
+        "path_create_directory",
+        "path_filestat_get",
+        "path_filestat_set_times",
+        "path_link",
+        "path_open",
+        "path_readlink",
+        "path_remove_directory",
+        "path_rename",
+        "path_symlink",
+        "path_unlink_file",
+        "poll_oneoff",
+        "proc_exit",
+        "proc_raise",
+        "sched_yield",
+        "random_get",
+        "sock_accept",
+        "sock_recv",
+        "sock_send",
+        "sock_shutdown",
+    ];
+
+    #[test]
+    fn all_of_preview1_is_exported() {
+        let mut want = PREVIEW1.to_vec();
+        let mut have = NAMES.to_vec();
+        want.sort();
+        have.sort();
+        assert_eq!(have, want);
+    }
+}

@@ -1,0 +1,394 @@
+//! `poll_oneoff`: wait for clocks and console readiness.
+//!
+//! Subscriptions that are ready (or wrong: a bad clock id, a closed descriptor) produce events
+//! at once; otherwise the call sleeps until the earliest clock deadline, looking at console
+//! input every [`INPUT_POLL_NS`] while a read subscription waits for it. Console output is
+//! always writable (it blocks in `fd_write` instead), reported with `nbytes = 0` since there
+//! is no buffer whose room could be reported.
+
+use super::Ctx;
+use super::clock;
+use super::errno::{Errno, WasiResult};
+use super::fd::FdKind;
+use super::fd_ops::INPUT_POLL_NS;
+use super::stdin::Available;
+use super::types::{
+    EVENT_FD_READWRITE_HANGUP, SUBSCRIPTION_CLOCK_ABSTIME, clockid, event, eventtype, rights,
+    subscription,
+};
+use alloc::vec::Vec;
+
+/// What one subscription waits for, or why it cannot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// The monotonic time at which the clock fires.
+    Clock(u64),
+    Read(u32),
+    Write(u32),
+    Invalid(Errno),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Subscription {
+    userdata: u64,
+    kind: u8,
+    wait: Wait,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Event {
+    userdata: u64,
+    error: Errno,
+    kind: u8,
+    nbytes: u64,
+    flags: u16,
+}
+
+pub fn poll_oneoff(
+    cx: &mut Ctx<'_>,
+    subs: u32,
+    events: u32,
+    count: u32,
+    nevents: u32,
+) -> WasiResult {
+    if count == 0 {
+        return Err(Errno::INVAL);
+    }
+    cx.mem.array_range(subs, count, subscription::SIZE)?;
+    cx.mem.array_range(events, count, event::SIZE)?;
+    cx.mem.check(nevents, 4)?;
+    let start = cx.platform.monotonic_ns();
+    let parsed = (0..count)
+        .map(|i| parse(cx, subs + i * subscription::SIZE, start))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ready = loop {
+        let now = cx.platform.monotonic_ns();
+        let mut ready = Vec::new();
+        let mut wake_at = u64::MAX;
+        for s in &parsed {
+            match readiness(cx, s.wait, now) {
+                Ok(Some((nbytes, flags))) => ready.push(s.event(Errno::SUCCESS, nbytes, flags)),
+                Ok(None) => {
+                    let wake = match s.wait {
+                        Wait::Clock(deadline) => deadline,
+                        _ => now.saturating_add(INPUT_POLL_NS),
+                    };
+                    wake_at = wake_at.min(wake);
+                }
+                Err(e) => ready.push(s.event(e, 0, 0)),
+            }
+        }
+        if !ready.is_empty() {
+            break ready;
+        }
+        cx.platform.arm_timer(wake_at - now);
+        cx.platform.wait_for_interrupt();
+    };
+    for (i, e) in ready.iter().enumerate() {
+        write_event(cx, events + i as u32 * event::SIZE, e)?;
+    }
+    cx.mem.write_u32(nevents, ready.len() as u32)
+}
+
+fn parse(cx: &Ctx<'_>, at: u32, now: u64) -> Result<Subscription, Errno> {
+    let userdata = cx.mem.read_u64(at + subscription::USERDATA)?;
+    let kind = cx.mem.read_u8(at + subscription::TAG)?;
+    let wait = match kind {
+        eventtype::CLOCK => {
+            let id = cx.mem.read_u32(at + subscription::CLOCK_ID)?;
+            let timeout = cx.mem.read_u64(at + subscription::CLOCK_TIMEOUT)?;
+            let flags = cx.mem.read_u16(at + subscription::CLOCK_FLAGS)?;
+            match deadline(
+                cx,
+                id,
+                timeout,
+                flags & SUBSCRIPTION_CLOCK_ABSTIME != 0,
+                now,
+            ) {
+                Ok(d) => Wait::Clock(d),
+                Err(e) => Wait::Invalid(e),
+            }
+        }
+        eventtype::FD_READ => Wait::Read(cx.mem.read_u32(at + subscription::FD)?),
+        eventtype::FD_WRITE => Wait::Write(cx.mem.read_u32(at + subscription::FD)?),
+        _ => return Err(Errno::INVAL),
+    };
+    Ok(Subscription {
+        userdata,
+        kind,
+        wait,
+    })
+}
+
+/// A clock subscription's deadline on the monotonic clock.
+fn deadline(cx: &Ctx<'_>, id: u32, timeout: u64, absolute: bool, now: u64) -> Result<u64, Errno> {
+    let clock_now = clock::now(cx.platform, id)?;
+    if !absolute {
+        return Ok(now.saturating_add(timeout));
+    }
+    Ok(match id {
+        clockid::REALTIME => now.saturating_add(timeout.saturating_sub(clock_now)),
+        _ => timeout,
+    })
+}
+
+/// `Some((nbytes, flags))` when the subscription fires now.
+fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)>, Errno> {
+    match wait {
+        Wait::Invalid(e) => Err(e),
+        Wait::Clock(deadline) => Ok((now >= deadline).then_some((0, 0))),
+        Wait::Read(fd) => {
+            let entry = super::fd_ops::entry_with(cx, fd, rights::FD_READ)?;
+            if entry.rights_base & rights::POLL_FD_READWRITE == 0 {
+                return Err(Errno::NOTCAPABLE);
+            }
+            if entry.kind != FdKind::Stdin {
+                return Err(Errno::BADF);
+            }
+            cx.state.stdin.fill(cx.platform);
+            Ok(match cx.state.stdin.available() {
+                Available::Nothing => None,
+                Available::EndOfFile => Some((0, EVENT_FD_READWRITE_HANGUP)),
+                Available::Bytes(n) => Some((n as u64, 0)),
+            })
+        }
+        Wait::Write(fd) => {
+            let entry = super::fd_ops::entry_with(cx, fd, rights::FD_WRITE)?;
+            if entry.rights_base & rights::POLL_FD_READWRITE == 0 {
+                return Err(Errno::NOTCAPABLE);
+            }
+            Ok(Some((0, 0)))
+        }
+    }
+}
+
+impl Subscription {
+    fn event(&self, error: Errno, nbytes: u64, flags: u16) -> Event {
+        Event {
+            userdata: self.userdata,
+            error,
+            kind: self.kind,
+            nbytes,
+            flags,
+        }
+    }
+}
+
+fn write_event(cx: &mut Ctx<'_>, at: u32, e: &Event) -> WasiResult {
+    let mut raw = [0u8; event::SIZE as usize];
+    let mut put = |off: u32, bytes: &[u8]| {
+        raw[off as usize..off as usize + bytes.len()].copy_from_slice(bytes)
+    };
+    put(event::USERDATA, &e.userdata.to_le_bytes());
+    put(event::ERROR, &e.error.0.to_le_bytes());
+    put(event::TYPE, &[e.kind]);
+    put(event::NBYTES, &e.nbytes.to_le_bytes());
+    put(event::FLAGS, &e.flags.to_le_bytes());
+    cx.mem.write_bytes(at, &raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasi::mock::WALL_OFFSET_NS;
+    use crate::wasi::testing::Fixture;
+
+    const SUBS: usize = 0;
+    const EVENTS: usize = 512;
+    const NEVENTS: usize = 1020;
+
+    fn clock_sub(f: &mut Fixture, i: usize, userdata: u64, id: u32, timeout: u64, flags: u16) {
+        let at = SUBS + 48 * i;
+        f.put_u64(at, userdata);
+        f.memory[at + 8] = eventtype::CLOCK;
+        f.put_u32(at + 16, id);
+        f.put_u64(at + 24, timeout);
+        f.put_u64(at + 32, 1000);
+        f.memory[at + 40..at + 42].copy_from_slice(&flags.to_le_bytes());
+    }
+
+    fn fd_sub(f: &mut Fixture, i: usize, userdata: u64, kind: u8, fd: u32) {
+        let at = SUBS + 48 * i;
+        f.put_u64(at, userdata);
+        f.memory[at + 8] = kind;
+        f.put_u32(at + 16, fd);
+    }
+
+    fn poll(f: &mut Fixture, n: u32) -> Result<Vec<Event>, Errno> {
+        f.call(|cx| poll_oneoff(cx, SUBS as u32, EVENTS as u32, n, NEVENTS as u32))?;
+        Ok((0..f.u32_at(NEVENTS) as usize)
+            .map(|i| {
+                let at = EVENTS + 32 * i;
+                let m = &f.memory;
+                Event {
+                    userdata: f.u64_at(at),
+                    error: Errno(u16::from_le_bytes([m[at + 8], m[at + 9]])),
+                    kind: m[at + 10],
+                    nbytes: f.u64_at(at + 16),
+                    flags: u16::from_le_bytes([m[at + 24], m[at + 25]]),
+                }
+            })
+            .collect())
+    }
+
+    fn ev(userdata: u64, error: Errno, kind: u8, nbytes: u64, flags: u16) -> Event {
+        Event {
+            userdata,
+            error,
+            kind,
+            nbytes,
+            flags,
+        }
+    }
+
+    #[test]
+    fn relative_sleep_waits_the_whole_time() {
+        let mut f = Fixture::new(1024);
+        clock_sub(&mut f, 0, 42, clockid::MONOTONIC, 50_000_000, 0);
+        let t0 = f.platform.now();
+        assert_eq!(
+            poll(&mut f, 1),
+            Ok(vec![ev(42, Errno::SUCCESS, eventtype::CLOCK, 0, 0)])
+        );
+        assert!(f.platform.now() >= t0 + 50_000_000);
+        assert!(f.platform.now() < t0 + 51_000_000);
+    }
+
+    #[test]
+    fn absolute_deadlines_on_both_clocks() {
+        let mut f = Fixture::new(1024);
+        let t0 = f.platform.now();
+        clock_sub(
+            &mut f,
+            0,
+            1,
+            clockid::MONOTONIC,
+            t0 + 30_000_000,
+            SUBSCRIPTION_CLOCK_ABSTIME,
+        );
+        assert_eq!(poll(&mut f, 1).unwrap().len(), 1);
+        assert_eq!(f.platform.now(), t0 + 30_000_000);
+        let wall = f.platform.now() + WALL_OFFSET_NS;
+        clock_sub(
+            &mut f,
+            0,
+            2,
+            clockid::REALTIME,
+            wall + 20_000_000,
+            SUBSCRIPTION_CLOCK_ABSTIME,
+        );
+        assert_eq!(poll(&mut f, 1).unwrap()[0].userdata, 2);
+        assert_eq!(f.platform.now(), t0 + 50_000_000);
+        clock_sub(
+            &mut f,
+            0,
+            3,
+            clockid::REALTIME,
+            5,
+            SUBSCRIPTION_CLOCK_ABSTIME,
+        );
+        let waits = f.platform.waits.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            poll(&mut f, 1).unwrap()[0].error,
+            Errno::SUCCESS,
+            "a past deadline fires at once"
+        );
+        assert_eq!(
+            f.platform.waits.load(std::sync::atomic::Ordering::SeqCst),
+            waits
+        );
+    }
+
+    #[test]
+    fn earliest_clock_wins_and_bad_clock_ids_are_events() {
+        let mut f = Fixture::new(1024);
+        clock_sub(&mut f, 0, 1, clockid::MONOTONIC, 90_000_000, 0);
+        clock_sub(&mut f, 1, 2, clockid::MONOTONIC, 10_000_000, 0);
+        assert_eq!(
+            poll(&mut f, 2)
+                .unwrap()
+                .iter()
+                .map(|e| e.userdata)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        clock_sub(&mut f, 1, 3, 17, 10_000_000, 0);
+        assert_eq!(
+            poll(&mut f, 2),
+            Ok(vec![ev(3, Errno::INVAL, eventtype::CLOCK, 0, 0)])
+        );
+    }
+
+    #[test]
+    fn stdin_readiness_and_eof() {
+        let mut f = Fixture::new(1024);
+        let t0 = f.platform.now();
+        f.platform.input_at(t0 + 25_000_000, b"hey");
+        fd_sub(&mut f, 0, 7, eventtype::FD_READ, 0);
+        clock_sub(&mut f, 1, 8, clockid::MONOTONIC, 1_000_000_000, 0);
+        assert_eq!(
+            poll(&mut f, 2),
+            Ok(vec![ev(7, Errno::SUCCESS, eventtype::FD_READ, 3, 0)])
+        );
+        assert!(
+            f.platform.now() < t0 + 40_000_000,
+            "input noticed within a poll interval"
+        );
+        f.state.stdin.take(3);
+        f.platform.push_input(b"\x04");
+        assert_eq!(
+            poll(&mut f, 1),
+            Ok(vec![ev(
+                7,
+                Errno::SUCCESS,
+                eventtype::FD_READ,
+                0,
+                EVENT_FD_READWRITE_HANGUP
+            )])
+        );
+    }
+
+    #[test]
+    fn write_subscriptions_and_descriptor_errors() {
+        let mut f = Fixture::new(1024);
+        fd_sub(&mut f, 0, 1, eventtype::FD_WRITE, 1);
+        fd_sub(&mut f, 1, 2, eventtype::FD_WRITE, 9);
+        fd_sub(&mut f, 2, 3, eventtype::FD_READ, 2);
+        fd_sub(&mut f, 3, 4, eventtype::FD_READ, 0);
+        assert_eq!(
+            poll(&mut f, 4),
+            Ok(vec![
+                ev(1, Errno::SUCCESS, eventtype::FD_WRITE, 0, 0),
+                ev(2, Errno::BADF, eventtype::FD_WRITE, 0, 0),
+                ev(3, Errno::BADF, eventtype::FD_READ, 0, 0),
+            ]),
+            "stdin has no input, so it is not reported"
+        );
+    }
+
+    #[test]
+    fn malformed_calls() {
+        let mut f = Fixture::new(1024);
+        assert_eq!(poll(&mut f, 0), Err(Errno::INVAL));
+        fd_sub(&mut f, 0, 1, 3, 1);
+        assert_eq!(poll(&mut f, 1), Err(Errno::INVAL), "unknown tag");
+        fd_sub(&mut f, 0, 1, eventtype::FD_WRITE, 1);
+        assert_eq!(
+            f.call(|cx| poll_oneoff(cx, 1000, 512, 1, 1020)),
+            Err(Errno::FAULT)
+        );
+        assert_eq!(
+            f.call(|cx| poll_oneoff(cx, 0, 1000, 1, 1020)),
+            Err(Errno::FAULT)
+        );
+        assert_eq!(
+            f.call(|cx| poll_oneoff(cx, 0, 512, 1, 1021)),
+            Err(Errno::FAULT)
+        );
+        assert_eq!(
+            f.call(|cx| poll_oneoff(cx, 0, 512, u32::MAX, 1020)),
+            Err(Errno::FAULT)
+        );
+        assert_eq!(f.u32_at(NEVENTS), 0, "nothing written");
+    }
+}

@@ -1,0 +1,127 @@
+//! Console input for fd 0.
+//!
+//! The platform's `console_read` never blocks and has no notion of end of input (a serial
+//! line has none), so input is buffered here and end of file is in-band, the way a terminal
+//! does it: an EOT byte (0x04, ^D) ends the read in progress and makes the next read at that
+//! point return 0 bytes (EOF); the EOT itself is consumed and never handed to the app. Reads
+//! after an EOF continue with later input. A platform whose input source really ends (the
+//! hosted platform's stdin) reports the end by returning an EOT from every later read.
+
+use crate::platform::Platform;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// End of transmission: end of file at this point of the input.
+pub const EOT: u8 = 0x04;
+
+/// Input held back from the platform; bounded so a flood of input cannot exhaust the heap.
+const MAX_BUFFERED: usize = 64 * 1024;
+
+#[derive(Debug, Default)]
+pub struct StdinBuffer {
+    pending: VecDeque<u8>,
+}
+
+/// What a read can take right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Available {
+    /// Nothing yet: a blocking read waits.
+    Nothing,
+    /// End of file: a read returns 0.
+    EndOfFile,
+    /// This many bytes before the next EOT (or the end of the buffer).
+    Bytes(usize),
+}
+
+impl StdinBuffer {
+    /// Moves whatever the console has into the buffer.
+    pub fn fill(&mut self, p: &dyn Platform) {
+        let mut chunk = [0u8; 256];
+        while self.pending.len() < MAX_BUFFERED {
+            let room = (MAX_BUFFERED - self.pending.len()).min(chunk.len());
+            let n = p.console_read(&mut chunk[..room]).min(room);
+            if n == 0 {
+                break;
+            }
+            self.pending.extend(&chunk[..n]);
+        }
+    }
+
+    pub fn available(&self) -> Available {
+        match self.pending.iter().position(|&b| b == EOT) {
+            Some(0) => Available::EndOfFile,
+            Some(n) => Available::Bytes(n),
+            None if self.pending.is_empty() => Available::Nothing,
+            None => Available::Bytes(self.pending.len()),
+        }
+    }
+
+    /// Takes up to `max` bytes of input; `None` when nothing is available (the caller decides
+    /// whether to wait), an empty vector at end of file or when `max` is 0.
+    pub fn take(&mut self, max: usize) -> Option<Vec<u8>> {
+        if max == 0 {
+            return Some(Vec::new());
+        }
+        match self.available() {
+            Available::Nothing => None,
+            Available::EndOfFile => {
+                self.pending.pop_front();
+                Some(Vec::new())
+            }
+            Available::Bytes(n) => Some(self.pending.drain(..n.min(max)).collect()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasi::mock::MockPlatform;
+
+    fn buffer(input: &[u8]) -> StdinBuffer {
+        StdinBuffer {
+            pending: input.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn takes_at_most_what_is_asked() {
+        let mut s = buffer(b"hello world");
+        assert_eq!(s.take(7).as_deref(), Some(&b"hello w"[..]));
+        assert_eq!(s.available(), Available::Bytes(4));
+        assert_eq!(s.take(16).as_deref(), Some(&b"orld"[..]));
+        assert_eq!(s.take(16), None);
+    }
+
+    #[test]
+    fn eot_ends_the_read_then_reads_as_eof_once() {
+        let mut s = buffer(b"ab\x04cd\x04\x04");
+        assert_eq!(s.take(8).as_deref(), Some(&b"ab"[..]));
+        assert_eq!(s.available(), Available::EndOfFile);
+        assert_eq!(s.take(8).as_deref(), Some(&b""[..]));
+        assert_eq!(s.take(8).as_deref(), Some(&b"cd"[..]));
+        assert_eq!(s.take(8).as_deref(), Some(&b""[..]));
+        assert_eq!(s.take(8).as_deref(), Some(&b""[..]));
+        assert_eq!(s.take(8), None);
+    }
+
+    #[test]
+    fn zero_length_reads_take_nothing() {
+        let mut s = buffer(b"\x04xy");
+        assert_eq!(s.take(0).as_deref(), Some(&b""[..]));
+        assert_eq!(s.available(), Available::EndOfFile, "not even the EOF");
+    }
+
+    #[test]
+    fn fill_drains_the_console_up_to_the_bound() {
+        let p = MockPlatform::new();
+        p.push_input(&[b'x'; 1000]);
+        let mut s = StdinBuffer::default();
+        s.fill(&p);
+        assert_eq!(s.available(), Available::Bytes(1000));
+        p.push_input(&vec![b'y'; MAX_BUFFERED]);
+        s.fill(&p);
+        assert_eq!(s.available(), Available::Bytes(MAX_BUFFERED));
+        assert_eq!(p.input_left(), 1000, "the rest stays with the console");
+    }
+}
