@@ -1,0 +1,386 @@
+//! The kernel's translation tables: the early identity map, the real kernel map built from
+//! the device tree, and the app's reservations (`reserve` / `map_zeroed` / `unmap`).
+
+use crate::machine::{self, Machine};
+use crate::memory_map::Range;
+use crate::mmu::descriptor::{self, Access};
+use crate::mmu::table::{FrameSource, PageTable, Table};
+use crate::mmu::{LEVEL_SPAN, MAIR_VALUE, PAGE_SIZE, VA_BITS};
+use aarch64_cpu::registers::*;
+use core::alloc::Layout;
+use core::arch::asm;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
+use mewz_abi::memory::{ADDRESSABLE_BYTES, UNIKERNEL_MEMORY_BASE};
+use mewz_kernel::MapError;
+use spin::Mutex;
+
+const PAGE: u64 = PAGE_SIZE as u64;
+
+/// Addresses the linker script defines around the kernel image.
+pub mod layout {
+    unsafe extern "C" {
+        static __kernel_start: u8;
+        static __text_end: u8;
+        static __rodata_end: u8;
+        static __boot_stack_guard: u8;
+        static __boot_stack_bottom: u8;
+        static __exception_stack_guard: u8;
+        static __exception_stack_bottom: u8;
+        static __kernel_end: u8;
+    }
+
+    macro_rules! addr {
+        ($name:ident, $sym:ident) => {
+            pub fn $name() -> u64 {
+                // Only the address of the linker-defined symbol is taken.
+                &raw const $sym as u64
+            }
+        };
+    }
+    addr!(kernel_start, __kernel_start);
+    addr!(text_end, __text_end);
+    addr!(rodata_end, __rodata_end);
+    addr!(boot_stack_guard, __boot_stack_guard);
+    addr!(boot_stack_bottom, __boot_stack_bottom);
+    addr!(exception_stack_guard, __exception_stack_guard);
+    addr!(exception_stack_bottom, __exception_stack_bottom);
+    addr!(kernel_end, __kernel_end);
+}
+
+/// Page-aligned static memory for tables, written before any other code can see it.
+struct TableArea<const N: usize>(UnsafeCell<[Table; N]>);
+// SAFETY: handed out once each (boot map: single-threaded early boot; pool: under a bump index).
+unsafe impl<const N: usize> Sync for TableArea<N> {}
+
+static BOOT_TABLES: TableArea<2> = TableArea(UnsafeCell::new([Table::empty(), Table::empty()]));
+
+/// Tables for the kernel map. Enough for the image, the devices and 64 GiB of RAM in 2 MiB
+/// blocks; a machine that needs more reports it clearly (see `init_kernel_map`).
+const POOL_TABLES: usize = 96;
+static POOL: TableArea<POOL_TABLES> =
+    TableArea(UnsafeCell::new([const { Table::empty() }; POOL_TABLES]));
+static POOL_USED: AtomicU64 = AtomicU64::new(0);
+
+struct PoolFrames;
+impl FrameSource for PoolFrames {
+    fn zeroed_table(&mut self) -> Option<*mut Table> {
+        let i = POOL_USED.fetch_add(1, Ordering::Relaxed) as usize;
+        // SAFETY: index `i` is handed out once; the pool is in .bss (zeroed) and identity mapped.
+        (i < POOL_TABLES).then(|| unsafe { (POOL.0.get() as *mut Table).add(i) })
+    }
+}
+
+/// Tables and frames for the app's mappings, from the kernel heap (direct map: VA == PA).
+struct HeapFrames;
+const FRAME: Layout = match Layout::from_size_align(PAGE_SIZE, PAGE_SIZE) {
+    Ok(l) => l,
+    Err(_) => panic!("page layout"),
+};
+impl FrameSource for HeapFrames {
+    fn zeroed_table(&mut self) -> Option<*mut Table> {
+        // SAFETY: FRAME has a non-zero size.
+        let p = unsafe { alloc::alloc::alloc_zeroed(FRAME) };
+        (!p.is_null()).then_some(p as *mut Table)
+    }
+}
+
+static KERNEL_TABLES: Mutex<Option<PageTable>> = Mutex::new(None);
+/// End of the highest physical address the direct map covers; reservations must lie above.
+static DIRECT_MAP_END: AtomicU64 = AtomicU64::new(0);
+static NEXT_RESERVATION: AtomicU64 = AtomicU64::new(UNIKERNEL_MEMORY_BASE);
+
+/// Writes MAIR/TCR/TTBR0 and turns the MMU and caches on.
+fn enable_mmu(root: u64) {
+    MAIR_EL1.set(MAIR_VALUE);
+    let pa_range = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101);
+    TCR_EL1.write(
+        TCR_EL1::T0SZ.val(64 - VA_BITS as u64)
+            + TCR_EL1::TG0::KiB_4
+            + TCR_EL1::SH0::Inner
+            + TCR_EL1::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::EPD1::DisableTTBR1Walks
+            + TCR_EL1::IPS.val(pa_range),
+    );
+    TTBR0_EL1.set(root);
+    // SAFETY: barriers and a local TLB flush; the new tables map the running code identically.
+    unsafe {
+        asm!(
+            "dsb ish",
+            "isb",
+            "tlbi vmalle1",
+            "dsb nsh",
+            "isb",
+            options(nostack)
+        )
+    };
+    SCTLR_EL1.modify(
+        SCTLR_EL1::M::Enable
+            + SCTLR_EL1::C::Cacheable
+            + SCTLR_EL1::I::Cacheable
+            + SCTLR_EL1::SA::Enable,
+    );
+    // SAFETY: instruction barrier after enabling translation.
+    unsafe { asm!("isb", options(nostack)) };
+}
+
+/// Identity-maps, with 1 GiB blocks, the gigabytes holding the kernel and the device tree, so
+/// that Rust code can run with caches on (and unaligned accesses allowed) while it parses the
+/// device tree. Replaced by [`init_kernel_map`].
+///
+/// # Safety
+/// Once, with the MMU off, before anything else uses the boot tables.
+pub unsafe fn enable_boot_map(dtb: usize) {
+    let tables = BOOT_TABLES.0.get() as *mut Table;
+    let (l0, l1) = (tables, tables.wrapping_add(1));
+    let gib = LEVEL_SPAN[1];
+    let map_gib = |addr: u64| {
+        if addr < LEVEL_SPAN[0] {
+            let i = (addr / gib) as usize;
+            // SAFETY: boot tables are ours alone now; i < 512.
+            unsafe { (*l1).0[i] = descriptor::block(i as u64 * gib, Access::BootAll) };
+        }
+    };
+    map_gib(layout::kernel_start());
+    map_gib(layout::kernel_end() - 1);
+    if dtb != 0 && dtb % 8 == 0 {
+        // SAFETY: with the MMU off every address is accessible; the FDT header's totalsize is
+        // an aligned big-endian u32 at offset 4.
+        let total = u32::from_be(unsafe { core::ptr::read_volatile((dtb + 4) as *const u32) });
+        map_gib(dtb as u64);
+        map_gib(dtb as u64 + u64::from(total).max(1) - 1);
+    }
+    // SAFETY: as above.
+    unsafe { (*l0).0[0] = descriptor::table(l1 as u64) };
+    enable_mmu(l0 as u64);
+}
+
+fn map_or_die(pt: &mut PageTable, r: Range, access: Access, blocks: bool, what: &str) {
+    if r.is_empty() {
+        return;
+    }
+    if let Err(e) = pt.map(r.start, r.start, r.len(), access, blocks, &mut PoolFrames) {
+        super::power::early_fatal_fmt(format_args!(
+            "mewz: cannot map {what} {:#x}..{:#x}: {e} (boot table pool of {POOL_TABLES})\n",
+            r.start, r.end
+        ));
+    }
+}
+
+/// Maps MMIO pages one by one, skipping pages another device already shares.
+fn map_device(pt: &mut PageTable, r: Range) {
+    let r = r.page_outer(PAGE);
+    let mut page = r.start;
+    while page < r.end {
+        if pt.translate(page).is_none() {
+            map_or_die(pt, Range::new(page, PAGE), Access::Device, false, "device");
+        }
+        page += PAGE;
+    }
+}
+
+/// Builds the kernel's own tables and switches to them: kernel text RX, rodata R, data RW,
+/// guard pages below both stacks, all RAM as a RW direct map, the devices as Device memory.
+pub fn init_kernel_map(machine: &Machine<'_>) {
+    use layout::*;
+    let root = PoolFrames
+        .zeroed_table()
+        .expect("the pool has a root table");
+    // SAFETY: a zeroed table from the identity-mapped pool.
+    let mut pt = unsafe { PageTable::from_root(root) };
+    let image = Range {
+        start: kernel_start(),
+        end: kernel_end(),
+    };
+    map_or_die(
+        &mut pt,
+        Range {
+            start: kernel_start(),
+            end: text_end(),
+        },
+        Access::ReadExecute,
+        false,
+        "kernel text",
+    );
+    map_or_die(
+        &mut pt,
+        Range {
+            start: text_end(),
+            end: rodata_end(),
+        },
+        Access::ReadOnly,
+        false,
+        "kernel rodata",
+    );
+    map_or_die(
+        &mut pt,
+        Range {
+            start: rodata_end(),
+            end: boot_stack_guard(),
+        },
+        Access::ReadWrite,
+        false,
+        "kernel data",
+    );
+    map_or_die(
+        &mut pt,
+        Range {
+            start: boot_stack_bottom(),
+            end: exception_stack_guard(),
+        },
+        Access::ReadWrite,
+        false,
+        "boot stack",
+    );
+    map_or_die(
+        &mut pt,
+        Range {
+            start: exception_stack_bottom(),
+            end: kernel_end(),
+        },
+        Access::ReadWrite,
+        false,
+        "exception stack",
+    );
+    let mut direct_end = 0;
+    for ram in machine.memory.as_slice() {
+        let ram = ram.page_inner(PAGE);
+        direct_end = direct_end.max(ram.end);
+        let below = Range {
+            start: ram.start,
+            end: image.start.min(ram.end),
+        };
+        let above = Range {
+            start: image.end.max(ram.start),
+            end: ram.end,
+        };
+        map_or_die(&mut pt, below, Access::ReadWrite, true, "RAM");
+        map_or_die(&mut pt, above, Access::ReadWrite, true, "RAM");
+    }
+    for r in machine.device_ranges().as_slice() {
+        direct_end = direct_end.max(r.end);
+        map_device(&mut pt, *r);
+    }
+    // SAFETY: the device tree is mapped by the boot map and by the direct map (it is in RAM).
+    for v in machine::virtio_mmio(super::platform::fdt()) {
+        direct_end = direct_end.max(v.registers.end);
+        map_device(&mut pt, v.registers);
+    }
+    DIRECT_MAP_END.store(direct_end, Ordering::Relaxed);
+    enable_mmu(pt.root_phys());
+    *KERNEL_TABLES.lock() = Some(pt);
+}
+
+/// Tables used by the kernel map (for the boot log).
+pub fn pool_tables_used() -> u64 {
+    POOL_USED.load(Ordering::Relaxed).min(POOL_TABLES as u64)
+}
+
+pub fn reserve(len: usize) -> Result<usize, MapError> {
+    let len = (len as u64).div_ceil(ADDRESSABLE_BYTES).max(1) * ADDRESSABLE_BYTES;
+    let mut start = NEXT_RESERVATION.load(Ordering::Relaxed);
+    loop {
+        let end = start.checked_add(len).ok_or(MapError::InvalidRange)?;
+        if end > 1 << VA_BITS || start < DIRECT_MAP_END.load(Ordering::Relaxed) {
+            return Err(MapError::InvalidRange);
+        }
+        match NEXT_RESERVATION.compare_exchange(start, end, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Ok(start as usize),
+            Err(now) => start = now,
+        }
+    }
+}
+
+fn in_reservations(virt: u64, len: u64) -> bool {
+    virt >= UNIKERNEL_MEMORY_BASE
+        && virt
+            .checked_add(len)
+            .is_some_and(|end| end <= NEXT_RESERVATION.load(Ordering::Relaxed))
+}
+
+/// Invalidates the TLB entries of `[virt, virt + len)` on every CPU of the inner domain.
+fn flush_tlb(virt: u64, len: u64) {
+    // SAFETY: make the cleared descriptors visible to the table walker first.
+    unsafe { asm!("dsb ishst", options(nostack)) };
+    let mut va = virt;
+    while va < virt + len {
+        // SAFETY: TLB maintenance by VA (bits [43:0] = VA[55:12]), last level, all ASIDs.
+        unsafe { asm!("tlbi vaale1is, {}", in(reg) va >> 12, options(nostack)) };
+        va += PAGE;
+    }
+    // SAFETY: wait for the invalidation to complete before the frames are reused.
+    unsafe { asm!("dsb ish", "isb", options(nostack)) };
+}
+
+fn unmap_locked(pt: &mut PageTable, virt: u64, len: u64) {
+    let mut freed = [0u64; 64];
+    let mut va = virt;
+    while va < virt + len {
+        // Batch: clear up to 64 pages, flush once, then free their frames.
+        let batch_start = va;
+        let mut n = 0;
+        while va < virt + len && n < freed.len() {
+            if let Some(pa) = pt.unmap_page(va) {
+                freed[n] = pa;
+                n += 1;
+            }
+            va += PAGE;
+        }
+        flush_tlb(batch_start, va - batch_start);
+        for pa in &freed[..n] {
+            // SAFETY: each frame came from `alloc_zeroed(FRAME)` in `map_zeroed` and is no
+            // longer reachable through the tables or the TLB.
+            unsafe { alloc::alloc::dealloc(*pa as *mut u8, FRAME) };
+        }
+    }
+}
+
+pub fn map_zeroed(virt: usize, len: usize) -> Result<(), MapError> {
+    let (virt, len) = (virt as u64, len as u64);
+    if virt % PAGE != 0 || len % PAGE != 0 || !in_reservations(virt, len) {
+        return Err(MapError::InvalidRange);
+    }
+    let mut guard = KERNEL_TABLES.lock();
+    let pt = guard.as_mut().ok_or(MapError::InvalidRange)?;
+    let mut va = virt;
+    while va < virt + len {
+        let result = match HeapFrames.zeroed_table() {
+            None => Err(MapError::OutOfMemory),
+            Some(frame) => {
+                let r = pt.map(
+                    va,
+                    frame as u64,
+                    PAGE,
+                    Access::ReadWrite,
+                    false,
+                    &mut HeapFrames,
+                );
+                if r.is_err() {
+                    // SAFETY: the frame was just allocated and never mapped.
+                    unsafe { alloc::alloc::dealloc(frame as *mut u8, FRAME) };
+                }
+                r
+            }
+        };
+        if let Err(e) = result {
+            unmap_locked(pt, virt, va - virt);
+            return Err(e);
+        }
+        va += PAGE;
+    }
+    // SAFETY: new valid descriptors replace invalid ones: no TLB maintenance is needed, only
+    // ordering before the first access.
+    unsafe { asm!("dsb ishst", "isb", options(nostack)) };
+    Ok(())
+}
+
+pub fn unmap(virt: usize, len: usize) {
+    let (virt, len) = (virt as u64, len as u64);
+    if virt % PAGE != 0 || len % PAGE != 0 || !in_reservations(virt, len) {
+        return;
+    }
+    if let Some(pt) = KERNEL_TABLES.lock().as_mut() {
+        unmap_locked(pt, virt, len);
+    }
+}
