@@ -1,0 +1,246 @@
+//! PVH entry: the ELF note that tells the loader where to start, the 32-bit entry code that
+//! reaches long mode, and the Rust boot sequence that ends in `mewz_kernel::boot::main`.
+
+use super::{clock, cpu, gdt, idt, lapic, paging, pic, platform, rtc, serial};
+use crate::memory_layout::{PAGE_SIZE, Range, RangeSet, align_up};
+use crate::pvh::{self, MEMMAP_ENTRY_SIZE, START_INFO_SIZE};
+use core::arch::global_asm;
+
+/// Boot stack size; the app runs on its own stack, so this only holds the kernel's frames.
+const BOOT_STACK_SIZE: usize = 128 * 1024;
+
+// The loader enters `_pvh_start` in 32-bit protected mode, paging off, `ebx` = physical address
+// of `hvm_start_info`. We clear .bss, identity-map the first 4 GiB with 2 MiB pages (enough to
+// reach the kernel, the start info and the LAPIC until Rust builds the real tables), enable
+// long mode and call `x86_64_boot(start_info)` on the boot stack.
+global_asm!(
+    r#"
+    .pushsection .note.Xen, "a", @note
+    .balign 4
+    .long 4                     /* name size: "Xen\0" */
+    .long 8                     /* descriptor size */
+    .long 18                    /* XEN_ELFNOTE_PHYS32_ENTRY */
+    .asciz "Xen"
+    .balign 4
+    .quad _pvh_start
+    .balign 4
+    .popsection
+
+    .pushsection .text.boot, "ax"
+    .code32
+    .global _pvh_start
+_pvh_start:
+    cli
+    cld
+    mov %ebx, %esi
+
+    mov $__bss_start, %edi
+    mov $__bss_end, %ecx
+    sub %edi, %ecx
+    xor %eax, %eax
+    rep stosb
+
+    mov $boot_pdpt, %eax
+    or $0x3, %eax
+    mov %eax, boot_pml4
+
+    mov $boot_pdpt, %edi
+    mov $boot_pd, %eax
+    or $0x3, %eax
+    mov $4, %ecx
+1:  mov %eax, (%edi)
+    add $0x1000, %eax
+    add $8, %edi
+    loop 1b
+
+    mov $boot_pd, %edi
+    mov $0x83, %eax             /* present, writable, 2 MiB page */
+    mov $2048, %ecx
+2:  mov %eax, (%edi)
+    add $0x200000, %eax
+    add $8, %edi
+    loop 2b
+    /* The upper dwords of entries 1536..2047 (3..4 GiB) stay 0: addresses are below 4 GiB. */
+
+    mov %cr4, %eax
+    or $0x20, %eax              /* PAE */
+    mov %eax, %cr4
+    mov $boot_pml4, %eax
+    mov %eax, %cr3
+    mov $0xC0000080, %ecx       /* EFER */
+    rdmsr
+    or $0x100, %eax             /* LME */
+    wrmsr
+    mov %cr0, %eax
+    or $0x80000001, %eax        /* PG | PE */
+    mov %eax, %cr0
+
+    lgdt boot_gdt_pointer
+    ljmp $0x08, $boot_long_mode
+
+    .code64
+boot_long_mode:
+    mov $0x10, %ax
+    mov %ax, %ds
+    mov %ax, %es
+    mov %ax, %ss
+    xor %ax, %ax
+    mov %ax, %fs
+    mov %ax, %gs
+    mov $__boot_stack_top, %rsp
+    mov %esi, %edi
+    call x86_64_boot
+    ud2
+    .popsection
+
+    .pushsection .rodata.boot_gdt, "a"
+    .balign 8
+boot_gdt:
+    .quad 0
+    .quad 0x00af9a000000ffff    /* 0x08: 64-bit code */
+    .quad 0x00cf92000000ffff    /* 0x10: data */
+boot_gdt_pointer:
+    .word boot_gdt_pointer - boot_gdt - 1
+    .long boot_gdt
+    .popsection
+
+    .pushsection .bss.boot_tables, "aw", @nobits
+    .balign 4096
+boot_pml4:
+    .skip 4096
+boot_pdpt:
+    .skip 4096
+boot_pd:
+    .skip 4 * 4096
+    .popsection
+
+    .pushsection .bss.boot_stack, "aw", @nobits
+    .balign 4096
+    .global __boot_stack_guard
+__boot_stack_guard:
+    .skip 4096
+__boot_stack_bottom:
+    .skip {stack_size}
+    .global __boot_stack_top
+__boot_stack_top:
+    .popsection
+"#,
+    stack_size = const BOOT_STACK_SIZE,
+    options(att_syntax)
+);
+
+/// The most E820 entries we copy; QEMU gives fewer than 10.
+const MAX_MEMMAP_ENTRIES: usize = 128;
+/// Memory below this holds firmware and loader structures; the kernel never uses it.
+const LOW_MEMORY_END: u64 = 0x10_0000;
+/// A command line longer than this is a loader bug, not something to copy.
+const MAX_CMDLINE: usize = 1 << 20;
+
+/// What the PVH loader told us, copied out of the loader's memory.
+pub struct BootInfo {
+    /// Usable RAM.
+    pub ram: RangeSet,
+    /// RAM the kernel may hand to its heap (RAM minus everything boot uses).
+    pub free: RangeSet,
+    /// Our copy of the loader's command line (physical, in RAM the heap does not get).
+    pub cmdline: Range,
+}
+
+/// Rust entry from the 32-bit stub: 64-bit mode, identity-mapped low 4 GiB, interrupts off.
+#[unsafe(no_mangle)]
+extern "C" fn x86_64_boot(start_info_paddr: u32) -> ! {
+    serial::init();
+    // Install the platform at once so that panics and faults from here on are reported and
+    // exit with a status instead of hanging.
+    mewz_kernel::platform::install(&platform::PLATFORM);
+    cpu::init();
+    gdt::init();
+    idt::init();
+    pic::disable();
+
+    let mut boot = match read_boot_info(start_info_paddr as u64) {
+        Ok(b) => b,
+        Err(why) => panic!("PVH boot: {why}"),
+    };
+    paging::init(&mut boot, &[lapic::phys_base()]);
+    lapic::enable();
+    clock::init();
+    rtc::init();
+    platform::set_boot_state(&boot);
+    mewz_kernel::boot::main(&platform::PLATFORM)
+}
+
+/// Reads `hvm_start_info`, its memory map and command line through the boot identity map.
+fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
+    if paddr == 0 {
+        return Err("no hvm_start_info (ebx = 0)");
+    }
+    // SAFETY: the loader put START_INFO_SIZE bytes at `paddr` (below 4 GiB, identity mapped).
+    let raw = unsafe { &*(paddr as *const [u8; START_INFO_SIZE]) };
+    let info = pvh::parse_start_info(raw).map_err(|e| {
+        mewz_kernel::kprintln!("mewz: {e}");
+        "invalid hvm_start_info"
+    })?;
+    let entries = info.memmap_entries as usize;
+    if entries > MAX_MEMMAP_ENTRIES {
+        return Err("memory map has too many entries");
+    }
+    let mut ram = RangeSet::new();
+    for i in 0..entries {
+        let at = info.memmap_paddr + (i * MEMMAP_ENTRY_SIZE) as u64;
+        // SAFETY: the loader provides `memmap_entries` entries at `memmap_paddr`.
+        let e = pvh::parse_memmap_entry(unsafe { &*(at as *const [u8; MEMMAP_ENTRY_SIZE]) });
+        if e.is_ram() {
+            let r = Range::new(e.addr, e.addr.saturating_add(e.size));
+            ram.insert(r).map_err(|_| "memory map too fragmented")?;
+        }
+    }
+    let cmdline = if info.cmdline_paddr == 0 {
+        Range::new(0, 0)
+    } else {
+        let start = info.cmdline_paddr;
+        // SAFETY: the loader put a NUL-terminated string at `cmdline_paddr`; we stop at the
+        // NUL or at MAX_CMDLINE, whichever comes first.
+        let len = (0..MAX_CMDLINE)
+            .find(|&i| unsafe { *((start + i as u64) as *const u8) } == 0)
+            .ok_or("command line is not NUL-terminated within 1 MiB")?;
+        Range::new(start, start + len as u64)
+    };
+
+    let mut free = ram;
+    free.shrink_to_pages();
+    let reserved = [
+        Range::new(0, LOW_MEMORY_END),
+        paging::kernel_image(),
+        Range::new(paddr, paddr + START_INFO_SIZE as u64),
+        Range::new(
+            info.memmap_paddr,
+            info.memmap_paddr + (entries * MEMMAP_ENTRY_SIZE) as u64,
+        ),
+        Range::new(cmdline.start, cmdline.end + 1),
+    ];
+    for r in reserved {
+        free.remove(r.grow_to_pages())
+            .map_err(|_| "memory map too fragmented")?;
+    }
+    // Copy the command line into RAM we keep, so the direct map reaches it wherever the loader
+    // put it (possibly outside RAM the kernel maps).
+    let copy = free
+        .find_below(
+            align_up(cmdline.len().max(1), PAGE_SIZE),
+            paging::BOOT_IDENTITY_END,
+        )
+        .ok_or("no RAM for the command line")?;
+    free.remove(copy).map_err(|_| "memory map too fragmented")?;
+    // SAFETY: both ranges are identity mapped; `copy` is RAM nobody else uses, disjoint from
+    // the loader's string (which is reserved above).
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            cmdline.start as *const u8,
+            copy.start as *mut u8,
+            cmdline.len() as usize,
+        )
+    };
+    let cmdline = Range::new(copy.start, copy.start + cmdline.len());
+    Ok(BootInfo { ram, free, cmdline })
+}

@@ -1,0 +1,216 @@
+//! `mewz_kernel::Platform` for x86_64.
+
+use super::boot::BootInfo;
+use super::serial::{COM1, COM2};
+use super::{clock, cpu, lapic, paging, pci, rtc};
+use crate::memory_layout::MAX_RANGES;
+use core::arch::asm;
+use core::arch::x86_64::_rdrand64_step;
+use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
+use spin::Once;
+use x86_64::instructions::port::Port;
+
+pub struct X86Platform;
+
+pub static PLATFORM: X86Platform = X86Platform;
+
+struct FreeRegions {
+    regions: [MemoryRegion; MAX_RANGES],
+    len: usize,
+}
+
+static CMDLINE: Once<&'static str> = Once::new();
+static FREE: Once<FreeRegions> = Once::new();
+
+/// Records what the boot found, once the direct map exists.
+pub fn set_boot_state(boot: &BootInfo) {
+    let cmdline = boot.cmdline;
+    // SAFETY: the command line copy is RAM the heap never gets, mapped in the direct map, and
+    // nothing writes it after boot.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            paging::phys_to_virt(cmdline.start) as *const u8,
+            cmdline.len() as usize,
+        )
+    };
+    let text = core::str::from_utf8(bytes).unwrap_or_else(|e| {
+        panic!(
+            "kernel command line is not UTF-8 (byte {})",
+            e.valid_up_to()
+        )
+    });
+    CMDLINE.call_once(|| text);
+    FREE.call_once(|| {
+        let mut free = FreeRegions {
+            regions: [MemoryRegion { start: 0, len: 0 }; MAX_RANGES],
+            len: 0,
+        };
+        for r in boot.free.as_slice() {
+            free.regions[free.len] = MemoryRegion {
+                start: paging::phys_to_virt(r.start) as usize,
+                len: r.len() as usize,
+            };
+            free.len += 1;
+        }
+        free
+    });
+}
+
+#[target_feature(enable = "rdrand")]
+fn rdrand64() -> Option<u64> {
+    // The DRNG may be briefly exhausted; Intel recommends 10 retries.
+    for _ in 0..10 {
+        let mut v = 0;
+        if _rdrand64_step(&mut v) == 1 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+impl Platform for X86Platform {
+    fn name(&self) -> &'static str {
+        "x86_64"
+    }
+
+    fn command_line(&self) -> &str {
+        CMDLINE.get().copied().unwrap_or("")
+    }
+
+    fn console_write(&self, stream: Stream, bytes: &[u8]) {
+        match stream {
+            Stream::Out => COM1.write(bytes),
+            Stream::Err => COM2.write(bytes),
+        }
+    }
+
+    fn console_read(&self, buf: &mut [u8]) -> usize {
+        COM1.read(buf)
+    }
+
+    fn free_memory(&self) -> &[MemoryRegion] {
+        FREE.get().map_or(&[], |f| &f.regions[..f.len])
+    }
+
+    fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
+        paging::map_zeroed(virt, len)
+    }
+
+    fn unmap(&self, virt: usize, len: usize) {
+        paging::unmap(virt, len)
+    }
+
+    fn reserve(&self, len: usize) -> Result<usize, MapError> {
+        paging::reserve(len)
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        clock::monotonic_ns()
+    }
+
+    fn monotonic_resolution_ns(&self) -> u64 {
+        clock::resolution()
+    }
+
+    fn wall_clock_ns(&self) -> Option<u64> {
+        rtc::wall_clock_ns()
+    }
+
+    fn arm_timer(&self, delay_ns: u64) {
+        lapic::arm(delay_ns)
+    }
+
+    fn timer_interrupts(&self) -> u64 {
+        lapic::timer_interrupts()
+    }
+
+    fn wait_for_interrupt(&self) {
+        // SAFETY: STI's one-instruction delay makes `sti; hlt` atomic: an interrupt pending
+        // before it wakes the HLT instead of being lost. The kernel otherwise runs with
+        // interrupts off, so they are disabled again at once.
+        unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) }
+    }
+
+    fn init_devices(&self) {
+        let f = cpu::features();
+        klog!(
+            "cpu: {} nx={} xsave={} avx={} avx2={} avx512f={} rdrand={} invariant-tsc={} xcr0={:#x}",
+            core::str::from_utf8(&f.vendor).unwrap_or("?"),
+            f.nx,
+            f.xsave,
+            f.avx,
+            f.avx2,
+            f.avx512f,
+            f.rdrand,
+            f.invariant_tsc,
+            f.xcr0
+        );
+        klog!(
+            "clock: tsc {} kHz, lapic timer {} kHz, wall clock {}",
+            clock::tsc_hz() / 1000,
+            lapic::timer_hz() / 1000,
+            match rtc::wall_clock_ns() {
+                Some(ns) => alloc::format!("{} s since the epoch", ns / 1_000_000_000),
+                None => "unreadable".into(),
+            }
+        );
+        for dev in pci::devices() {
+            klog!("pci {dev}");
+        }
+    }
+
+    fn random_bytes(&self, buf: &mut [u8]) -> bool {
+        if !cpu::features().rdrand {
+            return false;
+        }
+        for chunk in buf.chunks_mut(8) {
+            // SAFETY: CPUID reported RDRAND.
+            match unsafe { rdrand64() } {
+                Some(v) => chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn exit(&self, code: u8) -> ! {
+        // SAFETY: 0xe9 (debugcon) records the status byte for the runner; 0xf4
+        // (isa-debug-exit) ends QEMU. Neither touches memory.
+        unsafe {
+            Port::<u8>::new(0xe9).write(code);
+            Port::<u32>::new(0xf4).write(code as u32);
+        }
+        // No exit device (another machine or VMM): stop here for good.
+        loop {
+            // SAFETY: halting with interrupts off only stops this CPU.
+            unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
+        }
+    }
+
+    fn call_on_stack(&self, stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
+        // SAFETY: the kernel gives a 16-byte aligned top of a mapped stack; the old stack
+        // pointer is kept in callee-saved r12 across the call and restored after it, and all
+        // caller-saved registers are declared clobbered.
+        unsafe {
+            asm!(
+                "mov r12, rsp",
+                "mov rsp, {stack}",
+                "call {entry}",
+                "mov rsp, r12",
+                stack = in(reg) stack_top,
+                entry = in(reg) entry,
+                in("rdi") arg,
+                out("r12") _,
+                clobber_abi("C"),
+            )
+        }
+    }
+
+    fn trigger_cpu_fault(&self) -> ! {
+        // Page 1 (0x1000) is below the kernel image and deliberately never mapped.
+        let unmapped = 0x1000 as *mut u64;
+        // SAFETY: this write is meant to fault; the page-fault handler never returns here.
+        unsafe { unmapped.write_volatile(0xdead) };
+        unreachable!("write to unmapped address {unmapped:p} did not fault")
+    }
+}
