@@ -23,6 +23,7 @@ _start:
 1:  mov     x19, x0                     // the device tree's physical address
     mrs     x9, CurrentEL
     ubfx    x9, x9, #2, #2
+    mov     x20, x9                     // the EL we were entered at, for the log
     cmp     x9, #2
     b.ne    2f
 
@@ -88,6 +89,7 @@ _start:
     msr     vbar_el1, x9
     isb
     mov     x0, x19
+    mov     x1, x20
     bl      mewz_aarch64_early_main
 6:  wfe
     b       6b
@@ -108,7 +110,7 @@ wrong_load_address:
 
 /// First Rust code, on the boot stack with the MMU still off.
 #[unsafe(no_mangle)]
-extern "C" fn mewz_aarch64_early_main(dtb: usize) -> ! {
+extern "C" fn mewz_aarch64_early_main(dtb: usize, entry_el: u64) -> ! {
     // SAFETY: called once, MMU off, from the boot path above.
     unsafe { paging::enable_boot_map(dtb) };
     let machine = match platform::discover(dtb) {
@@ -116,5 +118,5 @@ extern "C" fn mewz_aarch64_early_main(dtb: usize) -> ! {
         Err(why) => power::early_fatal(why),
     };
     paging::init_kernel_map(&machine);
-    platform::install(machine)
+    platform::install(machine, entry_el)
 }

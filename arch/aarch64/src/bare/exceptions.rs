@@ -216,7 +216,7 @@ extern "C" fn mewz_exception_dispatch(frame: &mut Frame, vector: usize) {
         _ => {}
     }
     let (esr, far) = syndrome_registers();
-    let sync = vector % 4 == 0;
+    let sync = vector.is_multiple_of(4);
     let report = Report {
         frame,
         vector,

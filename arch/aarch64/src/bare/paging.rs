@@ -144,7 +144,7 @@ pub unsafe fn enable_boot_map(dtb: usize) {
     };
     map_gib(layout::kernel_start());
     map_gib(layout::kernel_end() - 1);
-    if dtb != 0 && dtb % 8 == 0 {
+    if dtb != 0 && dtb.is_multiple_of(8) {
         // SAFETY: with the MMU off every address is accessible; the FDT header's totalsize is
         // an aligned big-endian u32 at offset 4.
         let total = u32::from_be(unsafe { core::ptr::read_volatile((dtb + 4) as *const u32) });
@@ -338,7 +338,7 @@ fn unmap_locked(pt: &mut PageTable, virt: u64, len: u64) {
 
 pub fn map_zeroed(virt: usize, len: usize) -> Result<(), MapError> {
     let (virt, len) = (virt as u64, len as u64);
-    if virt % PAGE != 0 || len % PAGE != 0 || !in_reservations(virt, len) {
+    if !virt.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || !in_reservations(virt, len) {
         return Err(MapError::InvalidRange);
     }
     let mut guard = KERNEL_TABLES.lock();
@@ -377,7 +377,7 @@ pub fn map_zeroed(virt: usize, len: usize) -> Result<(), MapError> {
 
 pub fn unmap(virt: usize, len: usize) {
     let (virt, len) = (virt as u64, len as u64);
-    if virt % PAGE != 0 || len % PAGE != 0 || !in_reservations(virt, len) {
+    if !virt.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || !in_reservations(virt, len) {
         return;
     }
     if let Some(pt) = KERNEL_TABLES.lock().as_mut() {

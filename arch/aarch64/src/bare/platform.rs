@@ -24,6 +24,8 @@ struct State {
 
 static FDT: Once<Fdt<'static>> = Once::new();
 static FDT_ADDRESS: AtomicU64 = AtomicU64::new(0);
+/// Exception level the boot loader entered the kernel at (2 = dropped to EL1 by us).
+static ENTRY_EL: AtomicU64 = AtomicU64::new(1);
 static STATE: Once<State> = Once::new();
 /// GIC interrupt ID of the virtual timer, 0 until the GIC is up.
 static TIMER_INTID: AtomicU32 = AtomicU32::new(0);
@@ -81,7 +83,8 @@ fn free_regions(m: &Machine<'_>) -> RangeList<MAX_FREE_REGIONS> {
 }
 
 /// Installs the platform and enters the kernel.
-pub fn install(machine: Machine<'static>) -> ! {
+pub fn install(machine: Machine<'static>, entry_el: u64) -> ! {
+    ENTRY_EL.store(entry_el, Ordering::Relaxed);
     let free = free_regions(&machine);
     let mut regions = [MemoryRegion { start: 0, len: 0 }; MAX_FREE_REGIONS];
     for (slot, r) in regions.iter_mut().zip(free.as_slice()) {
@@ -228,8 +231,10 @@ fn log_machine(s: &State) {
         }
     }
     klog!("fdt: {total} virtio-mmio transport(s), {empty} without a device");
+    let el = ENTRY_EL.load(Ordering::Relaxed);
     klog!(
-        "cpu: RNDR {}",
+        "cpu: entered at EL{el}{}, RNDR {}",
+        if el == 2 { " (dropped to EL1)" } else { "" },
         if random::available() {
             "present"
         } else {

@@ -62,7 +62,7 @@ impl PageTable {
         frames: &mut dyn FrameSource,
     ) -> Result<(), MapError> {
         let page = PAGE_SIZE as u64;
-        if virt % page != 0 || phys % page != 0 || len % page != 0 {
+        if !virt.is_multiple_of(page) || !phys.is_multiple_of(page) || !len.is_multiple_of(page) {
             return Err(MapError::InvalidRange);
         }
         match virt.checked_add(len) {
@@ -90,12 +90,15 @@ impl PageTable {
         frames: &mut dyn FrameSource,
     ) -> Result<u64, MapError> {
         let mut table = self.root;
-        for level in 0..4 {
-            let span = LEVEL_SPAN[level];
+        for (level, &span) in LEVEL_SPAN.iter().enumerate() {
             // SAFETY: `table` is a live table of this tree (see `from_root`), index < 512.
             let entry = unsafe { &mut (*table).0[index(va, level)] };
             let leaf_here = level == 3
-                || (blocks && level >= 1 && va % span == 0 && pa % span == 0 && left >= span);
+                || (blocks
+                    && level >= 1
+                    && va.is_multiple_of(span)
+                    && pa.is_multiple_of(span)
+                    && left >= span);
             if leaf_here {
                 if descriptor::is_valid(*entry) {
                     return Err(MapError::InvalidRange);
@@ -141,13 +144,12 @@ impl PageTable {
     /// Physical address and leaf descriptor `virt` translates through, if mapped.
     pub fn translate(&self, virt: u64) -> Option<(u64, u64)> {
         let mut table = self.root;
-        for level in 0..4 {
+        for (level, &span) in LEVEL_SPAN.iter().enumerate() {
             // SAFETY: `table` is a live table of this tree, index < 512.
             let desc = unsafe { (*table).0[index(virt, level)] };
             if !descriptor::is_valid(desc) {
                 return None;
             }
-            let span = LEVEL_SPAN[level];
             if level == 3 || !descriptor::is_table(desc) {
                 return Some((descriptor::output_address(desc) + virt % span, desc));
             }
