@@ -313,7 +313,12 @@ impl Platform for Aarch64 {
     }
 
     fn wait_for_interrupt(&self) {
-        timer::wait_for_interrupt()
+        if timer_intid().is_some() {
+            timer::wait_for_interrupt()
+        } else {
+            // No interrupt would ever wake a `wfi`: let the caller poll its clock instead.
+            core::hint::spin_loop()
+        }
     }
 
     fn init_devices(&self) {
@@ -332,7 +337,7 @@ impl Platform for Aarch64 {
                 }
                 Err(why) => klog!("interrupt controller: {why}; no timer interrupts"),
             },
-            _ => klog!("no interrupt controller or timer: sleeping will spin"),
+            _ => klog!("no interrupt controller or timer: sleeping polls the clock"),
         }
         if let Some(rtc) = s.machine.rtc {
             RTC_MONOTONIC_AT.store(timer::monotonic_ns(), Ordering::Relaxed);
