@@ -185,7 +185,7 @@ pub fn direct_map_pages(r: Range) -> impl Iterator<Item = DirectPage> {
         if at >= r.end {
             return None;
         }
-        let page = if at % HUGE_PAGE_SIZE == 0 && r.end - at >= HUGE_PAGE_SIZE {
+        let page = if at.is_multiple_of(HUGE_PAGE_SIZE) && r.end - at >= HUGE_PAGE_SIZE {
             DirectPage::Huge(at)
         } else {
             DirectPage::Small(at)

@@ -71,11 +71,12 @@ pub fn start_calibration() {
     write(TIMER_INITIAL_COUNT, u32::MAX);
 }
 
-/// Ticks counted since [`start_calibration`]; stops the timer.
-pub fn finish_calibration() -> u64 {
-    let elapsed = u32::MAX - read(TIMER_CURRENT_COUNT);
+pub fn current_count() -> u32 {
+    read(TIMER_CURRENT_COUNT)
+}
+
+pub fn stop_timer() {
     write(TIMER_INITIAL_COUNT, 0);
-    elapsed as u64
 }
 
 pub fn set_timer_hz(hz: u64) {

@@ -256,7 +256,7 @@ pub fn reserve(len: usize) -> Result<usize, MapError> {
 }
 
 fn check_range(virt: usize, len: usize) -> Result<(), MapError> {
-    let aligned = virt as u64 % PAGE_SIZE == 0 && len as u64 % PAGE_SIZE == 0;
+    let aligned = (virt as u64).is_multiple_of(PAGE_SIZE) && (len as u64).is_multiple_of(PAGE_SIZE);
     if aligned && RESERVATIONS.lock().covers(virt as u64, len as u64) {
         Ok(())
     } else {
