@@ -6,7 +6,7 @@
 //! from these constants; `image_size` comes from the linker script.
 
 /// Load offset from a 2 MiB aligned base. QEMU uses the start of RAM as base, so the kernel
-/// lands at RAM + 2 MiB, which is where `targets/aarch64/link.ld` links it.
+/// lands at RAM + 2 MiB; the image relocates itself, so any other base works too.
 pub const TEXT_OFFSET: u64 = 0x20_0000;
 
 /// `flags` bit 0: kernel endianness (0 = little endian).

@@ -59,12 +59,24 @@ _start:
     msr     cpacr_el1, x9
     isb
 
-    // Linked, not relocated: refuse to run anywhere else than the link address.
-    adr     x9, _start
-    ldr     x10, =_start
-    cmp     x9, x10
-    b.ne    wrong_load_address
-
+    // The image is linked at 0 as a position-independent executable: apply its
+    // R_AARCH64_RELATIVE relocations for wherever the loader put it (the MMU is off, so
+    // addresses are physical, and the entries and targets are 8-byte aligned).
+    adr     x9, _start                  // load base = link base + x9
+    adrp    x10, __rela_start
+    add     x10, x10, :lo12:__rela_start
+    adrp    x11, __rela_end
+    add     x11, x11, :lo12:__rela_end
+8:  cmp     x10, x11
+    b.hs    9f
+    ldp     x12, x13, [x10], #16        // r_offset, r_info
+    ldr     x14, [x10], #8              // r_addend
+    cmp     x13, #1027                  // R_AARCH64_RELATIVE, no symbol
+    b.ne    unsupported_relocation
+    add     x14, x14, x9
+    str     x14, [x12, x9]
+    b       8b
+9:
     adrp    x9, __bss_start
     add     x9, x9, :lo12:__bss_start
     adrp    x10, __bss_end
@@ -94,13 +106,13 @@ _start:
 6:  wfe
     b       6b
 
-wrong_load_address:
-    // Nothing else can work here (absolute pointers are wrong): say so via semihosting.
+unsupported_relocation:
+    // Absolute pointers cannot be trusted now: say so via semihosting, then park.
     mov     x0, #4                      // SYS_WRITE0
     adr     x1, 7f
     hlt     #0xf000
     b       6b
-7:  .asciz  "mewz: loaded at an address other than the link address; cannot boot\n"
+7:  .asciz  "mewz: the image has a relocation other than R_AARCH64_RELATIVE; cannot boot\n"
     .balign 4
 "#,
     text_offset = const image_header::TEXT_OFFSET,
