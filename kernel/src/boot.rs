@@ -2,7 +2,8 @@
 
 use crate::cmdline::CommandLine;
 use crate::platform::{self, Platform};
-use crate::{console, heap, klog, kprintln, selftest};
+use crate::{app, console, heap, klog, kprintln, selftest};
+use mewz_abi::ExitCode;
 
 /// Version printed in the boot banner.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -16,7 +17,8 @@ pub fn main(p: &'static dyn Platform) -> ! {
     let cmdline = CommandLine::parse(p.command_line());
     // Without an app the kernel is its own demo and says what it finds; with one, the console
     // belongs to the app unless `mewz.verbose` asks for the kernel's log too.
-    let has_app = false;
+    let module = app::image::module();
+    let has_app = !matches!(module, Ok(None));
     console::set_verbose(!has_app || cmdline.flag("verbose"));
 
     klog!("mewz-rs {} booting on {}", VERSION, p.name());
@@ -30,10 +32,14 @@ pub fn main(p: &'static dyn Platform) -> ! {
     let init_ns = p.monotonic_ns().saturating_sub(boot_start_ns);
     klog!("kernel init took {} us", init_ns / 1000);
 
-    let code = match cmdline.option("selftest") {
-        Some(name) => selftest::run(name),
-        None if !has_app => selftest::run("all"),
-        None => 0,
+    let code = match (cmdline.option("selftest"), module) {
+        (Some(name), _) => selftest::run(name),
+        (None, Ok(Some(module))) => app::start(p, module),
+        (None, Ok(None)) => selftest::run("all"),
+        (None, Err(e)) => {
+            kprintln!("mewz: cannot start the app: {e}");
+            ExitCode::KERNEL_PANIC.0
+        }
     };
     klog!("exit {}", code);
     if code != 0 {

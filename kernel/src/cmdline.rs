@@ -48,7 +48,10 @@ impl CommandLine {
 
 /// Quotes `word` so that [`CommandLine::parse`] reads it back as exactly one word.
 pub fn quote(word: &str) -> String {
-    let plain = !word.is_empty() && !word.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\');
+    let plain = !word.is_empty()
+        && !word
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\');
     if plain {
         return word.into();
     }
@@ -62,6 +65,13 @@ pub fn quote(word: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Whether `line` has the `--` that starts the app's arguments: an empty list after it is
+/// still a list (it replaces arguments given elsewhere), which [`CommandLine::args`] alone
+/// cannot tell from no list at all.
+pub fn has_app_args(line: &str) -> bool {
+    split_words(line).iter().any(|w| w == "--")
 }
 
 fn split_words(line: &str) -> Vec<String> {
@@ -117,11 +127,30 @@ mod tests {
 
     #[test]
     fn quote_round_trips_any_word() {
-        let words = ["plain", "", "two words", "q\"uote", "back\\slash", "tab\there", "-- ", "ünï"];
+        let words = [
+            "plain",
+            "",
+            "two words",
+            "q\"uote",
+            "back\\slash",
+            "tab\there",
+            "-- ",
+            "ünï",
+        ];
         let line: Vec<String> = words.iter().map(|w| quote(w)).collect();
         let c = CommandLine::parse(&format!("-- {}", line.join(" ")));
         assert_eq!(c.args, words);
         assert_eq!(quote("plain"), "plain");
+    }
+
+    #[test]
+    fn app_argument_separator_is_detected_even_with_nothing_after_it() {
+        assert!(has_app_args("mewz.verbose --"));
+        assert!(has_app_args(r#"-- a"#));
+        assert!(has_app_args(r#""--""#));
+        assert!(!has_app_args("mewz.x=-- ---"));
+        assert!(!has_app_args(r#""-- " mewz.a"#));
+        assert!(!has_app_args(""));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #[macro_use]
 extern crate alloc;
 
+pub mod app;
 pub mod boot;
 pub mod cmdline;
 pub mod console;

@@ -37,6 +37,16 @@ macro_rules! exports {
         )*
         /// Every WASI function this module exports, by name.
         pub const NAMES: &[&str] = &[$(stringify!($name), )* "proc_exit"];
+
+        /// The code address of the export for the `wasi_snapshot_preview1` function `field`,
+        /// for runtimes that link imports through slots instead of symbols.
+        pub fn address(field: &str) -> Option<*const u8> {
+            Some(match field {
+                $(stringify!($name) => $name as *const u8,)*
+                "proc_exit" => proc_exit as *const u8,
+                _ => return None,
+            })
+        }
     };
 }
 
@@ -156,5 +166,10 @@ mod tests {
         want.sort();
         have.sort();
         assert_eq!(have, want);
+        for name in PREVIEW1 {
+            assert!(address(name).is_some_and(|a| !a.is_null()), "{name}");
+        }
+        assert_eq!(address("fd_write"), Some(fd_write as *const u8));
+        assert_eq!(address("sock_open"), None);
     }
 }

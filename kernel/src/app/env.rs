@@ -1,0 +1,196 @@
+//! The app's environment: arguments, environment variables, memory limit.
+//!
+//! Two command lines describe it: the one `mewz build` baked into the image (section
+//! `mewz_config`) and the one the machine was booted with. The boot line wins: its `--`
+//! (even with nothing after it) replaces the baked arguments, its `mewz.env=K=V` replace baked
+//! variables of the same name, its `mewz.name` and `mewz.memory` replace the baked ones.
+
+use crate::cmdline::{CommandLine, has_app_args};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// `argv[0]` when no `mewz.name` is given.
+pub const DEFAULT_NAME: &str = "app";
+
+/// What an app runs with, independent of the machine (the unikernel and the hosted platform
+/// both build one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppEnv {
+    /// `argv`, program name first.
+    pub args: Vec<String>,
+    /// Environment variables, each name once, in first-seen order.
+    pub env: Vec<(String, String)>,
+    /// Largest linear memory the app may grow to (`mewz.memory`), if limited.
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AppEnv {
+    /// Merges the baked configuration with the boot command line (see the module docs).
+    pub fn from_command_lines(baked: &str, boot: &str) -> Result<AppEnv, ConfigError> {
+        let (b, r) = (CommandLine::parse(baked), CommandLine::parse(boot));
+        let latest = |key: &str| r.option(key).or_else(|| b.option(key));
+        let name = latest("name").unwrap_or(DEFAULT_NAME);
+        let mut args = vec![name.to_string()];
+        args.extend(
+            if has_app_args(boot) { &r.args } else { &b.args }
+                .iter()
+                .cloned(),
+        );
+        let mut env: Vec<(String, String)> = Vec::new();
+        for (key, value) in b.options.iter().chain(&r.options) {
+            if key != "env" {
+                continue;
+            }
+            let (k, v) = value.split_once('=').unwrap_or((value, ""));
+            if k.is_empty() {
+                return Err(ConfigError(format!(
+                    "mewz.env={value}: empty variable name"
+                )));
+            }
+            match env.iter_mut().find(|(name, _)| name == k) {
+                Some(slot) => slot.1 = v.into(),
+                None => env.push((k.into(), v.into())),
+            }
+        }
+        let memory_limit_bytes = match latest("memory") {
+            Some(text) => Some(
+                parse_size(text)
+                    .ok_or_else(|| ConfigError(format!("mewz.memory={text}: not a size")))?,
+            ),
+            None => None,
+        };
+        Ok(AppEnv {
+            args,
+            env,
+            memory_limit_bytes,
+        })
+    }
+}
+
+/// A byte count: digits, optionally followed by `K`, `M`, `G` or `T` (powers of 1024,
+/// either case, optionally with `iB` or `B`). `None` when malformed or above `u64::MAX`.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    if digits.is_empty() {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    let unit = unit.to_ascii_lowercase();
+    let unit = unit
+        .strip_suffix("ib")
+        .filter(|u| !u.is_empty())
+        .or_else(|| unit.strip_suffix('b').filter(|u| !u.is_empty()))
+        .unwrap_or(&unit);
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return None,
+    };
+    value.checked_mul(1 << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn baked_configuration_alone() {
+        let e = AppEnv::from_command_lines(
+            r#"mewz.name=hello mewz.env=GREETING=hi mewz.env=A=1=2 -- x "y z""#,
+            "",
+        )
+        .unwrap();
+        assert_eq!(e.args, ["hello", "x", "y z"]);
+        assert_eq!(e.env, env(&[("GREETING", "hi"), ("A", "1=2")]));
+        assert_eq!(e.memory_limit_bytes, None);
+    }
+
+    #[test]
+    fn boot_line_overrides_per_item() {
+        let baked = "mewz.name=hello mewz.env=A=1 mewz.env=B=2 mewz.memory=64M -- x y";
+        let e =
+            AppEnv::from_command_lines(baked, "mewz.env=B=3 mewz.env=C= mewz.memory=1G").unwrap();
+        assert_eq!(
+            e.args,
+            ["hello", "x", "y"],
+            "no `--` at boot keeps the baked args"
+        );
+        assert_eq!(e.env, env(&[("A", "1"), ("B", "3"), ("C", "")]));
+        assert_eq!(e.memory_limit_bytes, Some(1 << 30));
+        let e = AppEnv::from_command_lines(baked, "mewz.name=other --").unwrap();
+        assert_eq!(e.args, ["other"], "an empty `--` replaces the baked args");
+        assert_eq!(e.memory_limit_bytes, Some(64 << 20));
+        let e = AppEnv::from_command_lines(baked, "-- -- z").unwrap();
+        assert_eq!(e.args, ["hello", "--", "z"]);
+    }
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let e = AppEnv::from_command_lines("", "console=ttyS0 mewz.verbose").unwrap();
+        assert_eq!(
+            e,
+            AppEnv {
+                args: vec!["app".into()],
+                ..AppEnv::default()
+            }
+        );
+        assert_eq!(
+            AppEnv::from_command_lines("", "mewz.memory=lots"),
+            Err(ConfigError("mewz.memory=lots: not a size".into()))
+        );
+        assert!(AppEnv::from_command_lines("mewz.env==x", "").is_err());
+        let e = AppEnv::from_command_lines("mewz.env=FLAG", "").unwrap();
+        assert_eq!(e.env, env(&[("FLAG", "")]));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("65536"), Some(65536));
+        assert_eq!(parse_size("64k"), Some(65536));
+        assert_eq!(parse_size("64KiB"), Some(65536));
+        assert_eq!(parse_size("2M"), Some(2 << 20));
+        assert_eq!(parse_size("2mb"), Some(2 << 20));
+        assert_eq!(parse_size("4G"), Some(4 << 30));
+        assert_eq!(parse_size("1T"), Some(1 << 40));
+        assert_eq!(parse_size("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "",
+            "M",
+            "12X",
+            "1.5G",
+            "-1",
+            " 1",
+            "99999999999999999999",
+            "16777216T",
+            "1B",
+            "1iB",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+    }
+}

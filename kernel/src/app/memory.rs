@@ -1,0 +1,216 @@
+//! Linear memories: a fixed reservation per memory, pages mapped as `memory.grow` asks.
+//!
+//! The whole reservation ([`RESERVATION_BYTES`]) is registered as a guard range, so a fault
+//! anywhere in it that is not a mapped page (beyond `current_bytes`, or in the guard after the
+//! 4 GiB) is the out-of-bounds trap.
+
+use crate::fault::{GuardKind, register_guard};
+use crate::platform::{MapError, Platform};
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+use mewz_abi::memory::{MAX_WASM_PAGES, MemoryDescriptor, RESERVATION_BYTES, WASM_PAGE_SIZE};
+
+/// Largest size any linear memory may grow to (`mewz.memory`); no limit by default.
+static LIMIT_BYTES: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Sets the limit every later [`grow`] honours (`None`: only the module's own maximum).
+pub fn set_limit(bytes: Option<u64>) {
+    LIMIT_BYTES.store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+fn limit_pages() -> u64 {
+    LIMIT_BYTES.load(Ordering::Relaxed) / WASM_PAGE_SIZE
+}
+
+/// Why a memory could not be set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryError {
+    /// The descriptor's minimum is above its maximum or above 4 GiB.
+    InvalidLimits {
+        minimum_pages: u64,
+        maximum_pages: u64,
+    },
+    /// The minimum is above the `mewz.memory` limit.
+    AboveLimit {
+        minimum_pages: u64,
+        limit_bytes: u64,
+    },
+    /// The platform could not reserve or map it.
+    Map(MapError),
+}
+
+impl fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            MemoryError::InvalidLimits {
+                minimum_pages,
+                maximum_pages,
+            } => write!(
+                f,
+                "invalid memory limits: minimum {minimum_pages} pages, maximum {maximum_pages}"
+            ),
+            MemoryError::AboveLimit {
+                minimum_pages,
+                limit_bytes,
+            } => write!(
+                f,
+                "the module needs {} KiB of memory but mewz.memory allows {} KiB",
+                minimum_pages * WASM_PAGE_SIZE / 1024,
+                limit_bytes / 1024
+            ),
+            MemoryError::Map(e) => write!(f, "cannot map the linear memory: {e}"),
+        }
+    }
+}
+
+/// Reserves the memory's address range, maps its `minimum_pages`, fills in `base` and
+/// `current_bytes` and makes faults in the reservation out-of-bounds traps.
+pub fn setup(p: &dyn Platform, desc: &mut MemoryDescriptor) -> Result<(), MemoryError> {
+    let (minimum_pages, maximum_pages) = (desc.minimum_pages, desc.maximum_pages);
+    if minimum_pages > maximum_pages || minimum_pages > MAX_WASM_PAGES {
+        return Err(MemoryError::InvalidLimits {
+            minimum_pages,
+            maximum_pages,
+        });
+    }
+    if minimum_pages > limit_pages() {
+        let limit_bytes = LIMIT_BYTES.load(Ordering::Relaxed);
+        return Err(MemoryError::AboveLimit {
+            minimum_pages,
+            limit_bytes,
+        });
+    }
+    let base = p
+        .reserve(RESERVATION_BYTES as usize)
+        .map_err(MemoryError::Map)?;
+    desc.base = base as *mut u8;
+    desc.current_bytes = 0;
+    register_guard(
+        GuardKind::LinearMemory,
+        base,
+        base + RESERVATION_BYTES as usize,
+    );
+    let bytes = (minimum_pages * WASM_PAGE_SIZE) as usize;
+    if bytes > 0 {
+        p.map_zeroed(base, bytes).map_err(MemoryError::Map)?;
+    }
+    desc.current_bytes = bytes as u64;
+    Ok(())
+}
+
+/// `memory.grow`: the old size in pages, or `None` when the module's maximum, 4 GiB, the
+/// `mewz.memory` limit or the machine's memory does not allow `delta_pages` more.
+pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> Option<u64> {
+    let old_pages = desc.current_bytes / WASM_PAGE_SIZE;
+    let new_pages = old_pages + u64::from(delta_pages);
+    if new_pages > desc.maximum_pages.min(MAX_WASM_PAGES).min(limit_pages()) {
+        return None;
+    }
+    if delta_pages > 0 {
+        let start = desc.base as usize + desc.current_bytes as usize;
+        let len = (u64::from(delta_pages) * WASM_PAGE_SIZE) as usize;
+        p.map_zeroed(start, len).ok()?;
+    }
+    desc.current_bytes = new_pages * WASM_PAGE_SIZE;
+    Some(old_pages)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::wasi::mock::MockPlatform;
+    use mewz_abi::memory::UNIKERNEL_MEMORY_BASE;
+    use std::sync::atomic::Ordering;
+
+    fn descriptor(minimum_pages: u64, maximum_pages: u64) -> MemoryDescriptor {
+        MemoryDescriptor {
+            base: core::ptr::null_mut(),
+            current_bytes: 0,
+            minimum_pages,
+            maximum_pages,
+        }
+    }
+
+    /// The limit is process-wide; tests that depend on it hold this lock.
+    pub(crate) static LIMIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn setup_maps_the_minimum_and_registers_the_guard() {
+        let _l = LIMIT_LOCK.lock().unwrap();
+        let p = MockPlatform::new();
+        let mut d = descriptor(3, 10);
+        setup(&p, &mut d).unwrap();
+        let base = UNIKERNEL_MEMORY_BASE as usize;
+        assert_eq!(d.base as usize, base);
+        assert_eq!(d.current_bytes, 3 * WASM_PAGE_SIZE);
+        assert_eq!(*p.mapped.lock().unwrap(), [(base, 3 * 65536)]);
+        // (The guard registration is global state that `fault`'s own test overwrites in
+        // parallel; the QEMU trap tests check that a fault there is the OOB trap.)
+    }
+
+    #[test]
+    fn grow_honours_maximum_limit_and_mapping_failures() {
+        let _l = LIMIT_LOCK.lock().unwrap();
+        let p = MockPlatform::new();
+        let mut d = descriptor(1, 5);
+        setup(&p, &mut d).unwrap();
+        assert_eq!(grow(&p, &mut d, 0), Some(1));
+        assert_eq!(grow(&p, &mut d, 2), Some(1));
+        assert_eq!(d.current_bytes, 3 * WASM_PAGE_SIZE);
+        assert_eq!(
+            p.mapped.lock().unwrap()[1],
+            (d.base as usize + 65536, 2 * 65536)
+        );
+        assert_eq!(grow(&p, &mut d, 3), None, "past the maximum");
+        assert_eq!(grow(&p, &mut d, u32::MAX), None);
+        assert_eq!(grow(&p, &mut d, 2), Some(3));
+        assert_eq!(grow(&p, &mut d, 1), None);
+
+        let mut d = descriptor(0, MAX_WASM_PAGES);
+        setup(&p, &mut d).unwrap();
+        set_limit(Some(4 * WASM_PAGE_SIZE + 100));
+        assert_eq!(grow(&p, &mut d, 5), None, "past mewz.memory");
+        assert_eq!(grow(&p, &mut d, 4), Some(0));
+        set_limit(None);
+        p.map_budget.store(65536, Ordering::SeqCst);
+        assert_eq!(grow(&p, &mut d, 2), None, "out of memory");
+        assert_eq!(
+            d.current_bytes,
+            4 * WASM_PAGE_SIZE,
+            "a failed grow changes nothing"
+        );
+        assert_eq!(grow(&p, &mut d, 1), Some(4));
+        assert_eq!(grow(&p, &mut d, u32::MAX), None);
+    }
+
+    #[test]
+    fn setup_rejects_bad_limits() {
+        let _l = LIMIT_LOCK.lock().unwrap();
+        let p = MockPlatform::new();
+        let mut d = descriptor(4, 2);
+        assert!(matches!(
+            setup(&p, &mut d),
+            Err(MemoryError::InvalidLimits { .. })
+        ));
+        set_limit(Some(65536));
+        let mut d = descriptor(2, 2);
+        let err = setup(&p, &mut d).unwrap_err();
+        assert_eq!(
+            err,
+            MemoryError::AboveLimit {
+                minimum_pages: 2,
+                limit_bytes: 65536
+            }
+        );
+        assert_eq!(
+            format!("{err}"),
+            "the module needs 128 KiB of memory but mewz.memory allows 64 KiB"
+        );
+        set_limit(None);
+        p.map_budget.store(0, Ordering::SeqCst);
+        assert_eq!(
+            setup(&p, &mut d),
+            Err(MemoryError::Map(MapError::OutOfMemory))
+        );
+    }
+}

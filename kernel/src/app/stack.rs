@@ -1,0 +1,63 @@
+//! The app's stack: its own mapping, with an unmapped guard page below it.
+
+use crate::fault::{GuardKind, register_guard};
+use crate::platform::{MapError, Platform};
+
+/// Usable size of the app's stack (what a Linux main thread gets by default).
+pub const APP_STACK_BYTES: usize = 8 << 20;
+
+/// Room kept above the guard page below the stack limit: a compiled function checks the
+/// limit on entry, then its frame and whatever it calls without another check (WASI
+/// functions, the trap path, the platform's console) still need stack.
+pub const STACK_LIMIT_MARGIN: usize = 256 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppStack {
+    /// The unmapped page below the stack: `[guard, guard + page)`.
+    pub guard: usize,
+    /// Initial stack pointer (16-byte aligned; the stack grows down from here).
+    pub top: usize,
+    /// Value for `__mewz_stack_limit`.
+    pub limit: usize,
+}
+
+/// Reserves and maps a stack of `bytes` (a page multiple) plus its guard page, and makes
+/// faults in the guard the call-stack-exhausted trap.
+pub fn allocate(p: &dyn Platform, bytes: usize) -> Result<AppStack, MapError> {
+    let page = p.page_size();
+    if bytes == 0 || !bytes.is_multiple_of(page) || bytes <= STACK_LIMIT_MARGIN {
+        return Err(MapError::InvalidRange);
+    }
+    let guard = p.reserve(bytes + page)?;
+    p.map_zeroed(guard + page, bytes)?;
+    register_guard(GuardKind::AppStack, guard, guard + page);
+    Ok(AppStack {
+        guard,
+        top: guard + page + bytes,
+        limit: guard + page + STACK_LIMIT_MARGIN,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasi::mock::MockPlatform;
+
+    #[test]
+    fn stack_sits_above_an_unmapped_guard_page() {
+        let p = MockPlatform::new();
+        let s = allocate(&p, APP_STACK_BYTES).unwrap();
+        assert_eq!(
+            *p.mapped.lock().unwrap(),
+            [(s.guard + 4096, APP_STACK_BYTES)]
+        );
+        assert_eq!(s.top, s.guard + 4096 + APP_STACK_BYTES);
+        assert_eq!(s.top % 16, 0);
+        assert_eq!(s.limit, s.guard + 4096 + STACK_LIMIT_MARGIN);
+        assert_eq!(allocate(&p, 100), Err(MapError::InvalidRange));
+        assert_eq!(
+            allocate(&p, STACK_LIMIT_MARGIN),
+            Err(MapError::InvalidRange)
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! `run_app` against hand-built descriptors on the mock platform.
+
+use super::*;
+use crate::wasi::mock::MockPlatform;
+use mewz_abi::memory::{MAX_WASM_PAGES, MemoryDescriptor, WASM_PAGE_SIZE};
+use mewz_abi::module::{ExportedFunction, GlobalType, Signature, ValType};
+use std::sync::Mutex;
+use std::vec::Vec;
+
+/// `run_app` sets process-wide state (WASI, memory limit); one test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+static CALLS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn instantiate() {
+    CALLS.lock().unwrap().push("instantiate");
+}
+
+unsafe extern "C" fn start() {
+    CALLS.lock().unwrap().push("_start");
+}
+
+unsafe extern "C" fn no_array_call(_: *const u64, _: *mut u64) {}
+
+fn signature(params: &'static [ValType]) -> Signature {
+    Signature {
+        type_id: mewz_abi::module::func_type_id(params, &[]),
+        params: params.as_ptr(),
+        results: core::ptr::null(),
+        param_count: params.len() as u32,
+        result_count: 0,
+    }
+}
+
+fn function_export(name: &'static str, code: *const u8, f: &'static ExportedFunction) -> Export {
+    Export {
+        name: name.as_ptr(),
+        name_len: name.len() as u32,
+        kind: ExportKind::Function,
+        address: code,
+        function: f,
+        global: GlobalType {
+            value: ValType::I32,
+            mutable: 0,
+        },
+        flags: 0,
+    }
+}
+
+fn import(
+    module: &'static str,
+    field: &'static str,
+    kind: ExportKind,
+    slot: *mut *const u8,
+) -> Import {
+    Import {
+        module: module.as_ptr(),
+        module_len: module.len() as u32,
+        kind,
+        field: field.as_ptr(),
+        field_len: field.len() as u32,
+        signature: signature(&[]),
+        slot,
+        global: GlobalType {
+            value: ValType::I32,
+            mutable: 0,
+        },
+        table_element: 0,
+        minimum: 0,
+        maximum: u64::MAX,
+    }
+}
+
+fn leak<T>(v: T) -> &'static mut T {
+    Box::leak(Box::new(v))
+}
+
+fn module(
+    exports: Vec<Export>,
+    imports: Vec<Import>,
+    memory: *mut MemoryDescriptor,
+) -> ModuleDescriptor {
+    let (export_count, import_count) = (exports.len() as u32, imports.len() as u32);
+    ModuleDescriptor {
+        abi_version: ABI_VERSION,
+        export_count,
+        memory,
+        instantiate: Some(instantiate),
+        exports: exports.leak().as_ptr(),
+        import_count,
+        reserved: 0,
+        imports: imports.leak().as_ptr(),
+    }
+}
+
+fn start_export(params: &'static [ValType]) -> Export {
+    let f = leak(ExportedFunction {
+        signature: signature(params),
+        array_call: no_array_call,
+        funcref: core::ptr::null(),
+    });
+    function_export("_start", start as *const u8, f)
+}
+
+fn env(args: &[&str]) -> AppEnv {
+    AppEnv {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: vec![("GREETING".into(), "hi".into())],
+        memory_limit_bytes: None,
+    }
+}
+
+#[test]
+fn runs_instantiate_then_start_with_memory_and_imports_linked() {
+    let _s = SERIAL.lock().unwrap();
+    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    CALLS.lock().unwrap().clear();
+    let p = MockPlatform::new();
+    let mem = leak(MemoryDescriptor {
+        base: core::ptr::null_mut(),
+        current_bytes: 0,
+        minimum_pages: 2,
+        maximum_pages: MAX_WASM_PAGES,
+    });
+    let slot: &'static mut *const u8 = leak(core::ptr::null());
+    let m = module(
+        vec![start_export(&[])],
+        vec![
+            import(
+                "wasi_snapshot_preview1",
+                "fd_write",
+                ExportKind::Function,
+                slot,
+            ),
+            import(
+                "wasi_snapshot_preview1",
+                "proc_exit",
+                ExportKind::Function,
+                core::ptr::null_mut(),
+            ),
+        ],
+        mem,
+    );
+    assert_eq!(run_app(&p, &m, env(&["app", "x"])), Ok(0));
+    assert_eq!(*CALLS.lock().unwrap(), ["instantiate", "_start"]);
+    assert_eq!(m.memory, mem as *mut _);
+    // SAFETY: `mem` is leaked and only read here.
+    let mem = unsafe { &*m.memory };
+    assert_eq!(mem.current_bytes, 2 * WASM_PAGE_SIZE);
+    assert_eq!(*slot, wasi::exports::address("fd_write").unwrap());
+    let mapped = p.mapped.lock().unwrap();
+    assert_eq!(
+        mapped[0],
+        (mem.base as usize, 2 * 65536),
+        "memory first, at the first reservation"
+    );
+    assert_eq!(mapped[1].1, stack::APP_STACK_BYTES);
+}
+
+#[test]
+fn a_module_without_start_or_memory_only_instantiates() {
+    let _s = SERIAL.lock().unwrap();
+    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    CALLS.lock().unwrap().clear();
+    let p = MockPlatform::new();
+    let m = module(vec![], vec![], core::ptr::null_mut());
+    assert_eq!(run_app(&p, &m, env(&["app"])), Ok(0));
+    assert_eq!(*CALLS.lock().unwrap(), ["instantiate"]);
+}
+
+#[test]
+fn startup_errors() {
+    let _s = SERIAL.lock().unwrap();
+    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    CALLS.lock().unwrap().clear();
+    let p = MockPlatform::new();
+    let null = core::ptr::null_mut();
+
+    let mut m = module(vec![start_export(&[])], vec![], null);
+    m.abi_version = ABI_VERSION + 1;
+    assert_eq!(
+        run_app(&p, &m, env(&[])),
+        Err(AppError::AbiVersion {
+            found: ABI_VERSION + 1
+        })
+    );
+
+    let m = module(vec![start_export(&[ValType::I32])], vec![], null);
+    assert_eq!(run_app(&p, &m, env(&[])), Err(AppError::StartSignature));
+
+    let m = module(
+        vec![],
+        vec![import(
+            "wasi_snapshot_preview1",
+            "sock_open",
+            ExportKind::Function,
+            core::ptr::null_mut(),
+        )],
+        null,
+    );
+    let err = run_app(&p, &m, env(&[])).unwrap_err();
+    assert_eq!(
+        err,
+        AppError::UnknownImport("wasi_snapshot_preview1.sock_open".into())
+    );
+    assert_eq!(
+        format!("{err}"),
+        "unknown import wasi_snapshot_preview1.sock_open"
+    );
+
+    let m = module(
+        vec![],
+        vec![import(
+            "env",
+            "fd_write",
+            ExportKind::Function,
+            core::ptr::null_mut(),
+        )],
+        null,
+    );
+    assert_eq!(
+        run_app(&p, &m, env(&[])),
+        Err(AppError::UnknownImport("env.fd_write".into()))
+    );
+
+    let m = module(
+        vec![],
+        vec![import(
+            "env",
+            "memory",
+            ExportKind::Memory,
+            core::ptr::null_mut(),
+        )],
+        null,
+    );
+    assert_eq!(
+        run_app(&p, &m, env(&[])),
+        Err(AppError::UnsupportedImport("env.memory".into()))
+    );
+
+    let mem = leak(MemoryDescriptor {
+        base: null.cast(),
+        current_bytes: 0,
+        minimum_pages: 17,
+        maximum_pages: 20,
+    });
+    let m = module(vec![], vec![], mem);
+    let mut e = env(&[]);
+    e.memory_limit_bytes = Some(16 * WASM_PAGE_SIZE);
+    assert!(matches!(
+        run_app(&p, &m, e),
+        Err(AppError::Memory(MemoryError::AboveLimit { .. }))
+    ));
+    memory::set_limit(None);
+    assert!(CALLS.lock().unwrap().is_empty(), "nothing ran");
+}
