@@ -8,6 +8,10 @@ use super::{gic, power, timer};
 use crate::esr::{self, Syndrome};
 use core::arch::global_asm;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once a fault is being reported; every fault ends the machine, so it is never cleared.
+static HANDLING_FAULT: AtomicBool = AtomicBool::new(false);
 
 /// Saved state: x0..x30, SP_EL0, ELR, SPSR, then q0..q31.
 #[repr(C)]
@@ -214,6 +218,10 @@ extern "C" fn mewz_exception_dispatch(frame: &mut Frame, vector: usize) {
             }
         }
         _ => {}
+    }
+    // A fault while reporting a fault: printing is what failed, so just stop.
+    if HANDLING_FAULT.swap(true, Ordering::Relaxed) {
+        power::exit(mewz_abi::ExitCode::CPU_EXCEPTION.0)
     }
     let (esr, far) = syndrome_registers();
     let sync = vector.is_multiple_of(4);

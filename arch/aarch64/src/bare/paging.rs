@@ -115,11 +115,14 @@ fn enable_mmu(root: u64) {
             options(nostack)
         )
     };
+    // Unaligned accesses are allowed (compiled wasm makes them); W^X comes from the tables.
     SCTLR_EL1.modify(
         SCTLR_EL1::M::Enable
             + SCTLR_EL1::C::Cacheable
             + SCTLR_EL1::I::Cacheable
-            + SCTLR_EL1::SA::Enable,
+            + SCTLR_EL1::SA::Enable
+            + SCTLR_EL1::A::Disable
+            + SCTLR_EL1::WXN::Disable,
     );
     // SAFETY: instruction barrier after enabling translation.
     unsafe { asm!("isb", options(nostack)) };

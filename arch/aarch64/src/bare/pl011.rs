@@ -4,6 +4,7 @@ use core::ptr::{read_volatile, write_volatile};
 
 const DR: usize = 0x00;
 const FR: usize = 0x18;
+const FR_BUSY: u32 = 1 << 3;
 const FR_RXFE: u32 = 1 << 4;
 const FR_TXFF: u32 = 1 << 5;
 
@@ -31,6 +32,13 @@ impl Pl011 {
             }
             // SAFETY: DR is a register of the mapped frame (see `new`).
             unsafe { write_volatile((self.base + DR) as *mut u32, u32::from(b)) };
+        }
+    }
+
+    /// Waits until every written byte has left the transmitter.
+    pub fn flush(&self) {
+        while self.flags() & FR_BUSY != 0 {
+            core::hint::spin_loop();
         }
     }
 

@@ -353,6 +353,9 @@ impl Platform for Aarch64 {
     }
 
     fn exit(&self, code: u8) -> ! {
+        if let Some(s) = STATE.get() {
+            s.uarts.iter().flatten().for_each(Pl011::flush);
+        }
         power::exit(code)
     }
 
