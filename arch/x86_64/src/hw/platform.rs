@@ -2,7 +2,7 @@
 
 use super::boot::BootInfo;
 use super::serial::{COM1, COM2};
-use super::{clock, cpu, lapic, paging, pci, rtc};
+use super::{clock, cpu, lapic, paging, pci, rtc, serial};
 use crate::memory_layout::MAX_RANGES;
 use core::arch::asm;
 use core::arch::x86_64::_rdrand64_step;
@@ -85,7 +85,7 @@ impl Platform for X86Platform {
     }
 
     fn console_read(&self, buf: &mut [u8]) -> usize {
-        COM1.read(buf)
+        serial::console_read(buf)
     }
 
     fn free_memory(&self) -> &[MemoryRegion] {

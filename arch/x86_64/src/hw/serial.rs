@@ -1,6 +1,7 @@
 //! 16550 UARTs: COM1 carries the app's stdout and console input, COM2 stderr and kernel
 //! messages. Bytes pass unchanged (no "\n" → "\r\n"): the runner compares output exactly.
 
+use spin::Mutex;
 use x86_64::instructions::port::Port;
 
 pub const COM1: Uart = Uart { base: 0x3f8 };
@@ -68,7 +69,40 @@ impl Uart {
     }
 }
 
+/// Console input that arrived before [`init`]: turning the FIFOs on clears the receiver, so
+/// it is read out first (QEMU holds one byte there while the FIFOs are off).
+struct EarlyInput {
+    bytes: [u8; FIFO_SIZE],
+    len: usize,
+    taken: usize,
+}
+
+static COM1_EARLY_INPUT: Mutex<EarlyInput> = Mutex::new(EarlyInput {
+    bytes: [0; FIFO_SIZE],
+    len: 0,
+    taken: 0,
+});
+
 pub fn init() {
+    {
+        let mut early = COM1_EARLY_INPUT.lock();
+        let EarlyInput { bytes, len, .. } = &mut *early;
+        *len = COM1.read(bytes);
+    }
     COM1.init();
     COM2.init();
+}
+
+/// Console input: what arrived before [`init`], then COM1's receiver. Never waits.
+pub fn console_read(buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    {
+        let mut early = COM1_EARLY_INPUT.lock();
+        while n < buf.len() && early.taken < early.len {
+            buf[n] = early.bytes[early.taken];
+            early.taken += 1;
+            n += 1;
+        }
+    }
+    n + COM1.read(&mut buf[n..])
 }
