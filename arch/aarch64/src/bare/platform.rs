@@ -104,7 +104,6 @@ pub fn install(machine: Machine<'static>, entry_el: u64) -> ! {
         uarts: [uart(machine.uarts[0]), uart(machine.uarts[1])],
     });
     power::set_psci(machine.psci);
-    mewz_kernel::platform::install(&PLATFORM);
     mewz_kernel::boot::main(&PLATFORM)
 }
 
@@ -256,7 +255,12 @@ impl Platform for Aarch64 {
     }
 
     fn console_write(&self, stream: Stream, bytes: &[u8]) {
-        let [out, err] = state().uarts;
+        let Some(state) = STATE.get() else {
+            // Before the device tree is read (early boot failures): the semihosting host.
+            power::semihosting_write(bytes);
+            return;
+        };
+        let [out, err] = state.uarts;
         let uart = match stream {
             Stream::Out => out,
             Stream::Err => err.or(out),

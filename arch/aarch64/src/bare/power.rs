@@ -103,14 +103,20 @@ pub fn early_fatal_fmt(args: fmt::Arguments<'_>) -> ! {
     struct Semihosting;
     impl Write for Semihosting {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            for chunk in s.as_bytes().chunks(63) {
-                let mut buf = [0u8; 64];
-                buf[..chunk.len()].copy_from_slice(chunk);
-                semihosting(SYS_WRITE0, buf.as_ptr() as u64);
-            }
+            semihosting_write(s.as_bytes());
             Ok(())
         }
     }
     let _ = fmt::write(&mut Semihosting, args);
     exit(mewz_abi::ExitCode::KERNEL_PANIC.0)
+}
+
+/// Writes to the semihosting host's console (QEMU: its stderr), if semihosting is on.
+pub fn semihosting_write(bytes: &[u8]) {
+    for chunk in bytes.chunks(63) {
+        // SYS_WRITE0 takes a NUL-terminated string.
+        let mut buf = [0u8; 64];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        semihosting(SYS_WRITE0, buf.as_ptr() as u64);
+    }
 }
