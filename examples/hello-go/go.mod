@@ -1,0 +1,3 @@
+module mewz.example/hello-go
+
+go 1.22
