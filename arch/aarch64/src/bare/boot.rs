@@ -128,7 +128,6 @@ extern "C" fn mewz_aarch64_early_main(dtb: usize, entry_el: u64) -> ! {
     // Installed before the device tree is read so that a panic or fault this early is still
     // reported (through semihosting) and still exits.
     mewz_kernel::platform::install(&platform::PLATFORM);
-    if dtb != 0 { let _ = platform::discover(dtb); panic!("early probe panic"); }
     let machine = match platform::discover(dtb) {
         Ok(m) => m,
         Err(why) => power::early_fatal(why),
