@@ -23,11 +23,28 @@ pub enum InterruptStack {
 
 const IST_COUNT: usize = 4;
 const IST_STACK_SIZE: usize = 32 * 1024;
+const PAGE: usize = 4096;
 
-#[repr(C, align(16))]
-struct Stacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
+/// One interrupt stack with a page below it that the kernel's page tables leave unmapped, so
+/// an overflowing handler faults instead of silently corrupting its neighbour.
+#[repr(C, align(4096))]
+struct GuardedStack {
+    guard: [u8; PAGE],
+    stack: [u8; IST_STACK_SIZE],
+}
 
-static mut IST_STACKS: Stacks = Stacks([[0; IST_STACK_SIZE]; IST_COUNT]);
+static mut IST_STACKS: [GuardedStack; IST_COUNT] = [const {
+    GuardedStack {
+        guard: [0; PAGE],
+        stack: [0; IST_STACK_SIZE],
+    }
+}; IST_COUNT];
+
+/// Addresses of the interrupt stacks' guard pages, for the page tables.
+pub fn guard_pages() -> impl Iterator<Item = u64> {
+    let base = (&raw const IST_STACKS) as u64;
+    (0..IST_COUNT).map(move |i| base + (i * size_of::<GuardedStack>()) as u64)
+}
 
 static TSS: Once<TaskStateSegment> = Once::new();
 static GDT: Once<(
@@ -45,9 +62,8 @@ pub fn kernel_code_selector() -> u16 {
 pub fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
-        let base = (&raw const IST_STACKS) as u64;
-        for i in 0..IST_COUNT {
-            let top = base + ((i + 1) * IST_STACK_SIZE) as u64;
+        for (i, guard) in guard_pages().enumerate() {
+            let top = guard + size_of::<GuardedStack>() as u64;
             tss.interrupt_stack_table[i] = VirtAddr::new(top);
         }
         tss

@@ -2,13 +2,14 @@
 //! identity map), and the mapping services the kernel asks for.
 //!
 //! Layout: the kernel image stays identity mapped where it was loaded (1 MiB up) with
-//! per-section rights — text RX, rodata R+NX, data/bss RW+NX, an unmapped guard page below the
-//! boot stack. All RAM is also mapped RW+NX at [`PHYS_OFFSET`] (the direct map, where the heap
-//! lives, so heap virt→phys is a subtraction). Linear memories get reservations from
-//! `mewz_abi::memory::UNIKERNEL_MEMORY_BASE` up, backed page by page from the heap on request.
+//! per-section rights — text RX, rodata R+NX, data/bss RW+NX — and unmapped guard pages below
+//! the boot stack and below each interrupt stack. All RAM is also mapped RW+NX at
+//! [`PHYS_OFFSET`] (the direct map, where the heap lives, so heap virt→phys is a subtraction).
+//! Linear memories get reservations from `mewz_abi::memory::UNIKERNEL_MEMORY_BASE` up, backed
+//! page by page from the heap on request.
 
 use super::boot::BootInfo;
-use super::cpu;
+use super::{cpu, gdt};
 use crate::memory_layout::{
     DirectPage, PAGE_SIZE, Range, RangeSet, Reservations, align_down, align_up, direct_map_pages,
 };
@@ -226,7 +227,8 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, k
         symbol_address!(__rodata_start),
         symbol_address!(__rodata_end),
     );
-    let guard = symbol_address!(__boot_stack_guard);
+    let boot_stack_guard = symbol_address!(__boot_stack_guard);
+    let is_guard = |page: u64| page == boot_stack_guard || gdt::guard_pages().any(|g| g == page);
     let mut at = kernel.start;
     while at < kernel.end {
         let flags = if (text.start..text.end).contains(&at) {
@@ -236,7 +238,7 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, k
         } else {
             Flags::PRESENT | Flags::WRITABLE | nx()
         };
-        if at != guard {
+        if !is_guard(at) {
             map_page(mapper, early, at, at, flags).expect("mapping the kernel image");
         }
         at += PAGE_SIZE;
