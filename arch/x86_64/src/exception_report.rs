@@ -208,4 +208,43 @@ mod tests {
             assert!(!exception_name(v).1.is_empty());
         }
     }
+
+    /// The entry stubs are assembly; check them against the Rust side of the contract.
+    const STUBS: &str = include_str!("hw/idt.rs");
+
+    #[test]
+    fn stubs_push_a_dummy_error_code_exactly_where_the_cpu_pushes_none() {
+        let mut seen = 0;
+        for line in STUBS.lines() {
+            let Some(args) = line.trim().strip_prefix("exception_stub ") else {
+                continue;
+            };
+            let (vector, has_error) = args.split_once(", ").unwrap();
+            let vector: u64 = vector.parse().unwrap();
+            assert_eq!(has_error == "1", has_error_code(vector), "vector {vector}");
+            assert_eq!(vector, seen, "stubs out of order");
+            seen += 1;
+        }
+        assert_eq!(seen, 32);
+    }
+
+    #[test]
+    fn stubs_push_registers_in_frame_order() {
+        let common = STUBS.split("exception_common:").nth(1).unwrap();
+        let pushed: std::vec::Vec<&str> = common
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with("mov %rsp"))
+            .filter_map(|l| l.strip_prefix("push %"))
+            .collect();
+        // Pushed last = lowest address = first field.
+        let expected = [
+            "r15", "r14", "r13", "r12", "r11", "r10", "r9", "r8", "rbp", "rdi", "rsi", "rdx",
+            "rcx", "rbx", "rax",
+        ];
+        let reversed: std::vec::Vec<&str> = pushed.iter().rev().copied().collect();
+        assert_eq!(reversed, expected);
+        assert_eq!(offset_of!(ExceptionFrame, r15), 0);
+        assert_eq!(offset_of!(ExceptionFrame, rax), (expected.len() - 1) * 8);
+    }
 }
