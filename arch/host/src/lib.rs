@@ -14,3 +14,9 @@ pub mod runtime;
 pub mod trap;
 
 pub use platform::{HOST, HostPlatform};
+
+/// Makes [`HOST`] the kernel's platform (for embedders that do not go through
+/// [`entry::mewz_host_main`], like the spec executor).
+pub fn install() {
+    mewz_kernel::platform::install(&HOST);
+}

@@ -1,6 +1,7 @@
 //! Wasm traps on the hosted platform.
 //!
-//! Compiled code reports the traps it can see through `__mewz_trap`; out-of-bounds accesses
+//! Compiled code reports the traps it can see through `__mewz_trap` (the kernel's, which ends
+//! in [`crate::HostPlatform`]'s `wasm_trap`, i.e. [`raise`]); out-of-bounds accesses
 //! fault on the guard pages of a linear-memory reservation and arrive as SIGSEGV/SIGBUS,
 //! handled on an alternate signal stack (so a stack overflow can be reported too).
 //! Outside a [`catch`] frame a trap ends the process (`wasm trap: <name>`, exit 134); inside
@@ -16,8 +17,7 @@ use std::time::Duration;
 const TIMEOUT_THROW: c_int = 0x7fff_0001;
 /// Signal used for invocation time limits.
 const TIMEOUT_SIGNAL: c_int = libc::SIGALRM;
-/// Room left below `__mewz_stack_limit` for the trap path and host functions called from wasm.
-const STACK_SAFETY_MARGIN: usize = 256 * 1024;
+use mewz_kernel::app::stack::STACK_LIMIT_MARGIN as STACK_SAFETY_MARGIN;
 /// Size of the alternate stack signal handlers run on.
 const ALT_STACK_BYTES: usize = 256 * 1024;
 
@@ -27,11 +27,6 @@ unsafe extern "C" {
     fn mewz_host_throw(code: c_int) -> !;
     fn mewz_host_thread_timer(signo: c_int, ms: libc::c_ulong) -> c_int;
 }
-
-/// Lowest stack address compiled wasm may use; its prologues trap with `CallStackExhausted`
-/// below it. Read by compiled code as a plain `usize`.
-#[unsafe(no_mangle)]
-pub static __mewz_stack_limit: AtomicUsize = AtomicUsize::new(0);
 
 /// The stack of the thread currently running wasm: `[low, high)`, for classifying faults in
 /// its guard area as stack exhaustion.
@@ -80,7 +75,7 @@ pub fn prepare_wasm_thread() {
     if let Some((low, high)) = current_thread_stack() {
         WASM_STACK_LOW.store(low, Ordering::Relaxed);
         WASM_STACK_HIGH.store(high, Ordering::Relaxed);
-        __mewz_stack_limit.store(low + STACK_SAFETY_MARGIN, Ordering::Relaxed);
+        crate::runtime::set_stack_limit(low + STACK_SAFETY_MARGIN);
     }
 }
 
@@ -167,15 +162,6 @@ pub fn raise(trap: TrapCode) -> ! {
     write_stderr(b"\n");
     // SAFETY: _exit is async-signal-safe and ends the process.
     unsafe { libc::_exit(ExitCode::WASM_TRAP.0.into()) }
-}
-
-/// The trap entry compiled code calls.
-#[unsafe(no_mangle)]
-pub extern "C" fn __mewz_trap(code: u32) -> ! {
-    match TrapCode::from_u32(code) {
-        Some(trap) => raise(trap),
-        None => fatal(format_args!("__mewz_trap called with unknown code {code}")),
-    }
 }
 
 fn write_stderr(bytes: &[u8]) {

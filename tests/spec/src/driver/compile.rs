@@ -1,0 +1,161 @@
+//! Module bytes → shared object the executor can load, plus the export facts the descriptor
+//! does not carry.
+
+use super::Arch;
+use crate::protocol::{ExportDecl, RefKind};
+use mewz_compiler::{CompileOptions, ImportLinkage};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Compiles `wasm`; `Err` carries the compiler's message (what `assert_invalid` and
+/// `assert_malformed` expect).
+pub fn compile(wasm: &[u8], arch: Arch) -> Result<Vec<u8>, String> {
+    let options = CompileOptions {
+        target: arch.compiler_target(),
+        import_linkage: ImportLinkage::Slots,
+        ..CompileOptions::default()
+    };
+    mewz_compiler::compile(wasm, &options)
+        .map(|m| m.object)
+        .map_err(|e| e.to_string())
+}
+
+/// Links `object` into the shared object `so` (undefined runtime symbols stay undefined:
+/// the executor provides them).
+pub fn link_shared(object: &[u8], so: &Path) -> Result<(), String> {
+    let obj_path = so.with_extension("o");
+    std::fs::write(&obj_path, object).map_err(|e| format!("{}: {e}", obj_path.display()))?;
+    let out = Command::new("ld.lld-19")
+        .args(["-shared", "-z", "notext", "-o"])
+        .arg(so)
+        .arg(&obj_path)
+        .output()
+        .map_err(|e| format!("cannot run ld.lld-19: {e}"))?;
+    let _ = std::fs::remove_file(&obj_path);
+    if !out.status.success() {
+        return Err(format!(
+            "ld.lld-19 failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// A compiled, linked module.
+pub struct Prepared {
+    pub so: PathBuf,
+    pub exports: Vec<(String, ExportDecl)>,
+}
+
+/// Compile + link + export facts.
+pub fn prepare(wasm: &[u8], arch: Arch, so: PathBuf) -> Result<Prepared, String> {
+    let object = compile(wasm, arch)?;
+    link_shared(&object, &so)?;
+    Ok(Prepared {
+        so,
+        exports: export_decls(wasm)?,
+    })
+}
+
+fn ref_kind(r: wasmparser::RefType) -> RefKind {
+    if r.is_extern_ref() {
+        RefKind::Extern
+    } else {
+        RefKind::Func
+    }
+}
+
+/// Declared types of the exported tables and memories of a (valid) module.
+pub fn export_decls(wasm: &[u8]) -> Result<Vec<(String, ExportDecl)>, String> {
+    use wasmparser::{ExternalKind, Payload, TypeRef};
+    let mut tables = Vec::new();
+    let mut memories = Vec::new();
+    let mut exports = Vec::new();
+    let table_decl = |t: &wasmparser::TableType| ExportDecl::Table {
+        element: ref_kind(t.element_type),
+        maximum: t.maximum,
+    };
+    let memory_decl = |m: &wasmparser::MemoryType| ExportDecl::Memory { maximum: m.maximum };
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| e.to_string())? {
+            Payload::ImportSection(section) => {
+                for import in section.into_imports() {
+                    match import.map_err(|e| e.to_string())?.ty {
+                        TypeRef::Table(t) => tables.push(table_decl(&t)),
+                        TypeRef::Memory(m) => memories.push(memory_decl(&m)),
+                        _ => {}
+                    }
+                }
+            }
+            Payload::TableSection(section) => {
+                for table in section {
+                    tables.push(table_decl(&table.map_err(|e| e.to_string())?.ty));
+                }
+            }
+            Payload::MemorySection(section) => {
+                for memory in section {
+                    memories.push(memory_decl(&memory.map_err(|e| e.to_string())?));
+                }
+            }
+            Payload::ExportSection(section) => {
+                for export in section {
+                    let export = export.map_err(|e| e.to_string())?;
+                    let decl = match export.kind {
+                        ExternalKind::Table => tables.get(export.index as usize),
+                        ExternalKind::Memory => memories.get(export.index as usize),
+                        _ => None,
+                    };
+                    if let Some(decl) = decl {
+                        exports.push((export.name.to_string(), decl.clone()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(exports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_decls_follow_index_spaces() {
+        let wasm = wast::parser::parse::<wast::Wat>(
+            &wast::parser::ParseBuffer::new(
+                r#"(module
+                    (import "a" "t" (table 1 funcref))
+                    (import "a" "m" (memory 1 3))
+                    (table 2 5 externref)
+                    (export "t0" (table 0)) (export "t1" (table 1)) (export "m0" (memory 0))
+                    (func (export "f")))"#,
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .encode()
+        .unwrap();
+        let decls = export_decls(&wasm).unwrap();
+        assert_eq!(
+            decls,
+            [
+                (
+                    "t0".into(),
+                    ExportDecl::Table {
+                        element: RefKind::Func,
+                        maximum: None
+                    }
+                ),
+                (
+                    "t1".into(),
+                    ExportDecl::Table {
+                        element: RefKind::Extern,
+                        maximum: Some(5)
+                    }
+                ),
+                ("m0".into(), ExportDecl::Memory { maximum: Some(3) }),
+            ]
+        );
+    }
+}
