@@ -149,6 +149,7 @@ pub struct BootInfo {
 /// Rust entry from the 32-bit stub: 64-bit mode, identity-mapped low 4 GiB, interrupts off.
 #[unsafe(no_mangle)]
 extern "C" fn x86_64_boot(start_info_paddr: u32) -> ! {
+    clock::mark_entry();
     serial::init();
     // Install the platform at once so that panics and faults from here on are reported and
     // exit with a status instead of hanging.

@@ -9,6 +9,7 @@ use x86_64::instructions::port::Port;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
+static TSC_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
 
 /// 5 ms of PIT ticks: with bracketed samples precise to ~0.05 %, cheap at boot.
 const CALIBRATION_PIT_TICKS: u64 = PIT_HZ / 200;
@@ -107,6 +108,22 @@ pub fn init() {
         pit_ticks,
     ));
     TSC_AT_BOOT.store(rdtsc(), Ordering::Relaxed);
+}
+
+/// Notes the TSC at the kernel's first instruction in Rust, for [`since_entry_ns`].
+pub fn mark_entry() {
+    TSC_AT_ENTRY.store(rdtsc(), Ordering::Relaxed);
+}
+
+/// Nanoseconds since [`mark_entry`], and the TSC's reading at entry in nanoseconds (the time
+/// since the machine's reset where the TSC starts at zero then, as QEMU's does).
+pub fn since_entry_ns() -> (u64, u64) {
+    let entry = TSC_AT_ENTRY.load(Ordering::Relaxed);
+    let hz = tsc_hz().max(1);
+    (
+        ticks_to_ns(rdtsc().saturating_sub(entry), hz),
+        ticks_to_ns(entry, hz),
+    )
 }
 
 pub fn tsc_hz() -> u64 {

@@ -132,6 +132,12 @@ impl Platform for X86Platform {
     }
 
     fn init_devices(&self) {
+        let (since_entry, entry) = clock::since_entry_ns();
+        klog!(
+            "boot: entered at tsc {} us, {} us ago",
+            entry / 1000,
+            since_entry / 1000
+        );
         let f = cpu::features();
         klog!(
             "cpu: {} nx={} xsave={} avx={} avx2={} avx512f={} rdrand={} invariant-tsc={} xcr0={:#x}",
