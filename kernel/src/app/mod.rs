@@ -109,28 +109,35 @@ pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Resu
         );
     }
     wasi::install(WasiState::new(&env.args, &env.env), module.memory);
-    let stack = stack::allocate(p, stack::APP_STACK_BYTES).map_err(AppError::Stack)?;
-    set_stack_limit(stack.limit);
-    klog!(
-        "app stack: {:#x}..{:#x}, argv {:?}",
-        stack.guard,
-        stack.top,
-        env.args
-    );
+    klog!("argv {:?}", env.args);
     let entry = Entry {
         instantiate: module.instantiate,
         start,
     };
-    p.call_on_stack(stack.top, enter, &entry as *const Entry as usize);
+    run_entry(p, &entry)?;
     Ok(ExitCode::SUCCESS.0)
 }
 
-fn set_stack_limit(limit: usize) {
-    #[cfg(any(target_os = "none", feature = "runtime-symbols"))]
-    runtime_symbols::STACK_LIMIT.store(limit, core::sync::atomic::Ordering::Relaxed);
-    // Elsewhere the embedder owns `__mewz_stack_limit` and sets it itself.
-    #[cfg(not(any(target_os = "none", feature = "runtime-symbols")))]
-    let _ = limit;
+/// Where this crate defines `__mewz_stack_limit`: on a fresh stack above a guard page, with
+/// the limit set for it.
+#[cfg(any(target_os = "none", feature = "runtime-symbols"))]
+fn run_entry(p: &dyn Platform, entry: &Entry) -> Result<(), AppError> {
+    let stack = stack::allocate(p, stack::APP_STACK_BYTES).map_err(AppError::Stack)?;
+    runtime_symbols::STACK_LIMIT.store(stack.limit, core::sync::atomic::Ordering::Relaxed);
+    klog!(
+        "app stack: {:#x}..{:#x}",
+        stack.guard + p.page_size(),
+        stack.top
+    );
+    p.call_on_stack(stack.top, enter, entry as *const Entry as usize);
+    Ok(())
+}
+
+/// Elsewhere the embedder defines `__mewz_stack_limit` for the stack it runs on: stay on it.
+#[cfg(not(any(target_os = "none", feature = "runtime-symbols")))]
+fn run_entry(_p: &dyn Platform, entry: &Entry) -> Result<(), AppError> {
+    enter(entry as *const Entry as usize);
+    Ok(())
 }
 
 struct Entry {

@@ -7,8 +7,7 @@ use mewz_abi::module::{ExportedFunction, GlobalType, Signature, ValType};
 use std::sync::Mutex;
 use std::vec::Vec;
 
-/// `run_app` sets process-wide state (WASI, memory limit); one test at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+use crate::wasi::testing::GLOBAL_STATE as SERIAL;
 static CALLS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
 unsafe extern "C" fn instantiate() {
@@ -111,7 +110,7 @@ fn env(args: &[&str]) -> AppEnv {
 
 #[test]
 fn runs_instantiate_then_start_with_memory_and_imports_linked() {
-    let _s = SERIAL.lock().unwrap();
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
@@ -153,12 +152,24 @@ fn runs_instantiate_then_start_with_memory_and_imports_linked() {
         (mem.base as usize, 2 * 65536),
         "memory first, at the first reservation"
     );
-    assert_eq!(mapped[1].1, stack::APP_STACK_BYTES);
+    #[cfg(feature = "runtime-symbols")]
+    {
+        assert_eq!(mapped.len(), 2, "memory, then the app stack");
+        assert_eq!(mapped[1].1, stack::APP_STACK_BYTES);
+        let limit = runtime_symbols::STACK_LIMIT.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(limit, mapped[1].0 + stack::STACK_LIMIT_MARGIN);
+    }
+    #[cfg(not(feature = "runtime-symbols"))]
+    assert_eq!(
+        mapped.len(),
+        1,
+        "no stack of its own: the embedder's stack and limit"
+    );
 }
 
 #[test]
 fn a_module_without_start_or_memory_only_instantiates() {
-    let _s = SERIAL.lock().unwrap();
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
@@ -169,7 +180,7 @@ fn a_module_without_start_or_memory_only_instantiates() {
 
 #[test]
 fn startup_errors() {
-    let _s = SERIAL.lock().unwrap();
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();

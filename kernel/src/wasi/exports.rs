@@ -159,6 +159,37 @@ mod tests {
         "sock_shutdown",
     ];
 
+    /// The exported symbols reach the installed state, memory and platform.
+    #[test]
+    fn exported_functions_use_the_installed_app() {
+        use crate::wasi::testing::{GLOBAL_STATE, installed_platform};
+        use crate::wasi::{WasiState, install};
+        use mewz_abi::memory::MemoryDescriptor;
+        let _g = GLOBAL_STATE.lock().unwrap_or_else(|e| e.into_inner());
+        let p = installed_platform();
+        let memory: &'static mut [u8] = vec![0u8; 4096].leak();
+        memory[100..106].copy_from_slice(b"hello\n");
+        memory[0..4].copy_from_slice(&100u32.to_le_bytes());
+        memory[4..8].copy_from_slice(&6u32.to_le_bytes());
+        let desc = Box::leak(Box::new(MemoryDescriptor {
+            base: memory.as_mut_ptr(),
+            current_bytes: 4096,
+            minimum_pages: 0,
+            maximum_pages: 0,
+        }));
+        install(WasiState::new(&["app".into(), "x".into()], &[]), desc);
+        let before = p.stdout().len();
+        assert_eq!(fd_write(1, 0, 1, 16), 0);
+        assert_eq!(&p.stdout()[before..], b"hello\n");
+        assert_eq!(args_sizes_get(20, 24), 0);
+        // SAFETY: the memory is leaked and no call is running.
+        let m = unsafe { core::slice::from_raw_parts(desc.base, 32) };
+        assert_eq!(&m[16..28], &[6, 0, 0, 0, 2, 0, 0, 0, 6, 0, 0, 0]);
+        assert_eq!(fd_write(1, 4090, 1, 16), 21, "EFAULT as the wasm result");
+        assert_eq!(fd_write(-1, 0, 1, 16), 8, "fd -1 is u32::MAX: EBADF");
+        assert_eq!(clock_time_get(9, 0, 0), 28);
+    }
+
     #[test]
     fn all_of_preview1_is_exported() {
         let mut want = PREVIEW1.to_vec();

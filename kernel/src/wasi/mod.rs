@@ -94,6 +94,18 @@ pub(crate) mod testing {
     use super::*;
     use mock::MockPlatform;
 
+    /// Held by tests that install process-wide state (the WASI state, the platform, the
+    /// memory limit), so they do not run into each other.
+    pub static GLOBAL_STATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// The platform installed for tests that go through the exported symbols.
+    pub fn installed_platform() -> &'static MockPlatform {
+        static P: std::sync::OnceLock<&'static MockPlatform> = std::sync::OnceLock::new();
+        let p = *P.get_or_init(|| Box::leak(Box::new(MockPlatform::new())));
+        crate::platform::install(p);
+        p
+    }
+
     pub struct Fixture {
         pub platform: MockPlatform,
         pub memory: Vec<u8>,
