@@ -171,14 +171,23 @@ extern "C" fn x86_64_boot(start_info_paddr: u32) -> ! {
     mewz_kernel::boot::main(&platform::PLATFORM)
 }
 
+/// `len` bytes the loader left at `paddr`, if they lie inside the boot identity map.
+fn loader_bytes(paddr: u64, len: usize) -> Result<&'static [u8], &'static str> {
+    let end = paddr
+        .checked_add(len as u64)
+        .ok_or("boot structure wraps around")?;
+    if paddr == 0 || end > paging::BOOT_IDENTITY_END {
+        return Err("boot structure outside the first 4 GiB");
+    }
+    // SAFETY: the range is identity mapped by the loader-time tables, and the loader's
+    // structures are not written by anyone while we read them.
+    Ok(unsafe { core::slice::from_raw_parts(paddr as *const u8, len) })
+}
+
 /// Reads `hvm_start_info`, its memory map and command line through the boot identity map.
 fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
-    if paddr == 0 {
-        return Err("no hvm_start_info (ebx = 0)");
-    }
-    // SAFETY: the loader put START_INFO_SIZE bytes at `paddr` (below 4 GiB, identity mapped).
-    let raw = unsafe { &*(paddr as *const [u8; START_INFO_SIZE]) };
-    let info = pvh::parse_start_info(raw).map_err(|e| {
+    let raw = loader_bytes(paddr, START_INFO_SIZE).map_err(|_| "no hvm_start_info in ebx")?;
+    let info = pvh::parse_start_info(raw.try_into().unwrap()).map_err(|e| {
         mewz_kernel::kprintln!("mewz: {e}");
         "invalid hvm_start_info"
     })?;
@@ -186,11 +195,10 @@ fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
     if entries > MAX_MEMMAP_ENTRIES {
         return Err("memory map has too many entries");
     }
+    let memmap = loader_bytes(info.memmap_paddr, entries * MEMMAP_ENTRY_SIZE)?;
     let mut ram = RangeSet::new();
-    for i in 0..entries {
-        let at = info.memmap_paddr + (i * MEMMAP_ENTRY_SIZE) as u64;
-        // SAFETY: the loader provides `memmap_entries` entries at `memmap_paddr`.
-        let e = pvh::parse_memmap_entry(unsafe { &*(at as *const [u8; MEMMAP_ENTRY_SIZE]) });
+    for raw_entry in memmap.chunks_exact(MEMMAP_ENTRY_SIZE) {
+        let e = pvh::parse_memmap_entry(raw_entry.try_into().unwrap());
         if e.is_ram() {
             let r = Range::new(e.addr, e.addr.saturating_add(e.size));
             ram.insert(r).map_err(|_| "memory map too fragmented")?;
@@ -200,10 +208,12 @@ fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
         Range::new(0, 0)
     } else {
         let start = info.cmdline_paddr;
-        // SAFETY: the loader put a NUL-terminated string at `cmdline_paddr`; we stop at the
-        // NUL or at MAX_CMDLINE, whichever comes first.
-        let len = (0..MAX_CMDLINE)
-            .find(|&i| unsafe { *((start + i as u64) as *const u8) } == 0)
+        let room = paging::BOOT_IDENTITY_END
+            .saturating_sub(start)
+            .min(MAX_CMDLINE as u64);
+        let len = loader_bytes(start, room as usize)?
+            .iter()
+            .position(|&b| b == 0)
             .ok_or("command line is not NUL-terminated within 1 MiB")?;
         Range::new(start, start + len as u64)
     };
