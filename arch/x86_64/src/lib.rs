@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod clock_math;
 pub mod exception_report;
 pub mod memory_layout;
+pub mod pci_config;
 pub mod pvh;
 pub mod rtc_time;
 

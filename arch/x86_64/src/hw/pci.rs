@@ -1,6 +1,7 @@
 //! PCI configuration space through the legacy 0xCF8/0xCFC ports (all q35/pc buses; ECAM is not
-//! needed for the 256-byte header), and bus enumeration.
+//! needed for the 256-byte header), bus enumeration, and what drivers need of a device.
 
+use crate::pci_config::{self, Bar, ConfigSpace};
 use alloc::vec::Vec;
 use core::fmt;
 use spin::{Mutex, Once};
@@ -24,19 +25,32 @@ impl fmt::Display for PciAddress {
 }
 
 impl PciAddress {
-    pub fn read32(&self, offset: u8) -> u32 {
+    fn select(&self, offset: u8) {
         let address = 0x8000_0000
             | (self.bus as u32) << 16
             | (self.device as u32) << 11
             | (self.function as u32) << 8
             | (offset & 0xfc) as u32;
+        // SAFETY: 0xCF8 is the configuration address port of mechanism #1; selecting a
+        // register has no other effect.
+        unsafe { Port::<u32>::new(0xcf8).write(address) }
+    }
+}
+
+impl ConfigSpace for PciAddress {
+    fn read32(&self, offset: u8) -> u32 {
         let _lock = CONFIG_PORTS.lock();
-        // SAFETY: 0xCF8/0xCFC are the PCI configuration mechanism #1 ports; a configuration
-        // read has no side effect on memory.
-        unsafe {
-            Port::<u32>::new(0xcf8).write(address);
-            Port::<u32>::new(0xcfc).read()
-        }
+        self.select(offset);
+        // SAFETY: 0xCFC is the data port; a configuration read has no effect on memory.
+        unsafe { Port::<u32>::new(0xcfc).read() }
+    }
+
+    fn write32(&self, offset: u8, value: u32) {
+        let _lock = CONFIG_PORTS.lock();
+        self.select(offset);
+        // SAFETY: configuration writes reprogram the device (BARs, command), never RAM; the
+        // callers (`pci_config`) keep the device consistent.
+        unsafe { Port::<u32>::new(0xcfc).write(value) }
     }
 }
 
@@ -49,6 +63,30 @@ pub struct PciDevice {
     pub subclass: u8,
     pub prog_if: u8,
     pub header_type: u8,
+}
+
+impl PciDevice {
+    /// The device's BARs, sized (see [`pci_config::bars`]).
+    pub fn bars(&self) -> [Option<Bar>; 6] {
+        pci_config::bars(&self.address)
+    }
+
+    pub fn capabilities(&self) -> impl Iterator<Item = pci_config::Capability> {
+        pci_config::capabilities(&self.address)
+    }
+
+    #[allow(dead_code, reason = "for device drivers (virtio-pci); not yet called")]
+    /// Lets the device decode its memory/I/O BARs and master the bus (DMA), as drivers need.
+    pub fn enable(&self) {
+        let command = self.address.read32(pci_config::COMMAND) & 0xffff;
+        self.address.write32(
+            pci_config::COMMAND,
+            command
+                | pci_config::COMMAND_IO
+                | pci_config::COMMAND_MEMORY
+                | pci_config::COMMAND_BUS_MASTER,
+        );
+    }
 }
 
 fn class_name(class: u8, subclass: u8) -> &'static str {

@@ -4,8 +4,10 @@ use super::boot::BootInfo;
 use super::serial::{COM1, COM2};
 use super::{clock, cpu, lapic, paging, pci, rtc, serial};
 use crate::memory_layout::MAX_RANGES;
+use crate::pci_config::Bar;
 use core::arch::asm;
 use core::arch::x86_64::_rdrand64_step;
+use core::fmt;
 use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
 use spin::Once;
 use x86_64::instructions::port::Port;
@@ -54,6 +56,35 @@ pub fn set_boot_state(boot: &BootInfo) {
         }
         free
     });
+}
+
+/// BARs for the PCI log line: ", bars: mem32 0xfe641000+0x1000, io 0xc040+0x20".
+struct BarList([Option<Bar>; 6]);
+
+impl fmt::Display for BarList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, bar) in self.0.iter().flatten().enumerate() {
+            write!(f, "{}{bar}", if i == 0 { ", bars: " } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
+/// Capability IDs for the PCI log line: ", capabilities: 09 09 11".
+struct CapabilityList<'a>(&'a pci::PciDevice);
+
+impl fmt::Display for CapabilityList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, cap) in self.0.capabilities().enumerate() {
+            write!(
+                f,
+                "{}{:02x}",
+                if i == 0 { ", capabilities: " } else { " " },
+                cap.id
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[target_feature(enable = "rdrand")]
@@ -161,7 +192,7 @@ impl Platform for X86Platform {
             }
         );
         for dev in pci::devices() {
-            klog!("pci {dev}");
+            klog!("pci {dev}{}{}", BarList(dev.bars()), CapabilityList(dev));
         }
     }
 
