@@ -10,6 +10,7 @@
 
 extern crate alloc;
 
+pub mod counter;
 pub mod esr;
 pub mod image_header;
 pub mod machine;
