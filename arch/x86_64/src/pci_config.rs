@@ -155,6 +155,54 @@ pub fn capabilities(cfg: &impl ConfigSpace) -> impl Iterator<Item = Capability> 
     })
 }
 
+/// A range of bus addresses handed out to BARs and bridge windows, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressWindow {
+    pub next: u64,
+    pub end: u64,
+}
+
+impl AddressWindow {
+    /// `size` bytes aligned to `align` (BARs need natural alignment: `align` = `size`).
+    pub fn allocate(&mut self, size: u64, align: u64) -> Option<u64> {
+        let align = align.max(1);
+        let start = self.next.checked_add(align - 1)? & !(align - 1);
+        let end = start.checked_add(size)?;
+        if !align.is_power_of_two() || end > self.end {
+            return None;
+        }
+        self.next = end;
+        Some(start)
+    }
+
+    /// Moves to the next multiple of `align` (bridge windows are 1 MiB / 4 KiB granular).
+    pub fn align_to(&mut self, align: u64) {
+        self.next = self.next.next_multiple_of(align).min(self.end);
+    }
+}
+
+/// Type-1 header value for a bridge's memory window `[start, end)` (register 0x20), or a closed
+/// window when it is empty. Granularity 1 MiB.
+pub fn bridge_memory_window(start: u64, end: u64) -> u32 {
+    if end <= start {
+        return 0x0000_fff0; // base above limit: closed
+    }
+    let base = (start >> 16) as u32 & 0xfff0;
+    let limit = ((end - 1) >> 16) as u32 & 0xfff0;
+    limit << 16 | base
+}
+
+/// Type-1 header value for a bridge's I/O window (low half of register 0x1c, 4 KiB granular),
+/// or a closed window.
+pub fn bridge_io_window(start: u64, end: u64) -> u16 {
+    if end <= start {
+        return 0x00f0;
+    }
+    let base = (start >> 8) as u16 & 0xf0;
+    let limit = ((end - 1) >> 8) as u16 & 0xf0;
+    limit << 8 | base
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +357,33 @@ mod tests {
         assert_eq!(dev.read8(0x0e), 0x80);
         assert_eq!(dev.read16(0x0e), 0x0080);
         assert_eq!(dev.read8(0x0d), 0x10);
+    }
+
+    #[test]
+    fn windows_allocate_aligned_and_refuse_overflow() {
+        let mut w = AddressWindow {
+            next: 0xc000_0100,
+            end: 0xc010_0000,
+        };
+        assert_eq!(w.allocate(0x1000, 0x1000), Some(0xc000_1000));
+        assert_eq!(w.allocate(0x4000, 0x4000), Some(0xc000_4000));
+        w.align_to(1 << 20);
+        assert_eq!(w.next, 0xc010_0000);
+        assert_eq!(w.allocate(0x1000, 0x1000), None);
+        assert_eq!(w.allocate(0x10, 3), None);
+        let mut io = AddressWindow {
+            next: 0xc000,
+            end: 0x1_0000,
+        };
+        assert_eq!(io.allocate(0x20, 0x20), Some(0xc000));
+        assert_eq!(io.allocate(0x40, 0x40), Some(0xc040));
+    }
+
+    #[test]
+    fn bridge_window_registers() {
+        assert_eq!(bridge_memory_window(0xc010_0000, 0xc030_0000), 0xc020_c010);
+        assert_eq!(bridge_memory_window(0xc010_0000, 0xc010_0000), 0x0000_fff0);
+        assert_eq!(bridge_io_window(0xd000, 0xf000), 0xe0d0);
+        assert_eq!(bridge_io_window(0xd000, 0xd000), 0x00f0);
     }
 }

@@ -1,7 +1,7 @@
 //! PVH entry: the ELF note that tells the loader where to start, the 32-bit entry code that
 //! reaches long mode, and the Rust boot sequence that ends in `mewz_kernel::boot::main`.
 
-use super::{clock, cpu, gdt, idt, lapic, paging, pic, platform, rtc, serial};
+use super::{clock, cpu, gdt, idt, lapic, paging, pci, pic, platform, rtc, serial};
 use crate::memory_layout::{PAGE_SIZE, Range, RangeSet, align_up};
 use crate::pvh::{self, MEMMAP_ENTRY_SIZE, START_INFO_SIZE};
 use core::arch::global_asm;
@@ -168,6 +168,15 @@ extern "C" fn x86_64_boot(start_info_paddr: u32) -> ! {
     clock::init();
     rtc::init();
     platform::set_boot_state(&boot);
+    pci::set_ram_top_below_4g(
+        boot.ram
+            .as_slice()
+            .iter()
+            .filter(|r| r.start < paging::BOOT_IDENTITY_END)
+            .map(|r| r.end.min(paging::BOOT_IDENTITY_END))
+            .max()
+            .unwrap_or(0),
+    );
     mewz_kernel::boot::main(&platform::PLATFORM)
 }
 

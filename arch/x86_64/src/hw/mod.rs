@@ -9,6 +9,7 @@ mod idt;
 mod lapic;
 mod paging;
 pub mod pci;
+mod pci_assign;
 mod pic;
 mod platform;
 mod rtc;

@@ -1,9 +1,11 @@
 //! PCI configuration space through the legacy 0xCF8/0xCFC ports (all q35/pc buses; ECAM is not
 //! needed for the 256-byte header), bus enumeration, and what drivers need of a device.
 
+use super::pci_assign;
 use crate::pci_config::{self, Bar, ConfigSpace};
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::{Mutex, Once};
 use x86_64::instructions::port::Port;
 
@@ -175,11 +177,22 @@ fn scan_bus(bus: u8, seen_buses: &mut [bool; 256], out: &mut Vec<PciDevice>) {
     }
 }
 
-/// Enumerates every device reachable from bus 0 (following PCI-to-PCI bridges), once.
+/// Where RAM below 4 GiB ends, set at boot: PCI address assignment starts above it.
+static RAM_TOP_BELOW_4G: AtomicU64 = AtomicU64::new(0);
+
+pub fn set_ram_top_below_4g(top: u64) {
+    RAM_TOP_BELOW_4G.store(top, Ordering::Relaxed);
+}
+
+/// Enumerates every device reachable from bus 0 (following PCI-to-PCI bridges), once, giving
+/// addresses to their BARs if the firmware did not.
 pub fn devices() -> &'static [PciDevice] {
     DEVICES.call_once(|| {
         let mut out = Vec::new();
         scan_bus(0, &mut [false; 256], &mut out);
+        if pci_assign::assign_if_needed(&out, RAM_TOP_BELOW_4G.load(Ordering::Relaxed)) {
+            mewz_kernel::klog!("pci: firmware left the devices unconfigured; assigned addresses");
+        }
         out
     })
 }
