@@ -4,6 +4,7 @@
 use crate::machine::{self, Machine};
 use crate::memory_map::Range;
 use crate::mmu::descriptor::{self, Access};
+use crate::mmu::frames::{ChunkSource, FramePool, PoolTables};
 use crate::mmu::table::{FrameSource, PageTable, Table};
 use crate::mmu::{LEVEL_SPAN, MAIR_VALUE, PAGE_SIZE, VA_BITS};
 use aarch64_cpu::registers::*;
@@ -62,8 +63,8 @@ static POOL: TableArea<POOL_TABLES> =
     TableArea(UnsafeCell::new([const { Table::empty() }; POOL_TABLES]));
 static POOL_USED: AtomicU64 = AtomicU64::new(0);
 
-struct PoolFrames;
-impl FrameSource for PoolFrames {
+struct BootPool;
+impl FrameSource for BootPool {
     fn zeroed_table(&mut self) -> Option<*mut Table> {
         let i = POOL_USED.fetch_add(1, Ordering::Relaxed) as usize;
         // SAFETY: index `i` is handed out once; the pool is in .bss (zeroed) and identity mapped.
@@ -71,21 +72,45 @@ impl FrameSource for PoolFrames {
     }
 }
 
-/// Tables and frames for the app's mappings, from the kernel heap (direct map: VA == PA).
-struct HeapFrames;
-const FRAME: Layout = match Layout::from_size_align(PAGE_SIZE, PAGE_SIZE) {
-    Ok(l) => l,
-    Err(_) => panic!("page layout"),
-};
-impl FrameSource for HeapFrames {
-    fn zeroed_table(&mut self) -> Option<*mut Table> {
-        // SAFETY: FRAME has a non-zero size.
-        let p = unsafe { alloc::alloc::alloc_zeroed(FRAME) };
-        (!p.is_null()).then_some(p as *mut Table)
+/// Chunks of the kernel heap for the frame pool (direct map: VA == PA). Frames stay in the
+/// pool once taken, so the pool never takes the last of the heap: the kernel keeps
+/// [`heap_reserve`] for itself and a too-large `memory.grow` fails cleanly instead.
+struct HeapChunks;
+static HEAP_TAKEN: AtomicU64 = AtomicU64::new(0);
+
+/// Heap bytes the frame pool leaves to the kernel: 1/16 of the heap, at least 8 MiB.
+fn heap_reserve(heap: u64) -> u64 {
+    (heap / 16).max(8 << 20)
+}
+
+impl ChunkSource for HeapChunks {
+    fn chunk(&mut self, max_len: usize) -> Option<(*mut u8, usize)> {
+        let heap = mewz_kernel::heap::size() as u64;
+        let allowed = heap.saturating_sub(heap_reserve(heap));
+        let left = allowed.saturating_sub(HEAP_TAKEN.load(Ordering::Relaxed));
+        // Smaller and smaller requests as the budget or the heap runs out or fragments.
+        let mut len = max_len.min(left as usize) / PAGE_SIZE * PAGE_SIZE;
+        while len >= PAGE_SIZE {
+            let layout = Layout::from_size_align(len, PAGE_SIZE).ok()?;
+            // SAFETY: non-zero size; the chunk is never returned to the heap (the pool keeps it).
+            let p = unsafe { alloc::alloc::alloc(layout) };
+            if !p.is_null() {
+                HEAP_TAKEN.fetch_add(len as u64, Ordering::Relaxed);
+                return Some((p, len));
+            }
+            len = len / 2 / PAGE_SIZE * PAGE_SIZE;
+        }
+        None
     }
 }
 
-static KERNEL_TABLES: Mutex<Option<PageTable>> = Mutex::new(None);
+/// The kernel's tables and the frames behind the app's mappings.
+struct Mappings {
+    tables: PageTable,
+    frames: FramePool,
+}
+
+static MAPPINGS: Mutex<Option<Mappings>> = Mutex::new(None);
 /// End of the highest physical address the direct map covers; reservations must lie above.
 static DIRECT_MAP_END: AtomicU64 = AtomicU64::new(0);
 static NEXT_RESERVATION: AtomicU64 = AtomicU64::new(UNIKERNEL_MEMORY_BASE);
@@ -163,7 +188,7 @@ fn map_or_die(pt: &mut PageTable, r: Range, access: Access, blocks: bool, what: 
     if r.is_empty() {
         return;
     }
-    if let Err(e) = pt.map(r.start, r.start, r.len(), access, blocks, &mut PoolFrames) {
+    if let Err(e) = pt.map(r.start, r.start, r.len(), access, blocks, &mut BootPool) {
         super::power::early_fatal_fmt(format_args!(
             "mewz: cannot map {what} {:#x}..{:#x}: {e} (boot table pool of {POOL_TABLES})\n",
             r.start, r.end
@@ -187,9 +212,7 @@ fn map_device(pt: &mut PageTable, r: Range) {
 /// guard pages below both stacks, all RAM as a RW direct map, the devices as Device memory.
 pub fn init_kernel_map(machine: &Machine<'_>) {
     use layout::*;
-    let root = PoolFrames
-        .zeroed_table()
-        .expect("the pool has a root table");
+    let root = BootPool.zeroed_table().expect("the pool has a root table");
     // SAFETY: a zeroed table from the identity-mapped pool.
     let mut pt = unsafe { PageTable::from_root(root) };
     let image = Range {
@@ -272,7 +295,10 @@ pub fn init_kernel_map(machine: &Machine<'_>) {
     }
     DIRECT_MAP_END.store(direct_end, Ordering::Relaxed);
     enable_mmu(pt.root_phys());
-    *KERNEL_TABLES.lock() = Some(pt);
+    *MAPPINGS.lock() = Some(Mappings {
+        tables: pt,
+        frames: FramePool::new(),
+    });
 }
 
 /// Tables used by the kernel map (for the boot log).
@@ -316,15 +342,15 @@ fn flush_tlb(virt: u64, len: u64) {
     unsafe { asm!("dsb ish", "isb", options(nostack)) };
 }
 
-fn unmap_locked(pt: &mut PageTable, virt: u64, len: u64) {
+fn unmap_locked(m: &mut Mappings, virt: u64, len: u64) {
     let mut freed = [0u64; 64];
     let mut va = virt;
     while va < virt + len {
-        // Batch: clear up to 64 pages, flush once, then free their frames.
+        // Batch: clear up to 64 pages, flush once, then recycle their frames.
         let batch_start = va;
         let mut n = 0;
         while va < virt + len && n < freed.len() {
-            if let Some(pa) = pt.unmap_page(va) {
+            if let Some(pa) = m.tables.unmap_page(va) {
                 freed[n] = pa;
                 n += 1;
             }
@@ -332,9 +358,9 @@ fn unmap_locked(pt: &mut PageTable, virt: u64, len: u64) {
         }
         flush_tlb(batch_start, va - batch_start);
         for pa in &freed[..n] {
-            // SAFETY: each frame came from `alloc_zeroed(FRAME)` in `map_zeroed` and is no
-            // longer reachable through the tables or the TLB.
-            unsafe { alloc::alloc::dealloc(*pa as *mut u8, FRAME) };
+            // SAFETY: each frame came from the pool in `map_zeroed` and is no longer
+            // reachable through the tables or the TLB.
+            unsafe { m.frames.give(*pa as *mut u8) };
         }
     }
 }
@@ -344,30 +370,34 @@ pub fn map_zeroed(virt: usize, len: usize) -> Result<(), MapError> {
     if !virt.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || !in_reservations(virt, len) {
         return Err(MapError::InvalidRange);
     }
-    let mut guard = KERNEL_TABLES.lock();
-    let pt = guard.as_mut().ok_or(MapError::InvalidRange)?;
+    let mut guard = MAPPINGS.lock();
+    let m = guard.as_mut().ok_or(MapError::InvalidRange)?;
     let mut va = virt;
     while va < virt + len {
-        let result = match HeapFrames.zeroed_table() {
+        let result = match m.frames.take(&mut HeapChunks) {
             None => Err(MapError::OutOfMemory),
             Some(frame) => {
-                let r = pt.map(
+                let mut tables = PoolTables {
+                    pool: &mut m.frames,
+                    source: &mut HeapChunks,
+                };
+                let r = m.tables.map(
                     va,
                     frame as u64,
                     PAGE,
                     Access::ReadWrite,
                     false,
-                    &mut HeapFrames,
+                    &mut tables,
                 );
                 if r.is_err() {
-                    // SAFETY: the frame was just allocated and never mapped.
-                    unsafe { alloc::alloc::dealloc(frame as *mut u8, FRAME) };
+                    // SAFETY: the frame was just taken and never mapped.
+                    unsafe { m.frames.give(frame) };
                 }
                 r
             }
         };
         if let Err(e) = result {
-            unmap_locked(pt, virt, va - virt);
+            unmap_locked(m, virt, va - virt);
             return Err(e);
         }
         va += PAGE;
@@ -383,7 +413,7 @@ pub fn unmap(virt: usize, len: usize) {
     if !virt.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || !in_reservations(virt, len) {
         return;
     }
-    if let Some(pt) = KERNEL_TABLES.lock().as_mut() {
-        unmap_locked(pt, virt, len);
+    if let Some(m) = MAPPINGS.lock().as_mut() {
+        unmap_locked(m, virt, len);
     }
 }
