@@ -6,7 +6,9 @@
 //! arithmetic) builds on any host so that `cargo test -p mewz-arch-aarch64` runs on the
 //! developer's machine; everything that touches the CPU or a device is compiled only for the
 //! bare-metal target.
-#![cfg_attr(not(test), no_std)]
+// On the host (unit tests, `cargo build --workspace`) the crate links std, which supplies the
+// panic handler a staticlib needs; the kernel supplies it on the bare-metal target.
+#![cfg_attr(target_os = "none", no_std)]
 
 extern crate alloc;
 
