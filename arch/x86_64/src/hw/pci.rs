@@ -68,8 +68,12 @@ pub struct PciDevice {
 }
 
 impl PciDevice {
-    /// The device's BARs, sized (see [`pci_config::bars`]).
+    /// The device's BARs, sized (see [`pci_config::bars`]). Host bridges are left alone:
+    /// sizing turns decoding off for a moment, which a host bridge may apply to RAM itself.
     pub fn bars(&self) -> [Option<Bar>; 6] {
+        if self.class == 0x06 && self.subclass == 0x00 {
+            return [None; 6];
+        }
         pci_config::bars(&self.address)
     }
 
