@@ -174,6 +174,9 @@ impl fmt::Display for Report<'_> {
             "  ELR {:#018x}  FAR {:#018x}  SPSR {:#010x}",
             r.frame.elr, r.far, r.frame.spsr
         )?;
+        if esr::is_abort(esr::exception_class(r.esr)) {
+            writeln!(f, "  FAR is {}", describe_address(r.far))?;
+        }
         // SPSR.M[0] says which stack the interrupted code used.
         let sp = if r.frame.spsr & 1 == 0 {
             r.frame.sp_el0
@@ -191,6 +194,30 @@ impl fmt::Display for Report<'_> {
             f.write_str("\n")?;
         }
         Ok(())
+    }
+}
+
+/// What a fault address belongs to, to tell stack overflows and stray pointers apart.
+fn describe_address(addr: u64) -> &'static str {
+    use super::paging::layout;
+    let page = crate::mmu::PAGE_SIZE as u64;
+    let in_page = |start: u64| (start..start + page).contains(&addr);
+    if addr < page {
+        "in the null page"
+    } else if in_page(layout::boot_stack_guard()) {
+        "in the guard page below the kernel stack (where a kernel stack overflow lands)"
+    } else if in_page(layout::exception_stack_guard()) {
+        "in the guard page below the exception stack"
+    } else if (layout::kernel_start()..layout::text_end()).contains(&addr) {
+        "in kernel text"
+    } else if (layout::text_end()..layout::rodata_end()).contains(&addr) {
+        "in kernel read-only data"
+    } else if (layout::kernel_start()..layout::kernel_end()).contains(&addr) {
+        "in kernel data"
+    } else if addr >= mewz_abi::memory::UNIKERNEL_MEMORY_BASE {
+        "in the app's reserved address space"
+    } else {
+        "outside the kernel image"
     }
 }
 
