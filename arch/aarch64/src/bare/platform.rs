@@ -49,6 +49,13 @@ pub fn discover(dtb: usize) -> Result<Machine<'static>, &'static str> {
     if dtb == 0 {
         return Err("no device tree (x0 = 0): boot the Image the Linux way, e.g. QEMU -kernel");
     }
+    if !dtb.is_multiple_of(8) {
+        return Err("the device tree address is not 8-byte aligned");
+    }
+    let image = layout::kernel_start() as usize..layout::kernel_end() as usize;
+    if image.contains(&dtb) {
+        return Err("the device tree lies inside the kernel image (the loader ignored image_size)");
+    }
     // SAFETY: the boot loader placed a device tree at `dtb`; the boot map covers it; its memory
     // is never handed to the heap (see `free_regions`), so it lives as long as the kernel.
     let fdt = unsafe { Fdt::from_ptr(dtb as *const u8) }.map_err(|_| "invalid device tree")?;
