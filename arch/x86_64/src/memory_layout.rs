@@ -6,6 +6,12 @@ use core::fmt;
 use mewz_abi::memory::{ADDRESSABLE_BYTES, UNIKERNEL_MEMORY_BASE};
 
 pub const PAGE_SIZE: u64 = 4096;
+
+/// Virtual address of physical address 0 in the direct map (start of the upper half).
+pub const PHYS_OFFSET: u64 = 0xffff_8000_0000_0000;
+/// The loader-time tables identity map this much; early allocations must lie below it.
+pub const BOOT_IDENTITY_END: u64 = 4 << 30;
+
 pub const HUGE_PAGE_SIZE: u64 = 2 << 20;
 
 pub const fn align_down(x: u64, align: u64) -> u64 {
@@ -357,5 +363,21 @@ mod tests {
         assert!(!r.covers(a - 4096, 4096));
         assert_eq!(r.reserve(0), None);
         assert_eq!(r.reserve(LOWER_HALF_END), None);
+    }
+
+    #[test]
+    fn regions_use_disjoint_top_level_slots() {
+        use x86_64::VirtAddr;
+        let slot = |a: u64| usize::from(VirtAddr::new(a).p4_index());
+        // The kernel image (identity, below 2 GiB) and the loader-time identity map: slot 0.
+        assert_eq!(slot(0x10_0000), 0);
+        assert_eq!(slot(BOOT_IDENTITY_END - 1), 0);
+        // Linear memories: from the ABI base to the end of the lower half.
+        let reservations = slot(UNIKERNEL_MEMORY_BASE)..=slot(LOWER_HALF_END - 1);
+        assert_eq!(reservations, 128..=255);
+        // The direct map of up to 64 TiB of RAM.
+        let direct = slot(PHYS_OFFSET)..=slot(PHYS_OFFSET + (64 << 40) - 1);
+        assert_eq!(direct, 256..=383);
+        assert!(!reservations.contains(&0) && !reservations.contains(direct.start()));
     }
 }

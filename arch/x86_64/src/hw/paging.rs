@@ -25,10 +25,7 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
-/// Virtual address of physical address 0 in the direct map (start of the upper half).
-pub const PHYS_OFFSET: u64 = 0xffff_8000_0000_0000;
-/// The loader-time tables identity map this much; early allocations must lie below it.
-pub const BOOT_IDENTITY_END: u64 = 4 << 30;
+pub use crate::memory_layout::{BOOT_IDENTITY_END, PHYS_OFFSET};
 
 unsafe extern "C" {
     static __kernel_start: u8;
