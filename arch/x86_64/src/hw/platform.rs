@@ -1,7 +1,7 @@
 //! `mewz_kernel::Platform` for x86_64.
 
 use super::boot::BootInfo;
-use super::serial::{COM1, COM2};
+use super::serial::COM1;
 use super::{clock, cpu, lapic, paging, pci, rtc, serial};
 use crate::memory_layout::MAX_RANGES;
 use crate::pci_config::Bar;
@@ -111,7 +111,7 @@ impl Platform for X86Platform {
     fn console_write(&self, stream: Stream, bytes: &[u8]) {
         match stream {
             Stream::Out => COM1.write(bytes),
-            Stream::Err => COM2.write(bytes),
+            Stream::Err => serial::error_uart().write(bytes),
         }
     }
 

@@ -1,6 +1,7 @@
 //! 16550 UARTs: COM1 carries the app's stdout and console input, COM2 stderr and kernel
 //! messages. Bytes pass unchanged (no "\n" → "\r\n"): the runner compares output exactly.
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 use x86_64::instructions::port::Port;
 
@@ -30,6 +31,15 @@ impl Uart {
     fn inb(&self, reg: u16) -> u8 {
         // SAFETY: as in `out`; reading LSR/RBR only consumes UART state.
         unsafe { Port::<u8>::new(self.base + reg).read() }
+    }
+
+    /// Whether a UART answers at `base`: its scratch register keeps what is written, where an
+    /// empty port reads back all ones.
+    fn present(&self) -> bool {
+        [0x5a, 0xa5].iter().all(|&probe| {
+            self.out(7, probe);
+            self.inb(7) == probe
+        })
     }
 
     /// 115200 8N1, FIFOs on, no interrupts (the kernel polls).
@@ -83,6 +93,9 @@ static COM1_EARLY_INPUT: Mutex<EarlyInput> = Mutex::new(EarlyInput {
     taken: 0,
 });
 
+/// Whether COM2 exists; without it (e.g. QEMU microvm) stderr shares COM1.
+static HAVE_COM2: AtomicBool = AtomicBool::new(false);
+
 pub fn init() {
     {
         let mut early = COM1_EARLY_INPUT.lock();
@@ -90,7 +103,19 @@ pub fn init() {
         *len = COM1.read(bytes);
     }
     COM1.init();
-    COM2.init();
+    if COM2.present() {
+        COM2.init();
+        HAVE_COM2.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The UART for the kernel's and the app's error stream.
+pub fn error_uart() -> Uart {
+    if HAVE_COM2.load(Ordering::Relaxed) {
+        COM2
+    } else {
+        COM1
+    }
 }
 
 /// Console input: what arrived before [`init`], then COM1's receiver. Never waits.
