@@ -154,9 +154,10 @@ extern "C" fn x86_64_boot(start_info_paddr: u32) -> ! {
     // Install the platform at once so that panics and faults from here on are reported and
     // exit with a status instead of hanging.
     mewz_kernel::platform::install(&platform::PLATFORM);
-    cpu::init();
+    // Exception handlers before anything that could fault, so a fault is reported.
     gdt::init();
     idt::init();
+    cpu::init();
     pic::disable();
 
     let mut boot = match read_boot_info(start_info_paddr as u64) {
