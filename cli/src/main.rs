@@ -1,1 +1,344 @@
-fn main() {}
+//! `mewz`: one WebAssembly (WASI) binary in, bootable unikernel images for x86_64 and aarch64 out.
+
+mod image;
+mod qemu;
+mod targets;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use image::{AppConfig, Progress};
+use mewz_abi::ExitCode;
+use object::Object;
+use std::path::{Path, PathBuf};
+use std::process::exit;
+use std::time::Duration;
+use targets::TargetName;
+
+#[derive(Parser)]
+#[command(
+    name = "mewz",
+    version,
+    about = "WebAssembly (WASI) to unikernel images for x86_64 and aarch64"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the supported targets.
+    Targets,
+    /// Build a bootable image (with no APP: the bare kernel, which runs its self-checks).
+    Build(BuildArgs),
+    /// Boot an image (or build one from a .wasm first) under QEMU and exit with the app's status.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct AppOptions {
+    /// Environment variable for the app (repeatable).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Cap on the app's linear memory (e.g. 64M, 1G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<u64>,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// The WebAssembly app (omit to build the bare kernel).
+    app: Option<PathBuf>,
+    /// Target: x86_64 or aarch64 (full triples are accepted too).
+    #[arg(long, short, value_parser = parse_target)]
+    target: TargetName,
+    /// Output image (default: APP name + .<target>.img, or kernel.<target>.img).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    app_options: AppOptions,
+    /// Arguments for the app, baked into the image.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Target to run on (default: the image's own, or this machine's architecture).
+    #[arg(long, short, value_parser = parse_target)]
+    target: Option<TargetName>,
+    #[command(flatten)]
+    app_options: AppOptions,
+    /// Show the kernel's log (and build steps).
+    #[arg(long, short)]
+    verbose: bool,
+    /// Extra word for the kernel command line (repeatable), e.g. mewz.selftest=timer.
+    #[arg(long = "kernel-arg", value_name = "WORD")]
+    kernel_args: Vec<String>,
+    /// Memory of the virtual machine (QEMU -m), e.g. 1G.
+    #[arg(long = "vm-memory", value_name = "SIZE")]
+    vm_memory: Option<String>,
+    /// Stop the machine after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    timeout: u64,
+    /// A .wasm app or a bootable image.
+    file: PathBuf,
+    /// Arguments for the app (override those baked into the image).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// An error in how mewz was invoked (exit status 2), as opposed to a failed build or run.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+fn parse_target(s: &str) -> Result<TargetName, String> {
+    s.parse().map_err(|e: anyhow::Error| e.to_string())
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
+        _ => Err(format!("'{s}' is not K=V")),
+    }
+}
+
+/// `4096`, `64K`, `64M`, `1G`, with an optional `iB`/`B` (all powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim_end_matches("iB").trim_end_matches('B');
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (like 64M or 1G)"))?;
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("size '{s}' is out of range"))
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            print!("{e}");
+            exit(0)
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "mewz: {} (see 'mewz --help')",
+                first.trim_start_matches("error: ")
+            );
+            exit(2)
+        }
+    };
+    match dispatch(cli.command) {
+        Ok(code) => exit(code.into()),
+        Err(e) => {
+            eprintln!("mewz: {e:#}");
+            exit(if e.is::<UsageError>() { 2 } else { 1 })
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<u8> {
+    match cmd {
+        Cmd::Targets => targets_cmd(),
+        Cmd::Build(a) => build_cmd(a),
+        Cmd::Run(a) => run_cmd(a),
+    }
+}
+
+fn targets_cmd() -> Result<u8> {
+    for t in TargetName::ALL {
+        match t.unikernel() {
+            Some(k) => {
+                let p = k.profile()?;
+                let format = match p.image {
+                    targets::ImageFormat::Elf => "ELF image (PVH boot)",
+                    targets::ImageFormat::Binary => "arm64 Image",
+                };
+                println!(
+                    "{:<8} {:<22} {format}, runs on {}",
+                    t, p.rust_target, p.qemu.binary
+                );
+            }
+            None => println!(
+                "{:<8} {:<22} native Linux executable",
+                t,
+                target_lexicon::Triple::host()
+            ),
+        }
+    }
+    Ok(0)
+}
+
+fn existing_file(path: &Path) -> Result<()> {
+    if !path.is_file() {
+        return Err(usage(format!("{}: no such file", path.display())));
+    }
+    Ok(())
+}
+
+fn build_cmd(a: BuildArgs) -> Result<u8> {
+    let kernel = a.target.unikernel().ok_or_else(|| usage("`mewz build` makes images for x86_64 and aarch64; use `mewz run --target host` for the hosted target"))?;
+    let config = AppConfig {
+        name: a
+            .app
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        env: a.app_options.env,
+        memory: a.app_options.memory,
+        args: a.args,
+    };
+    if let Some(app) = &a.app {
+        existing_file(app)?;
+        bail!("compiling apps needs the compiler, which this build of mewz does not include yet");
+    }
+    let output = a
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("kernel.{}.img", a.target)));
+    image::link_image(
+        a.target,
+        kernel,
+        None,
+        &config,
+        &output,
+        &Progress { quiet: false },
+    )?;
+    let size = std::fs::metadata(&output)?.len();
+    println!("{} ({} KiB)", output.display(), size.div_ceil(1024));
+    Ok(0)
+}
+
+/// Which target an image was built for, from its header.
+fn image_target(image: &[u8]) -> Option<TargetName> {
+    const ARM64_MAGIC_OFFSET: usize = 56;
+    if image.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(b"ARM\x64") {
+        return Some(TargetName::Aarch64);
+    }
+    match object::File::parse(image).ok()?.architecture() {
+        object::Architecture::X86_64 => Some(TargetName::X86_64),
+        _ => None,
+    }
+}
+
+fn run_cmd(a: RunArgs) -> Result<u8> {
+    existing_file(&a.file)?;
+    let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    if bytes.starts_with(b"\0asm") {
+        bail!(
+            "running .wasm apps needs the compiler, which this build of mewz does not include yet"
+        );
+    }
+    let found = image_target(&bytes).ok_or_else(|| {
+        usage(format!(
+            "{}: neither a .wasm app nor a mewz image",
+            a.file.display()
+        ))
+    })?;
+    let target = a.target.unwrap_or(found);
+    if target != found {
+        return Err(usage(format!(
+            "{} is an image for {found}, not {target}",
+            a.file.display()
+        )));
+    }
+    let kernel = target.unikernel().expect("images are unikernels");
+    let profile = kernel.profile()?;
+    let runtime = AppConfig {
+        name: String::new(),
+        env: a.app_options.env,
+        memory: a.app_options.memory,
+        args: a.args,
+    };
+    let mut command_line = runtime.command_line();
+    for w in a
+        .kernel_args
+        .iter()
+        .chain(a.verbose.then(|| "mewz.verbose".to_string()).iter())
+    {
+        command_line = format!("{} {}", mewz_kernel::cmdline::quote(w), command_line)
+            .trim()
+            .to_string();
+    }
+    let outcome = qemu::run(&qemu::Boot {
+        profile: &profile,
+        image: &a.file,
+        command_line: &command_line,
+        machine_memory: a.vm_memory.as_deref(),
+        timeout: Duration::from_secs(a.timeout),
+    })?;
+    if outcome.interrupted {
+        eprintln!("mewz: interrupted");
+        return Ok(130);
+    }
+    if outcome.timed_out {
+        eprintln!(
+            "mewz: the machine did not stop within {} s; stopped it",
+            a.timeout
+        );
+    } else if outcome.code == ExitCode::NO_STATUS {
+        eprintln!("mewz: the machine stopped without an exit status (reset or QEMU error)");
+    }
+    if a.verbose {
+        eprintln!(
+            "mewz: exit status {} after {:.3} s",
+            outcome.code.0,
+            outcome.elapsed.as_secs_f64()
+        );
+    }
+    Ok(outcome.code.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn env_pairs_parse() {
+        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert_eq!(parse_env("A="), Ok(("A".into(), String::new())));
+        assert!(parse_env("=x").is_err());
+        assert!(parse_env("noequals").is_err());
+    }
+
+    #[test]
+    fn images_are_recognised() {
+        let mut arm = vec![0u8; 64];
+        arm[56..60].copy_from_slice(b"ARM\x64");
+        assert_eq!(image_target(&arm), Some(TargetName::Aarch64));
+        assert_eq!(image_target(b"not an image"), None);
+    }
+}
