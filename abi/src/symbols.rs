@@ -18,6 +18,13 @@ pub const TRAP: &str = "__mewz_trap";
 /// or -1 when the memory cannot grow).
 pub const MEMORY_GROW: &str = "__mewz_memory_grow";
 
+/// `table.grow`, defined by the runtime:
+/// `extern "C" fn(table: *mut TableDescriptor, delta: u32, init: *const u8) -> i32` (old size in
+/// elements, or -1 when the table cannot grow past its maximum or memory runs out). The runtime
+/// allocates new element storage, copies the old elements, fills the new ones with `init` and
+/// updates the descriptor; compiled code never frees element storage.
+pub const TABLE_GROW: &str = "__mewz_table_grow";
+
 /// Lowest address the app's stack may use, defined by the runtime (`usize`). Compiled function
 /// prologues compare the stack pointer against it and trap with `CallStackExhausted` below it.
 pub const STACK_LIMIT: &str = "__mewz_stack_limit";

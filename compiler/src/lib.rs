@@ -1,1 +1,152 @@
-//! placeholder
+//! mewz-compiler: WebAssembly (2.0, without SIMD) to native ELF relocatable objects.
+//!
+//! wasmparser validates and parses; [`translate`] turns each function body into LLVM IR through
+//! the [`env`] (which alone knows where memories, tables, globals and the runtime entry points
+//! live); [`descriptor`] emits the `__mewz_module` descriptor the runtimes read; [`codegen`]
+//! runs the one pass pipeline and writes the object. The produced ABI is documented in
+//! `mewz_abi::module`.
+
+mod codegen;
+mod descriptor;
+mod env;
+mod error;
+mod module_info;
+mod target;
+mod translate;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::CompileError;
+pub use mewz_abi::module::ExportKind;
+pub use target::{Target, UnknownTarget};
+
+use std::time::{Duration, Instant};
+
+/// How calls to imported functions are linked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImportLinkage {
+    /// A direct call to the undefined symbol `module.field` (C ABI): the unikernel links it.
+    #[default]
+    Symbols,
+    /// An indirect call through a per-import slot the runtime fills (listed in the descriptor):
+    /// lets a runtime bind modules together at run time.
+    Slots,
+}
+
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    pub target: Target,
+    /// 0..=3, default 2.
+    pub opt_level: u8,
+    /// LLVM CPU name; `None` is the target's portable baseline (never the build machine).
+    pub cpu: Option<String>,
+    /// Explicit bounds checks on every memory access, for runtimes without guard pages.
+    pub bounds_checks: bool,
+    /// Also return the optimised LLVM IR.
+    pub emit_llvm: bool,
+    pub import_linkage: ImportLinkage,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            target: Target::X86_64,
+            opt_level: 2,
+            cpu: None,
+            bounds_checks: false,
+            emit_llvm: false,
+            import_linkage: ImportLinkage::Symbols,
+        }
+    }
+}
+
+/// One import of the module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportInfo {
+    pub module: String,
+    pub field: String,
+    pub kind: ExportKind,
+}
+
+/// One export of the module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportInfo {
+    pub name: String,
+    pub kind: ExportKind,
+}
+
+/// What [`validate`] learns about a module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleSummary {
+    pub imports: Vec<ImportInfo>,
+    pub exports: Vec<ExportInfo>,
+    pub defined_functions: usize,
+}
+
+pub struct CompiledModule {
+    /// The ELF relocatable object.
+    pub object: Vec<u8>,
+    /// Optimised LLVM IR, when `emit_llvm` was set.
+    pub llvm_ir: Option<String>,
+    pub imports: Vec<ImportInfo>,
+    /// Time spent per stage.
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// Validates a module (Wasm 2.0 without SIMD) and lists its imports and exports.
+pub fn validate(wasm: &[u8]) -> Result<ModuleSummary, CompileError> {
+    module_info::validate(wasm)?;
+    let info = module_info::ModuleInfo::parse(wasm)?;
+    Ok(summary(&info))
+}
+
+fn summary(info: &module_info::ModuleInfo<'_>) -> ModuleSummary {
+    use module_info::{ExportKindIndex, ImportKind};
+    ModuleSummary {
+        imports: info
+            .imports
+            .iter()
+            .map(|i| ImportInfo {
+                module: i.module.to_string(),
+                field: i.field.to_string(),
+                kind: match i.kind {
+                    ImportKind::Func(_) => ExportKind::Function,
+                    ImportKind::Table => ExportKind::Table,
+                    ImportKind::Memory => ExportKind::Memory,
+                    ImportKind::Global => ExportKind::Global,
+                },
+            })
+            .collect(),
+        exports: info
+            .exports
+            .iter()
+            .map(|e| ExportInfo {
+                name: e.name.to_string(),
+                kind: match e.kind {
+                    ExportKindIndex::Func(_) => ExportKind::Function,
+                    ExportKindIndex::Table(_) => ExportKind::Table,
+                    ExportKindIndex::Memory(_) => ExportKind::Memory,
+                    ExportKindIndex::Global(_) => ExportKind::Global,
+                },
+            })
+            .collect(),
+        defined_functions: info.bodies.len(),
+    }
+}
+
+/// Compiles a module to an ELF relocatable object for `opts.target`.
+pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<CompiledModule, CompileError> {
+    let mut timings = Vec::new();
+    let started = Instant::now();
+    module_info::validate(wasm)?;
+    let info = module_info::ModuleInfo::parse(wasm)?;
+    timings.push(("validate", started.elapsed()));
+    let output = codegen::compile_module(&info, opts, &mut timings)?;
+    Ok(CompiledModule {
+        object: output.object,
+        llvm_ir: output.llvm_ir,
+        imports: summary(&info).imports,
+        timings,
+    })
+}

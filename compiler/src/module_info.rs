@@ -1,0 +1,373 @@
+//! A validated module, parsed into the plain data the code generator needs.
+
+use crate::error::CompileError;
+use mewz_abi::module::ValType;
+use wasmparser::{
+    DataKind, ElementItems, ElementKind, ExternalKind, FunctionBody, Operator, Parser, Payload,
+    TypeRef, Validator, WasmFeatures,
+};
+
+/// Wasm 2.0 without SIMD: everything the compiler translates.
+pub fn features() -> WasmFeatures {
+    let mut f = WasmFeatures::WASM2;
+    f.remove(WasmFeatures::SIMD);
+    f.remove(WasmFeatures::RELAXED_SIMD);
+    f
+}
+
+/// Validates `wasm` as a Wasm 2.0 (no SIMD) module.
+pub fn validate(wasm: &[u8]) -> Result<(), CompileError> {
+    Validator::new_with_features(features()).validate_all(wasm)?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FuncType {
+    pub params: Vec<ValType>,
+    pub results: Vec<ValType>,
+}
+
+impl FuncType {
+    pub fn type_id(&self) -> u64 {
+        mewz_abi::module::func_type_id(&self.params, &self.results)
+    }
+}
+
+/// A constant expression as Wasm 2.0 allows them (one instruction).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ConstExpr {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+    RefNull,
+    RefFunc(u32),
+    GlobalGet(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportKind {
+    Func(u32),
+    Table,
+    Memory,
+    Global,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImportEntry<'a> {
+    pub module: &'a str,
+    pub field: &'a str,
+    pub kind: ImportKind,
+}
+
+#[derive(Clone, Debug)]
+pub struct TableInfo {
+    pub element: ValType,
+    pub minimum: u32,
+    pub maximum: Option<u32>,
+    /// Import index when imported.
+    pub import: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MemoryInfo {
+    pub minimum: u64,
+    pub maximum: Option<u64>,
+    pub import: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GlobalInfo {
+    pub ty: ValType,
+    pub mutable: bool,
+    /// `None` for imported globals.
+    pub init: Option<ConstExpr>,
+    pub import: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKindIndex {
+    Func(u32),
+    Table(u32),
+    Memory(u32),
+    Global(u32),
+}
+
+#[derive(Clone, Debug)]
+pub struct ExportEntry<'a> {
+    pub name: &'a str,
+    pub kind: ExportKindIndex,
+}
+
+#[derive(Clone, Debug)]
+pub enum SegmentMode {
+    Passive,
+    Active { index: u32, offset: ConstExpr },
+    Declared,
+}
+
+#[derive(Clone, Debug)]
+pub struct ElemSegment {
+    pub mode: SegmentMode,
+    pub items: Vec<ConstExpr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DataSegment<'a> {
+    pub mode: SegmentMode,
+    pub bytes: &'a [u8],
+}
+
+#[derive(Default)]
+pub struct ModuleInfo<'a> {
+    pub types: Vec<FuncType>,
+    pub imports: Vec<ImportEntry<'a>>,
+    /// Type index of every function, imported ones first.
+    pub functions: Vec<u32>,
+    pub imported_functions: usize,
+    pub tables: Vec<TableInfo>,
+    pub memories: Vec<MemoryInfo>,
+    pub globals: Vec<GlobalInfo>,
+    pub exports: Vec<ExportEntry<'a>>,
+    pub start: Option<u32>,
+    pub elems: Vec<ElemSegment>,
+    pub datas: Vec<DataSegment<'a>>,
+    pub bodies: Vec<FunctionBody<'a>>,
+}
+
+impl<'a> ModuleInfo<'a> {
+    pub fn func_type(&self, function: u32) -> &FuncType {
+        &self.types[self.functions[function as usize] as usize]
+    }
+
+    pub fn is_imported_function(&self, function: u32) -> bool {
+        (function as usize) < self.imported_functions
+    }
+
+    /// Parses an already validated module.
+    pub fn parse(wasm: &'a [u8]) -> Result<ModuleInfo<'a>, CompileError> {
+        let mut info = ModuleInfo::default();
+        for payload in Parser::new(0).parse_all(wasm) {
+            match payload? {
+                Payload::TypeSection(reader) => {
+                    for ty in reader.into_iter_err_on_gc_types() {
+                        let ty = ty?;
+                        info.types.push(FuncType {
+                            params: convert_types(ty.params(), 0)?,
+                            results: convert_types(ty.results(), 0)?,
+                        });
+                    }
+                }
+                Payload::ImportSection(reader) => {
+                    let offset = reader.range().start as usize;
+                    for import in reader.into_imports() {
+                        let import = import?;
+                        let index = info.imports.len();
+                        let kind = match import.ty {
+                            TypeRef::Func(ty) => {
+                                info.functions.push(ty);
+                                info.imported_functions += 1;
+                                ImportKind::Func(ty)
+                            }
+                            TypeRef::Table(t) => {
+                                info.tables.push(TableInfo {
+                                    element: ref_type(t.element_type),
+                                    minimum: t.initial as u32,
+                                    maximum: t.maximum.map(|m| m as u32),
+                                    import: Some(index),
+                                });
+                                ImportKind::Table
+                            }
+                            TypeRef::Memory(m) => {
+                                info.memories.push(MemoryInfo {
+                                    minimum: m.initial,
+                                    maximum: m.maximum,
+                                    import: Some(index),
+                                });
+                                ImportKind::Memory
+                            }
+                            TypeRef::Global(g) => {
+                                info.globals.push(GlobalInfo {
+                                    ty: convert_type(g.content_type, offset)?,
+                                    mutable: g.mutable,
+                                    init: None,
+                                    import: Some(index),
+                                });
+                                ImportKind::Global
+                            }
+                            _ => return Err(unsupported(offset, "this import kind")),
+                        };
+                        info.imports.push(ImportEntry {
+                            module: import.module,
+                            field: import.name,
+                            kind,
+                        });
+                    }
+                }
+                Payload::FunctionSection(reader) => {
+                    for ty in reader {
+                        info.functions.push(ty?);
+                    }
+                }
+                Payload::TableSection(reader) => {
+                    for table in reader {
+                        let table = table?;
+                        if !matches!(table.init, wasmparser::TableInit::RefNull) {
+                            return Err(unsupported(0, "table initialiser expressions"));
+                        }
+                        info.tables.push(TableInfo {
+                            element: ref_type(table.ty.element_type),
+                            minimum: table.ty.initial as u32,
+                            maximum: table.ty.maximum.map(|m| m as u32),
+                            import: None,
+                        });
+                    }
+                }
+                Payload::MemorySection(reader) => {
+                    for memory in reader {
+                        let memory = memory?;
+                        info.memories.push(MemoryInfo {
+                            minimum: memory.initial,
+                            maximum: memory.maximum,
+                            import: None,
+                        });
+                    }
+                }
+                Payload::GlobalSection(reader) => {
+                    for global in reader {
+                        let global = global?;
+                        let offset =
+                            global.init_expr.get_binary_reader().original_position() as usize;
+                        info.globals.push(GlobalInfo {
+                            ty: convert_type(global.ty.content_type, offset)?,
+                            mutable: global.ty.mutable,
+                            init: Some(const_expr(&global.init_expr)?),
+                            import: None,
+                        });
+                    }
+                }
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let export = export?;
+                        let kind = match export.kind {
+                            ExternalKind::Func | ExternalKind::FuncExact => {
+                                ExportKindIndex::Func(export.index)
+                            }
+                            ExternalKind::Table => ExportKindIndex::Table(export.index),
+                            ExternalKind::Memory => ExportKindIndex::Memory(export.index),
+                            ExternalKind::Global => ExportKindIndex::Global(export.index),
+                            ExternalKind::Tag => return Err(unsupported(0, "exceptions")),
+                        };
+                        info.exports.push(ExportEntry {
+                            name: export.name,
+                            kind,
+                        });
+                    }
+                }
+                Payload::StartSection { func, .. } => info.start = Some(func),
+                Payload::ElementSection(reader) => {
+                    for elem in reader {
+                        let elem = elem?;
+                        let mode = match elem.kind {
+                            ElementKind::Passive => SegmentMode::Passive,
+                            ElementKind::Declared => SegmentMode::Declared,
+                            ElementKind::Active {
+                                table_index,
+                                offset_expr,
+                            } => SegmentMode::Active {
+                                index: table_index.unwrap_or(0),
+                                offset: const_expr(&offset_expr)?,
+                            },
+                        };
+                        let items = match elem.items {
+                            ElementItems::Functions(functions) => {
+                                let mut items = Vec::new();
+                                for f in functions {
+                                    items.push(ConstExpr::RefFunc(f?));
+                                }
+                                items
+                            }
+                            ElementItems::Expressions(ty, exprs) => {
+                                let mut items = Vec::new();
+                                for e in exprs {
+                                    items.push(const_expr(&e?)?);
+                                }
+                                let _ = ty;
+                                items
+                            }
+                        };
+                        info.elems.push(ElemSegment { mode, items });
+                    }
+                }
+                Payload::DataSection(reader) => {
+                    for data in reader {
+                        let data = data?;
+                        let mode = match data.kind {
+                            DataKind::Passive => SegmentMode::Passive,
+                            DataKind::Active {
+                                memory_index,
+                                offset_expr,
+                            } => SegmentMode::Active {
+                                index: memory_index,
+                                offset: const_expr(&offset_expr)?,
+                            },
+                        };
+                        info.datas.push(DataSegment {
+                            mode,
+                            bytes: data.data,
+                        });
+                    }
+                }
+                Payload::CodeSectionEntry(body) => info.bodies.push(body),
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+}
+
+fn unsupported(offset: usize, feature: &str) -> CompileError {
+    CompileError::Unsupported {
+        offset,
+        feature: feature.to_string(),
+    }
+}
+
+fn ref_type(r: wasmparser::RefType) -> ValType {
+    if r.is_func_ref() {
+        ValType::FuncRef
+    } else {
+        ValType::ExternRef
+    }
+}
+
+pub fn convert_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, CompileError> {
+    Ok(match t {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::Ref(r) => ref_type(r),
+        wasmparser::ValType::V128 => return Err(unsupported(offset, "SIMD (v128)")),
+    })
+}
+
+fn convert_types(ts: &[wasmparser::ValType], offset: usize) -> Result<Vec<ValType>, CompileError> {
+    ts.iter().map(|t| convert_type(*t, offset)).collect()
+}
+
+fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, CompileError> {
+    let mut reader = expr.get_operators_reader();
+    let offset = reader.original_position() as usize;
+    let op = reader.read()?;
+    Ok(match op {
+        Operator::I32Const { value } => ConstExpr::I32(value),
+        Operator::I64Const { value } => ConstExpr::I64(value),
+        Operator::F32Const { value } => ConstExpr::F32(value.bits()),
+        Operator::F64Const { value } => ConstExpr::F64(value.bits()),
+        Operator::RefNull { .. } => ConstExpr::RefNull,
+        Operator::RefFunc { function_index } => ConstExpr::RefFunc(function_index),
+        Operator::GlobalGet { global_index } => ConstExpr::GlobalGet(global_index),
+        _ => return Err(unsupported(offset, "extended constant expressions")),
+    })
+}

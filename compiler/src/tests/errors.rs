@@ -1,0 +1,1 @@
+//! Errors: one line, with the offset; never a panic.

@@ -1,0 +1,39 @@
+//! Compiler tests: objects and their symbols, error messages, robustness, and execution of
+//! compiled code through a tiny C runtime.
+
+mod errors;
+mod objects;
+mod run;
+
+use crate::{CompileOptions, CompiledModule, Target, compile};
+
+pub fn wasm(wat: &str) -> Vec<u8> {
+    wat::parse_str(wat).expect("test WAT parses")
+}
+
+pub fn compile_for(wat: &str, target: Target) -> CompiledModule {
+    let opts = CompileOptions {
+        target,
+        ..CompileOptions::default()
+    };
+    match compile(&wasm(wat), &opts) {
+        Ok(m) => m,
+        Err(e) => panic!("compile for {target}: {e}"),
+    }
+}
+
+pub const HELLO: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 8) "hello\n")
+  (global $counter (mut i32) (i32.const 0))
+  (func $main (export "_start")
+    (i32.store (i32.const 0) (i32.const 8))
+    (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))
+    (global.set $counter (i32.add (global.get $counter) (i32.const 1)))
+    (call $proc_exit (i32.const 0)))
+)
+"#;

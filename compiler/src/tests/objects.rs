@@ -1,0 +1,93 @@
+//! The objects: format, symbols, descriptor section, per target.
+
+use super::{HELLO, compile_for};
+use crate::Target;
+use object::{Object, ObjectSection, ObjectSymbol, SymbolSection};
+
+#[test]
+fn every_target_exports_only_the_descriptor_and_imports_by_qualified_name() {
+    for target in Target::all() {
+        let compiled = compile_for(HELLO, *target);
+        let file = object::File::parse(&*compiled.object).expect("ELF parses");
+        assert_eq!(file.format(), object::BinaryFormat::Elf);
+        let expected_arch = if target.is_x86() {
+            object::Architecture::X86_64
+        } else {
+            object::Architecture::Aarch64
+        };
+        assert_eq!(file.architecture(), expected_arch, "{target}");
+        let mut undefined = Vec::new();
+        let mut defined_global = Vec::new();
+        for sym in file.symbols() {
+            if !sym.is_global() {
+                continue;
+            }
+            let name = sym.name().unwrap().to_string();
+            if sym.is_undefined() {
+                undefined.push(name);
+            } else {
+                defined_global.push((name, sym.section()));
+            }
+        }
+        assert_eq!(defined_global.len(), 1, "{target}: {defined_global:?}");
+        let (name, section) = &defined_global[0];
+        assert_eq!(name, mewz_abi::symbols::MODULE_DESCRIPTOR);
+        let SymbolSection::Section(index) = section else {
+            panic!("descriptor not in a section")
+        };
+        let section = file.section_by_index(*index).unwrap();
+        assert_eq!(section.name().unwrap(), mewz_abi::symbols::MODULE_SECTION);
+        for import in [
+            "wasi_snapshot_preview1.fd_write",
+            "wasi_snapshot_preview1.proc_exit",
+        ] {
+            assert!(
+                undefined.iter().any(|u| u == import),
+                "{target}: {undefined:?}"
+            );
+        }
+        assert!(
+            undefined
+                .iter()
+                .any(|u| u == mewz_abi::symbols::STACK_LIMIT),
+            "{target}: {undefined:?}"
+        );
+        let allowed = [
+            "wasi_snapshot_preview1.fd_write",
+            "wasi_snapshot_preview1.proc_exit",
+            mewz_abi::symbols::TRAP,
+            mewz_abi::symbols::STACK_LIMIT,
+            mewz_abi::symbols::MEMORY_GROW,
+            mewz_abi::symbols::TABLE_GROW,
+            "memcpy",
+            "memmove",
+            "memset",
+            "_GLOBAL_OFFSET_TABLE_",
+        ];
+        for u in &undefined {
+            assert!(
+                allowed.contains(&u.as_str()),
+                "{target}: unexpected undefined {u}"
+            );
+        }
+        assert_eq!(compiled.imports.len(), 2);
+        assert!(
+            compiled
+                .timings
+                .iter()
+                .any(|(stage, _)| *stage == "optimize")
+        );
+    }
+}
+
+#[test]
+fn llvm_ir_is_returned_on_request() {
+    let opts = crate::CompileOptions {
+        emit_llvm: true,
+        ..Default::default()
+    };
+    let m = crate::compile(&super::wasm(HELLO), &opts).unwrap();
+    let ir = m.llvm_ir.unwrap();
+    assert!(ir.contains("@__mewz_module"), "{ir}");
+    assert!(ir.contains("wasi_snapshot_preview1.fd_write"));
+}

@@ -1,0 +1,347 @@
+//! Execution: link a compiled object with a tiny C runtime (`driver.c`, built with clang-19)
+//! and call exports through the array-call trampolines.
+
+use crate::{CompileOptions, ImportLinkage, Target, compile};
+use mewz_abi::TrapCode;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const DRIVER: &str = include_str!("driver.c");
+
+/// A compiled module linked into an executable.
+pub struct Instance {
+    _dir: tempfile::TempDir,
+    exe: std::path::PathBuf,
+}
+
+impl Instance {
+    pub fn new(wat: &str) -> Instance {
+        Self::with_options(wat, CompileOptions::default())
+    }
+
+    pub fn with_options(wat: &str, mut opts: CompileOptions) -> Instance {
+        opts.target = Target::HostX86_64;
+        opts.import_linkage = ImportLinkage::Symbols;
+        let module = compile(&super::wasm(wat), &opts).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let object = dir.path().join("module.o");
+        std::fs::write(&object, &module.object).unwrap();
+        let driver = dir.path().join("driver.c");
+        std::fs::write(&driver, DRIVER).unwrap();
+        let exe = dir.path().join("module");
+        let status = Command::new("clang-19")
+            .arg("-O1")
+            .arg(format!(
+                "-DWASM_PAGE_SIZE={}ULL",
+                mewz_abi::memory::WASM_PAGE_SIZE
+            ))
+            .arg(format!(
+                "-DRESERVATION_BYTES={}ULL",
+                mewz_abi::memory::RESERVATION_BYTES
+            ))
+            .arg(format!("-DABI_VERSION={}", mewz_abi::module::ABI_VERSION))
+            .arg(format!(
+                "-DOOB_CODE={}",
+                TrapCode::OutOfBoundsMemoryAccess as u32
+            ))
+            .arg(&driver)
+            .arg(&object)
+            .arg("-o")
+            .arg(&exe)
+            .status()
+            .expect("clang-19 runs");
+        assert!(status.success(), "linking the test driver failed");
+        Instance { _dir: dir, exe }
+    }
+
+    /// Runs `calls` (one `invoke NAME ARGS` each) in one process; one output line per call.
+    pub fn run(&self, calls: &[&str]) -> Vec<String> {
+        // A hang (e.g. recursion turned into a loop) must fail the test, not stall it.
+        let mut child = Command::new("timeout")
+            .arg("20")
+            .arg(&self.exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = String::new();
+        for c in calls {
+            input.push_str("invoke ");
+            input.push_str(c);
+            input.push('\n');
+        }
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Asserts each `(call, expected line)`.
+    pub fn check(&self, cases: &[(&str, &str)]) {
+        let calls: Vec<&str> = cases.iter().map(|(c, _)| *c).collect();
+        let got = self.run(&calls);
+        for (i, (call, expected)) in cases.iter().enumerate() {
+            assert_eq!(
+                got.get(i).map(String::as_str),
+                Some(*expected),
+                "invoke {call}\nall output: {got:?}"
+            );
+        }
+    }
+}
+
+pub fn trap(code: TrapCode) -> String {
+    format!("trap {}", code as u32)
+}
+
+#[test]
+fn arithmetic_and_control_flow() {
+    let m = Instance::new(
+        r#"(module
+      (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+      (func $fac (export "fac") (param i64) (result i64)
+        (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 1))
+          (else (i64.mul (local.get 0) (call $fac (i64.sub (local.get 0) (i64.const 1)))))))
+      (func (export "sum") (param i32) (result i32) (local i32)
+        (block $done (loop $l
+          (br_if $done (i32.eqz (local.get 0)))
+          (local.set 1 (i32.add (local.get 1) (local.get 0)))
+          (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+          (br $l)))
+        (local.get 1))
+      (func (export "switch") (param i32) (result i32)
+        (block $c (block $b (block $a (br_table $a $b $c (local.get 0)))
+          (return (i32.const 10))) (return (i32.const 20))) (i32.const 30))
+      (func (export "swap") (param i32 i32) (result i32 i32) (local.get 1) (local.get 0))
+      (func (export "multi") (result i32)
+        (call 4 (i32.const 7) (i32.const 3)) (i32.sub))
+      (func (export "div_s") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+      (func (export "rem_s") (param i32 i32) (result i32) (i32.rem_s (local.get 0) (local.get 1)))
+      (func (export "shl") (param i32 i32) (result i32) (i32.shl (local.get 0) (local.get 1)))
+      (func (export "clz") (param i32) (result i32) (i32.clz (local.get 0)))
+      (func (export "trunc") (param f64) (result i32) (i32.trunc_f64_s (local.get 0)))
+      (func (export "trunc_sat") (param f32) (result i32) (i32.trunc_sat_f32_u (local.get 0)))
+      (func (export "nearest") (param f64) (result f64) (f64.nearest (local.get 0)))
+      (func (export "floor") (param f32) (result f32) (f32.floor (local.get 0)))
+      (func (export "ceil") (param f64) (result f64) (f64.ceil (local.get 0)))
+      (func (export "min") (param f64 f64) (result f64) (f64.min (local.get 0) (local.get 1)))
+      (func (export "unreachable") (unreachable))
+      (func $deep (export "deep") (param i32) (result i32) (i32.add (call $deep (local.get 0)) (i32.const 1)))
+      (func (export "block_params") (result i32)
+        (i32.const 5) (block (param i32) (result i32) (i32.const 2) (i32.mul)))
+    )"#,
+    );
+    let f64_bits = |x: f64| x.to_bits().to_string();
+    let f32_bits = |x: f32| x.to_bits().to_string();
+    m.check(&[
+        ("add 2 3", "ok 5"),
+        ("add 4294967295 1", "ok 0"),
+        ("fac 20", "ok 2432902008176640000"),
+        ("sum 100", "ok 5050"),
+        ("switch 0", "ok 10"),
+        ("switch 1", "ok 20"),
+        ("switch 7", "ok 30"),
+        ("swap 1 2", "ok 2 1"),
+        ("multi", "ok 4294967292"),
+        ("div_s 7 0", &trap(TrapCode::IntegerDivideByZero)),
+        (
+            "div_s 2147483648 4294967295",
+            &trap(TrapCode::IntegerOverflow),
+        ),
+        ("rem_s 2147483648 4294967295", "ok 0"),
+        ("div_s 4294967289 2", "ok 4294967293"),
+        ("shl 1 33", "ok 2"),
+        ("clz 0", "ok 32"),
+        (
+            &format!("trunc {}", f64_bits(-2147483648.9)),
+            "ok 2147483648",
+        ),
+        (
+            &format!("trunc {}", f64_bits(2147483648.0)),
+            &trap(TrapCode::IntegerOverflow),
+        ),
+        (
+            &format!("trunc {}", f64_bits(f64::NAN)),
+            &trap(TrapCode::InvalidConversionToInteger),
+        ),
+        (&format!("trunc_sat {}", f32_bits(-5.0)), "ok 0"),
+        (&format!("trunc_sat {}", f32_bits(1e20)), "ok 4294967295"),
+        (
+            &format!("nearest {}", f64_bits(2.5)),
+            &format!("ok {}", f64_bits(2.0)),
+        ),
+        (
+            &format!("nearest {}", f64_bits(-3.5)),
+            &format!("ok {}", f64_bits(-4.0)),
+        ),
+        (
+            &format!("nearest {}", f64_bits(-0.4)),
+            &format!("ok {}", f64_bits(-0.0)),
+        ),
+        (
+            &format!("floor {}", f32_bits(-0.5)),
+            &format!("ok {}", f32_bits(-1.0)),
+        ),
+        (
+            &format!("floor {}", f32_bits(1e30)),
+            &format!("ok {}", f32_bits(1e30)),
+        ),
+        (
+            &format!("ceil {}", f64_bits(-0.5)),
+            &format!("ok {}", f64_bits(-0.0)),
+        ),
+        (
+            &format!("ceil {}", f64_bits(4.1)),
+            &format!("ok {}", f64_bits(5.0)),
+        ),
+        (
+            &format!("min {} {}", f64_bits(0.0), f64_bits(-0.0)),
+            &format!("ok {}", f64_bits(-0.0)),
+        ),
+        ("unreachable", &trap(TrapCode::Unreachable)),
+        ("deep 0", &trap(TrapCode::CallStackExhausted)),
+        ("add 1 1", "ok 2"),
+        ("block_params", "ok 10"),
+    ]);
+}
+
+#[test]
+fn memory_data_grow_and_out_of_bounds() {
+    let m = Instance::new(
+        r#"(module
+      (import "env" "add_one" (func $add_one (param i32) (result i32)))
+      (memory 1 3)
+      (data (i32.const 16) "\2a\00\00\00")
+      (data $passive "abcd")
+      (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+      (func (export "load8") (param i32) (result i32) (i32.load8_s offset=1 (local.get 0)))
+      (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+      (func (export "probe") (param i32) (drop (i64.load (local.get 0))))
+      (func (export "size") (result i32) (memory.size))
+      (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+      (func (export "import") (param i32) (result i32) (call $add_one (local.get 0)))
+      (func (export "copy") (param i32 i32 i32) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "fill") (param i32 i32 i32) (memory.fill (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "init") (param i32 i32 i32) (memory.init $passive (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "drop") (data.drop $passive))
+    )"#,
+    );
+    m.check(&[
+        ("load 16", "ok 42"),
+        ("store 20 4294967295", "ok"),
+        ("load8 19", "ok 4294967295"),
+        ("load 65532", "ok 0"),
+        ("load 65533", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+        ("probe 65535", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+        ("probe 4294967295", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+        ("size", "ok 1"),
+        ("grow 1", "ok 1"),
+        ("load 65536", "ok 0"),
+        ("grow 5", "ok 4294967295"),
+        ("size", "ok 2"),
+        ("import 41", "ok 42"),
+        ("copy 17 16 4", "ok"),
+        ("load 16", "ok 10794"),
+        ("copy 131070 0 3", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+        ("fill 100 7 4", "ok"),
+        ("load 100", "ok 117901063"),
+        ("init 200 1 3", "ok"),
+        ("load 200", "ok 6579042"),
+        ("init 200 2 3", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+        ("drop", "ok"),
+        ("init 200 0 0", "ok"),
+        ("init 200 0 1", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+    ]);
+}
+
+#[test]
+fn tables_and_indirect_calls() {
+    let m = Instance::new(
+        r#"(module
+      (type $ii (func (param i32) (result i32)))
+      (table $t 4 10 funcref)
+      (table $e 2 externref)
+      (elem (table $t) (i32.const 1) func $double $triple)
+      (elem $p func $triple)
+      (func $double (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+      (func $triple (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+      (func $other (param i64) (result i64) (local.get 0))
+      (func (export "call") (param i32 i32) (result i32)
+        (call_indirect $t (type $ii) (local.get 1) (local.get 0)))
+      (func (export "size") (result i32) (table.size $t))
+      (func (export "grow") (param i32) (result i32) (table.grow $t (ref.func $double) (local.get 0)))
+      (func (export "set_other") (param i32) (table.set $t (local.get 0) (ref.func $other)))
+      (func (export "is_null") (param i32) (result i32) (ref.is_null (table.get $t (local.get 0))))
+      (func (export "init") (param i32) (table.init $t $p (local.get 0) (i32.const 0) (i32.const 1)))
+      (func (export "copy") (param i32 i32 i32) (table.copy $t $t (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "fill") (param i32 i32) (table.fill $t (local.get 0) (ref.null func) (local.get 1)))
+      (func (export "ext") (param externref) (result externref)
+        (table.set $e (i32.const 1) (local.get 0)) (table.get $e (i32.const 1)))
+      (elem declare func $double $other)
+    )"#,
+    );
+    m.check(&[
+        ("call 1 5", "ok 10"),
+        ("call 2 5", "ok 15"),
+        ("call 0 5", &trap(TrapCode::UninitializedElement)),
+        ("call 4 5", &trap(TrapCode::UndefinedElement)),
+        ("set_other 3", "ok"),
+        ("call 3 5", &trap(TrapCode::IndirectCallTypeMismatch)),
+        ("size", "ok 4"),
+        ("grow 2", "ok 4"),
+        ("call 5 21", "ok 42"),
+        ("grow 5", "ok 4294967295"),
+        ("is_null 0", "ok 1"),
+        ("is_null 6", &trap(TrapCode::OutOfBoundsTableAccess)),
+        ("init 0", "ok"),
+        ("call 0 3", "ok 9"),
+        ("copy 1 0 3", "ok"),
+        ("call 1 3", "ok 9"),
+        ("call 2 3", "ok 6"),
+        ("copy 5 0 2", &trap(TrapCode::OutOfBoundsTableAccess)),
+        ("fill 0 6", "ok"),
+        ("is_null 5", "ok 1"),
+        ("fill 1 6", &trap(TrapCode::OutOfBoundsTableAccess)),
+        ("ext 1234", "ok 1234"),
+    ]);
+}
+
+#[test]
+fn start_function_and_globals() {
+    let m = Instance::new(
+        r#"(module
+      (global $g (mut i32) (i32.const 1))
+      (global $c i64 (i64.const -1))
+      (func $start (global.set $g (i32.const 99)))
+      (start $start)
+      (func (export "get") (result i32 i64) (global.get $g) (global.get $c))
+    )"#,
+    );
+    m.check(&[("get", "ok 99 18446744073709551615")]);
+}
+
+#[test]
+fn explicit_bounds_checks_trap_without_the_guard() {
+    let opts = CompileOptions {
+        bounds_checks: true,
+        ..CompileOptions::default()
+    };
+    let m = Instance::with_options(
+        r#"(module (memory 1)
+      (func (export "load") (param i32) (result i32) (i32.load offset=4 (local.get 0))))"#,
+        opts,
+    );
+    m.check(&[
+        ("load 65528", "ok 0"),
+        ("load 65529", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+        ("load 4294967295", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+    ]);
+}

@@ -1,0 +1,451 @@
+//! Control flow: blocks, branches, calls, `select`, `drop`, `unreachable`.
+
+use super::{Frame, FrameKind, FunctionTranslator, Result};
+use crate::env::{Callee, function_type};
+use inkwell::IntPredicate;
+use inkwell::values::{BasicValueEnum, CallSiteValue};
+use mewz_abi::TrapCode;
+use mewz_abi::module::{ValType, funcref_offsets, table_descriptor_offsets};
+use wasmparser::{BlockType, Operator};
+
+impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
+    pub(super) fn control(&mut self, op: &Operator<'a>) -> Result<bool> {
+        match op {
+            Operator::Nop => {}
+            Operator::Unreachable => {
+                self.call_trap(TrapCode::Unreachable)?;
+                self.unreachable = Some(0);
+            }
+            Operator::Block { blockty } => self.block(*blockty)?,
+            Operator::Loop { blockty } => self.loop_(*blockty)?,
+            Operator::If { blockty } => self.if_(*blockty)?,
+            Operator::Else => self.else_()?,
+            Operator::End => self.end()?,
+            Operator::Br { relative_depth } => {
+                self.branch(*relative_depth)?;
+                self.unreachable = Some(0);
+            }
+            Operator::BrIf { relative_depth } => self.branch_if(*relative_depth)?,
+            Operator::BrTable { targets } => {
+                let mut depths = Vec::new();
+                for t in targets.targets() {
+                    depths.push(t?);
+                }
+                self.branch_table(&depths, targets.default())?;
+                self.unreachable = Some(0);
+            }
+            Operator::Return => {
+                self.branch(self.frames.len() as u32 - 1)?;
+                self.unreachable = Some(0);
+            }
+            Operator::Call { function_index } => self.call(*function_index)?,
+            Operator::CallIndirect {
+                type_index,
+                table_index,
+            } => self.call_indirect(*type_index, *table_index)?,
+            Operator::Drop => {
+                self.pop();
+            }
+            Operator::Select | Operator::TypedSelect { .. } => {
+                let condition = self.pop_int();
+                let if_false = self.pop();
+                let if_true = self.pop();
+                let zero = condition.get_type().const_zero();
+                let c = self
+                    .b
+                    .build_int_compare(IntPredicate::NE, condition, zero, "")?;
+                let v = self.b.build_select(c, if_true, if_false, "select")?;
+                self.push(v);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn block_signature(&self, blockty: BlockType) -> Result<(Vec<ValType>, Vec<ValType>)> {
+        Ok(match blockty {
+            BlockType::Empty => (vec![], vec![]),
+            BlockType::Type(t) => (vec![], vec![crate::module_info::convert_type(t, 0)?]),
+            BlockType::FuncType(i) => {
+                let ty = &self.env.info.types[i as usize];
+                (ty.params.clone(), ty.results.clone())
+            }
+        })
+    }
+
+    fn block(&mut self, blockty: BlockType) -> Result<()> {
+        let (params, results) = self.block_signature(blockty)?;
+        let next = self.env.ctx.append_basic_block(self.function, "block.end");
+        let end_phis = self.phis_at(next, &results)?;
+        self.frames.push(Frame {
+            kind: FrameKind::Block,
+            results,
+            next,
+            end_phis,
+            header: None,
+            else_block: None,
+            height: self.stack.len() - params.len(),
+        });
+        Ok(())
+    }
+
+    fn loop_(&mut self, blockty: BlockType) -> Result<()> {
+        let (params, results) = self.block_signature(blockty)?;
+        let header = self.env.ctx.append_basic_block(self.function, "loop");
+        let header_phis = self.phis_at(header, &params)?;
+        let values = self.pop_n(params.len());
+        let current = self.current_block();
+        for (phi, v) in header_phis.iter().zip(&values) {
+            phi.add_incoming(&[(v, current)]);
+        }
+        self.b.build_unconditional_branch(header)?;
+        self.b.position_at_end(header);
+        let next = self.env.ctx.append_basic_block(self.function, "loop.end");
+        let end_phis = self.phis_at(next, &results)?;
+        let height = self.stack.len();
+        for phi in &header_phis {
+            self.stack.push(phi.as_basic_value());
+        }
+        self.frames.push(Frame {
+            kind: FrameKind::Loop,
+            results,
+            next,
+            end_phis,
+            header: Some((header, header_phis)),
+            else_block: None,
+            height,
+        });
+        Ok(())
+    }
+
+    fn if_(&mut self, blockty: BlockType) -> Result<()> {
+        let (params, results) = self.block_signature(blockty)?;
+        let condition = self.pop_int();
+        let ctx = self.env.ctx;
+        let then_block = ctx.append_basic_block(self.function, "then");
+        let else_block = ctx.append_basic_block(self.function, "else");
+        let next = ctx.append_basic_block(self.function, "if.end");
+        let end_phis = self.phis_at(next, &results)?;
+        let c = self.b.build_int_compare(
+            IntPredicate::NE,
+            condition,
+            condition.get_type().const_zero(),
+            "",
+        )?;
+        self.b.build_conditional_branch(c, then_block, else_block)?;
+        self.b.position_at_end(then_block);
+        let param_values = self.stack[self.stack.len() - params.len()..].to_vec();
+        self.frames.push(Frame {
+            kind: FrameKind::If,
+            results,
+            next,
+            end_phis,
+            header: None,
+            else_block: Some((else_block, param_values)),
+            height: self.stack.len() - params.len(),
+        });
+        Ok(())
+    }
+
+    /// Sends the top `phis.len()` operands along an edge from the current block.
+    fn add_incoming_from_stack(&self, phis: &[inkwell::values::PhiValue<'ctx>]) {
+        let current = self.current_block();
+        let values = &self.stack[self.stack.len() - phis.len()..];
+        for (phi, v) in phis.iter().zip(values) {
+            phi.add_incoming(&[(v, current)]);
+        }
+    }
+
+    /// `else` reached with the then-branch's end reachable (`self.unreachable` is None) or not.
+    pub(super) fn else_(&mut self) -> Result<()> {
+        let reachable = self.unreachable.is_none() && !self.block_terminated();
+        let frame = self.frames.last_mut().expect("else inside if");
+        let (else_block, params) = frame.else_block.take().expect("validated if/else");
+        let (next, phis, height) = (frame.next, frame.end_phis.clone(), frame.height);
+        if reachable {
+            self.add_incoming_from_stack(&phis);
+            self.b.build_unconditional_branch(next)?;
+        }
+        self.stack.truncate(height);
+        self.stack.extend(params);
+        self.b.position_at_end(else_block);
+        self.unreachable = None;
+        Ok(())
+    }
+
+    fn block_terminated(&self) -> bool {
+        self.current_block().get_terminator().is_some()
+    }
+
+    pub(super) fn end(&mut self) -> Result<()> {
+        let reachable = self.unreachable.is_none() && !self.block_terminated();
+        self.unreachable = None;
+        let frame = self.frames.pop().expect("validated end");
+        if reachable {
+            self.add_incoming_from_stack(&frame.end_phis);
+            self.b.build_unconditional_branch(frame.next)?;
+        }
+        if let Some((else_block, params)) = &frame.else_block {
+            // `if` without `else`: the parameters flow through unchanged.
+            self.b.position_at_end(*else_block);
+            for (phi, v) in frame.end_phis.iter().zip(params) {
+                phi.add_incoming(&[(v, *else_block)]);
+            }
+            self.b.build_unconditional_branch(frame.next)?;
+        }
+        self.stack.truncate(frame.height);
+        self.b.position_at_end(frame.next);
+        if frame.next.get_first_use().is_none() {
+            // Nothing reaches the end of this block: its results are never produced.
+            for phi in &frame.end_phis {
+                phi.as_instruction().erase_from_basic_block();
+            }
+            self.b.build_unreachable()?;
+            if frame.kind != FrameKind::Function {
+                self.unreachable = Some(0);
+            }
+            return Ok(());
+        }
+        if frame.kind == FrameKind::Function {
+            return self.build_return(&frame);
+        }
+        for phi in &frame.end_phis {
+            self.stack.push(phi.as_basic_value());
+        }
+        Ok(())
+    }
+
+    fn build_return(&mut self, frame: &Frame<'ctx>) -> Result<()> {
+        let values: Vec<BasicValueEnum<'ctx>> =
+            frame.end_phis.iter().map(|p| p.as_basic_value()).collect();
+        match values.len() {
+            0 => {
+                self.b.build_return(None)?;
+            }
+            1 => {
+                self.b.build_return(Some(&values[0]))?;
+            }
+            _ => {
+                self.b.build_aggregate_return(&values)?;
+            }
+        }
+        debug_assert_eq!(values.len(), frame.results.len());
+        Ok(())
+    }
+
+    fn branch(&mut self, depth: u32) -> Result<()> {
+        let frame = &self.frames[self.frames.len() - 1 - depth as usize];
+        let (target, phis) = frame.branch_target();
+        let phis = phis.to_vec();
+        self.add_incoming_from_stack(&phis);
+        self.b.build_unconditional_branch(target)?;
+        Ok(())
+    }
+
+    fn branch_if(&mut self, depth: u32) -> Result<()> {
+        let condition = self.pop_int();
+        let c = self.b.build_int_compare(
+            IntPredicate::NE,
+            condition,
+            condition.get_type().const_zero(),
+            "",
+        )?;
+        let frame = &self.frames[self.frames.len() - 1 - depth as usize];
+        let (target, phis) = frame.branch_target();
+        let phis = phis.to_vec();
+        self.add_incoming_from_stack(&phis);
+        let cont = self.env.ctx.append_basic_block(self.function, "br_if.cont");
+        self.b.build_conditional_branch(c, target, cont)?;
+        self.b.position_at_end(cont);
+        Ok(())
+    }
+
+    fn branch_table(&mut self, depths: &[u32], default: u32) -> Result<()> {
+        let index = self.pop_int();
+        let ctx = self.env.ctx;
+        let current = self.current_block();
+        // Each distinct target gets one edge block so its phis see one edge per predecessor.
+        let mut edge_blocks: Vec<(u32, inkwell::basic_block::BasicBlock<'ctx>)> = Vec::new();
+        let mut edge_for =
+            |t: &mut Self, depth: u32| -> Result<inkwell::basic_block::BasicBlock<'ctx>> {
+                if let Some((_, bb)) = edge_blocks.iter().find(|(d, _)| *d == depth) {
+                    return Ok(*bb);
+                }
+                let frame = &t.frames[t.frames.len() - 1 - depth as usize];
+                let (target, phis) = frame.branch_target();
+                let phis = phis.to_vec();
+                let bb = if phis.is_empty() {
+                    target
+                } else {
+                    let bb = ctx.append_basic_block(t.function, "br_table.edge");
+                    t.b.position_at_end(bb);
+                    t.add_incoming_from_stack(&phis);
+                    t.b.build_unconditional_branch(target)?;
+                    t.b.position_at_end(current);
+                    bb
+                };
+                edge_blocks.push((depth, bb));
+                Ok(bb)
+            };
+        let default_block = edge_for(self, default)?;
+        let mut cases = Vec::new();
+        for (i, depth) in depths.iter().enumerate() {
+            let bb = edge_for(self, *depth)?;
+            cases.push((index.get_type().const_int(i as u64, false), bb));
+        }
+        self.b.position_at_end(current);
+        self.b.build_switch(index, default_block, &cases)?;
+        Ok(())
+    }
+
+    fn push_results(&mut self, call: CallSiteValue<'ctx>, results: &[ValType]) -> Result<()> {
+        // Never a tail call: LLVM's tail-recursion elimination would turn unbounded wasm
+        // recursion (which must trap with call stack exhausted) into an endless loop.
+        call.set_tail_call_kind(inkwell::values::LLVMTailCallKind::LLVMTailCallKindNoTail);
+        if results.is_empty() {
+            return Ok(());
+        }
+        let value = call
+            .try_as_basic_value()
+            .basic()
+            .ok_or_else(|| crate::CompileError::Backend("call without result".into()))?;
+        if results.len() == 1 {
+            self.push(value);
+            return Ok(());
+        }
+        let aggregate = value.into_struct_value();
+        for i in 0..results.len() {
+            let v = self.b.build_extract_value(aggregate, i as u32, "")?;
+            self.push(v);
+        }
+        Ok(())
+    }
+
+    fn call(&mut self, function: u32) -> Result<()> {
+        let ty = self.env.info.func_type(function).clone();
+        let args: Vec<_> = self
+            .pop_n(ty.params.len())
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let call = match self.env.callee(&self.b, function)? {
+            Callee::Direct(f) => self.b.build_call(f, &args, "")?,
+            Callee::Indirect(fty, code) => self.b.build_indirect_call(fty, code, &args, "")?,
+        };
+        self.push_results(call, &ty.results)
+    }
+
+    fn call_indirect(&mut self, type_index: u32, table: u32) -> Result<()> {
+        let ctx = self.env.ctx;
+        let ty = self.env.info.types[type_index as usize].clone();
+        let index = self.pop_int();
+        let args: Vec<_> = self
+            .pop_n(ty.params.len())
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let funcref = self.table_element_checked(table, index, TrapCode::UndefinedElement)?;
+        let is_null = self.b.build_is_null(funcref, "")?;
+        self.trap_if(is_null, TrapCode::UninitializedElement)?;
+        let i64t = ctx.i64_type();
+        let type_id_ptr = self.byte_offset(funcref, funcref_offsets::TYPE_ID)?;
+        let actual = self
+            .b
+            .build_load(i64t, type_id_ptr, "type_id")?
+            .into_int_value();
+        let expected = i64t.const_int(ty.type_id(), false);
+        let mismatch = self
+            .b
+            .build_int_compare(IntPredicate::NE, actual, expected, "")?;
+        self.trap_if(mismatch, TrapCode::IndirectCallTypeMismatch)?;
+        let code_ptr = self.byte_offset(funcref, funcref_offsets::CODE)?;
+        let code = self.b.build_load(self.ptr_type(), code_ptr, "code")?;
+        let call = self.b.build_indirect_call(
+            function_type(ctx, &ty),
+            code.into_pointer_value(),
+            &args,
+            "",
+        )?;
+        self.push_results(call, &ty.results)
+    }
+
+    /// `ptr + offset` bytes.
+    pub(super) fn byte_offset(
+        &self,
+        ptr: inkwell::values::PointerValue<'ctx>,
+        offset: u32,
+    ) -> Result<inkwell::values::PointerValue<'ctx>> {
+        if offset == 0 {
+            return Ok(ptr);
+        }
+        let ctx = self.env.ctx;
+        // SAFETY: a plain (not inbounds) byte GEP; no Rust memory is touched.
+        Ok(unsafe {
+            self.b.build_gep(
+                ctx.i8_type(),
+                ptr,
+                &[ctx.i64_type().const_int(offset as u64, false)],
+                "",
+            )?
+        })
+    }
+
+    /// Loads element `index` of `table`, trapping with `oob` when it is out of range.
+    pub(super) fn table_element_checked(
+        &mut self,
+        table: u32,
+        index: inkwell::values::IntValue<'ctx>,
+        oob: TrapCode,
+    ) -> Result<inkwell::values::PointerValue<'ctx>> {
+        let slot = self.table_slot_checked(table, index, oob)?;
+        Ok(self
+            .b
+            .build_load(self.ptr_type(), slot, "element")?
+            .into_pointer_value())
+    }
+
+    /// Address of element `index` of `table`, trapping with `oob` when it is out of range.
+    pub(super) fn table_slot_checked(
+        &mut self,
+        table: u32,
+        index: inkwell::values::IntValue<'ctx>,
+        oob: TrapCode,
+    ) -> Result<inkwell::values::PointerValue<'ctx>> {
+        let ctx = self.env.ctx;
+        let desc = self.env.table_descriptor(&self.b, table)?;
+        let size = self.table_size(desc)?;
+        let out = self
+            .b
+            .build_int_compare(IntPredicate::UGE, index, size, "")?;
+        self.trap_if(out, oob)?;
+        let elements = self.table_elements(desc)?;
+        let wide = self.b.build_int_z_extend(index, ctx.i64_type(), "")?;
+        // SAFETY: a GEP within the element array (index checked above).
+        Ok(unsafe {
+            self.b
+                .build_gep(self.ptr_type(), elements, &[wide], "element.slot")?
+        })
+    }
+
+    pub(super) fn table_size(
+        &self,
+        desc: inkwell::values::PointerValue<'ctx>,
+    ) -> Result<inkwell::values::IntValue<'ctx>> {
+        let p = self.byte_offset(desc, table_descriptor_offsets::CURRENT_ELEMENTS)?;
+        Ok(self
+            .b
+            .build_load(self.env.ctx.i32_type(), p, "table.size")?
+            .into_int_value())
+    }
+
+    pub(super) fn table_elements(
+        &self,
+        desc: inkwell::values::PointerValue<'ctx>,
+    ) -> Result<inkwell::values::PointerValue<'ctx>> {
+        let p = self.byte_offset(desc, table_descriptor_offsets::ELEMENTS)?;
+        Ok(self
+            .b
+            .build_load(self.ptr_type(), p, "table.elements")?
+            .into_pointer_value())
+    }
+}
