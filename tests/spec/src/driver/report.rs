@@ -66,6 +66,7 @@ pub fn markdown(reports: &[FileReport], arch: &str, per_file_limit: usize) -> St
             "## {} — {} failed, {} passed\n",
             r.name, r.failed, r.passed
         );
+        let _ = writeln!(out, "Failing commands by export: {}\n", by_export(r));
         for f in r.failures.iter().take(per_file_limit) {
             let _ = writeln!(out, "- line {}: `{}`", f.line, f.command.replace('`', "'"));
             let _ = writeln!(out, "  - expected: {}", f.expected);
@@ -77,6 +78,29 @@ pub fn markdown(reports: &[FileReport], arch: &str, per_file_limit: usize) -> St
         out.push('\n');
     }
     out
+}
+
+/// `name ×count` for the exports the failing commands invoke, most frequent first.
+fn by_export(r: &FileReport) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for f in &r.failures {
+        let name = f
+            .command
+            .split('"')
+            .nth(1)
+            .unwrap_or("(module)")
+            .to_string();
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+        .iter()
+        .map(|(n, c)| format!("`{n}` ×{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn one_line(s: &str, max: usize) -> String {
@@ -123,6 +147,7 @@ mod tests {
         );
         assert!(d.contains("SKIPPED b.wast:3: why"));
         assert!(file_line(&reports[0]).starts_with("a.wast: 3 passed, 1 failed, 0 skipped"));
-        assert!(markdown(&reports, "x86_64", 10).contains("## a.wast"));
+        let md = markdown(&reports, "x86_64", 10);
+        assert!(md.contains("## a.wast") && md.contains("`f` ×1"), "{md}");
     }
 }

@@ -106,19 +106,20 @@ impl<'c> Run<'c> {
         let text = self.text.clone();
         let mut lexer = wast::lexer::Lexer::new(&text);
         lexer.allow_confusing_unicode(true);
-        let parsed = wast::parser::ParseBuffer::new_with_lexer(lexer).and_then(|buf| {
-            wast::parser::parse::<wast::Wast<'_>>(&buf)
-                .map(|w| w.directives.len())
-                .map(|_| buf)
-        });
-        let buf = match parsed {
+        let buf = match wast::parser::ParseBuffer::new_with_lexer(lexer) {
             Ok(buf) => buf,
+            Err(e) => {
+                self.record(0, "lex script", fail("a lexable script", e.to_string()));
+                return;
+            }
+        };
+        let script = match wast::parser::parse::<wast::Wast<'_>>(&buf) {
+            Ok(script) => script,
             Err(e) => {
                 self.record(0, "parse script", fail("a parsable script", e.to_string()));
                 return;
             }
         };
-        let script = wast::parser::parse::<wast::Wast<'_>>(&buf).expect("parsed above");
         for directive in script.directives {
             let (line, _) = directive.span().linecol_in(&text);
             let command = source_line(&text, directive.span().offset());

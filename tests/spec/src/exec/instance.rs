@@ -256,9 +256,10 @@ impl Store {
 
     fn get(&self, id: u32, name: &str) -> Response {
         match self.export(id, name) {
-            // SAFETY: a global's cell is 8 bytes, 8-aligned, alive as long as its module.
             Ok(Extern::Global { cell, ty, .. }) => {
-                Response::Values(vec![from_raw(unsafe { read_cell(*cell, *ty) }, *ty)])
+                // SAFETY: a global's cell is 8 bytes, 8-aligned, alive as long as its module.
+                let raw = unsafe { read_cell(*cell, *ty) };
+                Response::Values(vec![from_raw(raw, *ty)])
             }
             Ok(_) => Response::Error(format!("export {name:?} is not a global")),
             Err(r) => r,
