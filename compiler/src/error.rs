@@ -55,6 +55,25 @@ impl From<inkwell::builder::BuilderError> for CompileError {
 /// wasmparser reports a disabled proposal as an ordinary validation error; recognise those so
 /// users learn the module is fine but uses something mewz does not implement.
 fn classify(offset: usize, message: &str) -> CompileError {
+    if let Some(end) = message.find(" proposal disabled") {
+        let start = message[..end].rfind("with ").map_or(0, |i| i + 5);
+        return CompileError::Unsupported {
+            offset,
+            feature: format!("the {} proposal", &message[start..end]),
+        };
+    }
+    if message.starts_with("multiple memories") {
+        return CompileError::Unsupported {
+            offset,
+            feature: "multiple memories".to_string(),
+        };
+    }
+    if let Some(end) = message.find(" must be enabled") {
+        return CompileError::Unsupported {
+            offset,
+            feature: message[..end].trim().to_string(),
+        };
+    }
     const MARKERS: [&str; 5] = [
         " support is not enabled",
         " proposal not enabled",

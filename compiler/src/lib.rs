@@ -84,6 +84,7 @@ pub struct ModuleSummary {
     pub defined_functions: usize,
 }
 
+#[derive(Debug)]
 pub struct CompiledModule {
     /// The ELF relocatable object.
     pub object: Vec<u8>,
