@@ -3,10 +3,8 @@
 use crate::{CompileError, CompileOptions, Target, compile, validate};
 
 fn error_of(wasm: &[u8]) -> String {
-    let e = compile(wasm, &CompileOptions::default())
-        .err()
-        .expect("must fail");
-    let validate_error = validate(wasm).err().expect("validate must fail too");
+    let e = compile(wasm, &CompileOptions::default()).expect_err("must fail");
+    let validate_error = validate(wasm).expect_err("validate must fail too");
     assert_eq!(e, validate_error);
     let text = e.to_string();
     assert!(!text.contains('\n'), "one line: {text}");
