@@ -101,6 +101,9 @@ pub fn setup(p: &dyn Platform, desc: &mut MemoryDescriptor) -> Result<(), Memory
 /// `memory.grow`: the old size in pages, or `None` when the module's maximum, 4 GiB, the
 /// `mewz.memory` limit or the machine's memory does not allow `delta_pages` more.
 pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> Option<u64> {
+    if desc.base.is_null() {
+        return None;
+    }
     let old_pages = desc.current_bytes / WASM_PAGE_SIZE;
     let new_pages = old_pages + u64::from(delta_pages);
     if new_pages > desc.maximum_pages.min(MAX_WASM_PAGES).min(limit_pages()) {
@@ -181,6 +184,14 @@ pub(crate) mod tests {
         );
         assert_eq!(grow(&p, &mut d, 1), Some(4));
         assert_eq!(grow(&p, &mut d, u32::MAX), None);
+    }
+
+    #[test]
+    fn a_memory_that_was_never_set_up_cannot_grow() {
+        let p = MockPlatform::new();
+        let mut d = descriptor(0, 10);
+        assert_eq!(grow(&p, &mut d, 1), None);
+        assert!(p.mapped.lock().unwrap().is_empty());
     }
 
     #[test]

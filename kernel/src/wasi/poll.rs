@@ -18,6 +18,10 @@ use super::types::{
 };
 use alloc::vec::Vec;
 
+/// Longest single wait: far deadlines are reached in steps, so no platform timer has to
+/// represent a delay of centuries.
+const MAX_WAIT_NS: u64 = 1_000_000_000;
+
 /// What one subscription waits for, or why it cannot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
@@ -81,7 +85,7 @@ pub fn poll_oneoff(
         if !ready.is_empty() {
             break ready;
         }
-        cx.platform.arm_timer(wake_at - now);
+        cx.platform.arm_timer((wake_at - now).min(MAX_WAIT_NS));
         cx.platform.wait_for_interrupt();
     };
     for (i, e) in ready.iter().enumerate() {
@@ -296,6 +300,19 @@ mod tests {
         assert_eq!(
             f.platform.waits.load(std::sync::atomic::Ordering::SeqCst),
             waits
+        );
+    }
+
+    #[test]
+    fn far_deadlines_are_waited_for_in_bounded_steps() {
+        let mut f = Fixture::new(1024);
+        clock_sub(&mut f, 0, 1, clockid::MONOTONIC, 3_500_000_000, 0);
+        let t0 = f.platform.now();
+        assert_eq!(poll(&mut f, 1).unwrap().len(), 1);
+        assert_eq!(f.platform.now(), t0 + 3_500_000_000);
+        assert_eq!(
+            f.platform.waits.load(std::sync::atomic::Ordering::SeqCst),
+            4
         );
     }
 
