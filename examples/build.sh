@@ -4,8 +4,9 @@
 #                                                  exit with the first numeric argument
 #   trap-<kind>.wasm                                one wasm trap each, kind as in the file name
 #                                                  (the spec's trap message with '-' for ' ')
+#   wasi-probe.wasm                                 errnos of odd preview1 calls (wasi-probe/)
 # Needs: cargo + the wasm32-wasip1 target, clang-19 + wasi-libc, Go 1.22, wabt (wat2wasm).
-# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps]...
+# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe]...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/out}"
@@ -13,7 +14,7 @@ shift || true
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps)
+[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe)
 GO="${GO:-/usr/lib/go-1.22/bin/go}"
 CLANG="${CLANG:-clang-19}"
 
@@ -29,6 +30,11 @@ build_rust() {
 build_c() {
   log "hello-c"
   "$CLANG" --target=wasm32-wasi -O2 -Wall -Werror "$here/hello-c/hello.c" -o "$out/hello-c.wasm"
+}
+
+build_probe() {
+  log "wasi-probe"
+  "$CLANG" --target=wasm32-wasi -O2 -Wall -Werror "$here/wasi-probe/probe.c" -o "$out/wasi-probe.wasm"
 }
 
 build_go() {
@@ -52,7 +58,8 @@ for part in "${parts[@]}"; do
     c) build_c ;;
     go) build_go ;;
     traps) build_traps ;;
-    *) log "unknown part '$part' (rust, c, go, traps)"; exit 2 ;;
+    probe) build_probe ;;
+    *) log "unknown part '$part' (rust, c, go, traps, probe)"; exit 2 ;;
   esac
 done
 ls -1 "$out"/*.wasm >&2
