@@ -8,6 +8,9 @@
 //! character device); `fd_allocate` and `fd_filestat_set_times` are `ENOTSUP`; `fd_readdir`
 //! is `ENOTDIR`; and there are no preopened directories, so `fd_prestat_*` is `EBADF` for
 //! every descriptor (which is how wasi-libc's preopen scan ends).
+//!
+//! wasmtime answers `EBADF` to most of these on stdio instead (see `examples/wasi-probe`);
+//! apps see both as ordinary failures of a call that cannot work on a console.
 
 use super::Ctx;
 use super::errno::{Errno, WasiResult};
