@@ -171,7 +171,7 @@ unsafe fn text<'a>(ptr: *const u8, len: u32) -> &'a [u8] {
 
 /// # Safety
 /// `ptr` points to `count` elements (or `count` is 0).
-unsafe fn table<'a, T>(ptr: *const T, count: u32) -> &'a [T] {
+unsafe fn array<'a, T>(ptr: *const T, count: u32) -> &'a [T] {
     if count == 0 {
         return &[];
     }
@@ -183,7 +183,7 @@ unsafe fn table<'a, T>(ptr: *const T, count: u32) -> &'a [T] {
 /// modules that link imports through slots rather than symbols.
 fn link_imports(module: &ModuleDescriptor) -> Result<(), AppError> {
     // SAFETY: the compiler emits `import_count` imports with valid names.
-    for import in unsafe { table::<Import>(module.imports, module.import_count) } {
+    for import in unsafe { array::<Import>(module.imports, module.import_count) } {
         // SAFETY: as above.
         let (m, field) = unsafe {
             (
@@ -220,7 +220,7 @@ fn link_imports(module: &ModuleDescriptor) -> Result<(), AppError> {
 /// The `_start` export, if any.
 fn find_start(module: &ModuleDescriptor) -> Result<Option<unsafe extern "C" fn()>, AppError> {
     // SAFETY: the compiler emits `export_count` exports with valid names.
-    let exports = unsafe { table::<Export>(module.exports, module.export_count) };
+    let exports = unsafe { array::<Export>(module.exports, module.export_count) };
     // SAFETY: the compiler emits valid export names.
     let name = |e: &Export| unsafe { text(e.name, e.name_len) };
     let Some(start) = exports
