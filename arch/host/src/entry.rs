@@ -1,8 +1,9 @@
 //! The C `main` of a hosted executable (`APP.o + libmewz_host.a`, see [`crate::link`]).
 //!
-//! The process arguments and environment become a kernel command line (`mewz.env=K=V` words,
-//! then `--` and the app's arguments), and the kernel's own boot flow takes over: it finds the
-//! app's module descriptor, maps its memory, runs WASI and exits through the platform.
+//! The process arguments and environment become a kernel command line (`mewz.name=ARGV0`,
+//! `mewz.env=K=V` words, then `--` and the other arguments), and the kernel's own boot flow
+//! takes over: it finds the app's module descriptor, maps its memory, runs WASI and exits
+//! through the platform.
 
 use core::ffi::{CStr, c_char, c_int};
 use mewz_kernel::cmdline::quote;
@@ -11,18 +12,25 @@ use mewz_kernel::cmdline::quote;
 /// spec executor's own).
 pub const ENTRY_SYMBOL: &str = "mewz_host_main";
 
-/// Builds the kernel command line for app arguments `args` and environment `env` (`K=V`).
+/// Builds the kernel command line for process arguments `args` (`argv[0]` first) and
+/// environment `env` (`K=V`).
 pub fn command_line<'a>(
     args: impl IntoIterator<Item = &'a str>,
     env: impl IntoIterator<Item = &'a str>,
 ) -> String {
-    let mut words: Vec<String> = env
+    let mut args = args.into_iter();
+    let mut words: Vec<String> = args
+        .next()
+        .map(|name| quote(&format!("mewz.name={name}")))
         .into_iter()
-        .filter(|kv| kv.contains('='))
-        .map(|kv| quote(&format!("mewz.env={kv}")))
         .collect();
+    words.extend(
+        env.into_iter()
+            .filter(|kv| kv.contains('='))
+            .map(|kv| quote(&format!("mewz.env={kv}"))),
+    );
     words.push("--".into());
-    words.extend(args.into_iter().map(quote));
+    words.extend(args.map(quote));
     words.join(" ")
 }
 
@@ -62,22 +70,19 @@ pub unsafe extern "C" fn mewz_host_main(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mewz_kernel::cmdline::CommandLine;
+    use mewz_kernel::app::AppEnv;
 
     #[test]
-    fn argv_and_environ_round_trip_through_the_kernel_parser() {
+    fn argv_and_environ_reach_the_app_unchanged() {
         let line = command_line(
-            ["app.wasm", "a b", "--", ""],
+            ["my app.wasm", "a b", "--", "", "mewz.x"],
             ["HOME=/root", "X=1 2", "junk"],
         );
-        let parsed = CommandLine::parse(&line);
-        assert_eq!(parsed.args, ["app.wasm", "a b", "--", ""]);
-        let env: Vec<&str> = parsed
-            .options
-            .iter()
-            .filter(|(k, _)| k == "env")
-            .map(|(_, v)| v.as_str())
-            .collect();
-        assert_eq!(env, ["HOME=/root", "X=1 2"]);
+        let env = AppEnv::from_command_lines("", &line).unwrap();
+        assert_eq!(env.args, ["my app.wasm", "a b", "--", "", "mewz.x"]);
+        assert_eq!(
+            env.env,
+            [("HOME".into(), "/root".into()), ("X".into(), "1 2".into())]
+        );
     }
 }

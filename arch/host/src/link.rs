@@ -54,6 +54,9 @@ pub fn link_args(arch: HostArch, object: &Path, archive: &Path, output: &Path) -
     args.push("-no-pie".into());
     args.push("-o".into());
     args.push(output.into());
+    // GNU ld does not pull an archive member in for a `--defsym` expression: ask for the
+    // entry explicitly, before the archive.
+    args.push(format!("-Wl,--undefined={}", crate::entry::ENTRY_SYMBOL).into());
     args.push(object.into());
     args.push(archive.into());
     args.push(format!("-Wl,--defsym=main={}", crate::entry::ENTRY_SYMBOL).into());
@@ -81,6 +84,11 @@ mod tests {
         let lib = args.iter().position(|a| *a == "libmewz_host.a").unwrap();
         assert!(obj < lib, "the archive must follow the object that uses it");
         assert!(args.contains(&"-Wl,--defsym=main=mewz_host_main"));
+        let undefined = args
+            .iter()
+            .position(|a| *a == "-Wl,--undefined=mewz_host_main")
+            .unwrap();
+        assert!(undefined < lib);
         let a64 = link_command(
             HostArch::Aarch64,
             Path::new("a.o"),
