@@ -4,6 +4,9 @@
 //! `mewz.env=K=V` words, then `--` and the other arguments), and the kernel's own boot flow
 //! takes over: it finds the app's module descriptor, maps its memory, runs WASI and exits
 //! through the platform.
+//!
+//! Kernel options for a hosted run (`mewz.verbose`, `mewz.memory=64M`, `mewz.selftest=...`)
+//! come from the environment variable [`OPTIONS_VARIABLE`], which the app does not see.
 
 use core::ffi::{CStr, c_char, c_int};
 use mewz_kernel::cmdline::quote;
@@ -12,6 +15,9 @@ use mewz_kernel::cmdline::quote;
 /// spec executor's own).
 pub const ENTRY_SYMBOL: &str = "mewz_host_main";
 
+/// Environment variable holding kernel options (`mewz.*` words) for a hosted run.
+pub const OPTIONS_VARIABLE: &str = "MEWZ_OPTIONS";
+
 /// Builds the kernel command line for process arguments `args` (`argv[0]` first) and
 /// environment `env` (`K=V`).
 pub fn command_line<'a>(
@@ -19,15 +25,36 @@ pub fn command_line<'a>(
     env: impl IntoIterator<Item = &'a str>,
 ) -> String {
     let mut args = args.into_iter();
+    let mut options = String::new();
+    let env: Vec<&str> = env
+        .into_iter()
+        .filter(|kv| match kv.split_once('=') {
+            Some((OPTIONS_VARIABLE, value)) => {
+                options = value.to_string();
+                false
+            }
+            Some(_) => true,
+            None => false,
+        })
+        .collect();
     let mut words: Vec<String> = args
         .next()
         .map(|name| quote(&format!("mewz.name={name}")))
         .into_iter()
         .collect();
+    words.extend(env.into_iter().map(|kv| quote(&format!("mewz.env={kv}"))));
+    // Only `mewz.` words: anything else (like `--`) must not reach the app's arguments.
     words.extend(
-        env.into_iter()
-            .filter(|kv| kv.contains('='))
-            .map(|kv| quote(&format!("mewz.env={kv}"))),
+        mewz_kernel::cmdline::CommandLine::parse(&options)
+            .options
+            .iter()
+            .map(|(k, v)| {
+                quote(&if v.is_empty() {
+                    format!("mewz.{k}")
+                } else {
+                    format!("mewz.{k}={v}")
+                })
+            }),
     );
     words.push("--".into());
     words.extend(args.map(quote));
@@ -84,5 +111,23 @@ mod tests {
             env.env,
             [("HOME".into(), "/root".into()), ("X".into(), "1 2".into())]
         );
+    }
+
+    #[test]
+    fn kernel_options_come_from_their_variable_and_stay_out_of_the_app() {
+        let line = command_line(
+            ["app", "x"],
+            [
+                "A=1",
+                "MEWZ_OPTIONS=mewz.memory=1M junk mewz.verbose -- extra",
+            ],
+        );
+        let parsed = mewz_kernel::cmdline::CommandLine::parse(&line);
+        assert_eq!(parsed.option("memory"), Some("1M"));
+        assert!(parsed.flag("verbose"));
+        assert_eq!(parsed.args, ["x"]);
+        let env = AppEnv::from_command_lines("", &line).unwrap();
+        assert_eq!(env.env, [("A".into(), "1".into())]);
+        assert_eq!(env.memory_limit_bytes, Some(1 << 20));
     }
 }

@@ -13,6 +13,9 @@ pub struct HostPlatform {
     timer_interrupts: AtomicU64,
     /// Set once stdin reported end of file: it then stops waking [`Platform::wait_for_interrupt`].
     stdin_closed: AtomicBool,
+    /// Stdin woke a wait and nobody has read it since: like a level-triggered interrupt that is
+    /// masked until serviced, it does not wake another wait until [`Platform::console_read`].
+    stdin_pending: AtomicBool,
 }
 
 /// The one instance, handed to the kernel.
@@ -21,6 +24,7 @@ pub static HOST: HostPlatform = HostPlatform {
     timer_deadline_ns: AtomicU64::new(0),
     timer_interrupts: AtomicU64::new(0),
     stdin_closed: AtomicBool::new(false),
+    stdin_pending: AtomicBool::new(false),
 };
 
 impl HostPlatform {
@@ -81,6 +85,7 @@ impl Platform for HostPlatform {
     }
 
     fn console_read(&self, buf: &mut [u8]) -> usize {
+        self.stdin_pending.store(false, Ordering::Relaxed);
         if buf.is_empty()
             || self.stdin_closed.load(Ordering::Relaxed)
             || poll_stdin(0) != Some(true)
@@ -136,39 +141,43 @@ impl Platform for HostPlatform {
     }
 
     fn arm_timer(&self, delay_ns: u64) {
+        // A timer that already expired has "interrupted" by now, whether or not anyone waited.
+        self.expire_timer();
         let deadline = self.monotonic_ns().saturating_add(delay_ns).max(1);
         self.timer_deadline_ns.store(deadline, Ordering::Relaxed);
     }
 
     fn timer_interrupts(&self) -> u64 {
+        self.expire_timer();
         self.timer_interrupts.load(Ordering::Relaxed)
     }
 
     /// The "interrupts" of a process: the armed timer expiring, or console input arriving.
     fn wait_for_interrupt(&self) {
-        let deadline = self.timer_deadline_ns.load(Ordering::Relaxed);
-        let now = self.monotonic_ns();
-        if deadline != 0 && now >= deadline {
-            self.fire_timer();
+        if self.expire_timer() {
             return;
         }
-        let timeout_ms = if deadline == 0 {
-            -1
-        } else {
-            (deadline - now).div_ceil(1_000_000).min(i32::MAX as u64) as i32
-        };
-        if self.stdin_closed.load(Ordering::Relaxed) || poll_stdin(timeout_ms).is_none() {
-            if timeout_ms < 0 {
-                // Nothing can ever wake us; sleeping forever is what a halted CPU would do.
-                // SAFETY: pause has no preconditions.
-                unsafe { libc::pause() };
-                return;
+        let deadline = self.timer_deadline_ns.load(Ordering::Relaxed);
+        let watch_stdin = !self.stdin_closed.load(Ordering::Relaxed)
+            && !self.stdin_pending.load(Ordering::Relaxed);
+        if watch_stdin {
+            let timeout_ms = if deadline == 0 {
+                -1
+            } else {
+                let left = deadline.saturating_sub(self.monotonic_ns());
+                left.div_ceil(1_000_000).min(i32::MAX as u64) as i32
+            };
+            if poll_stdin(timeout_ms) == Some(true) {
+                self.stdin_pending.store(true, Ordering::Relaxed);
             }
-            std::thread::sleep(std::time::Duration::from_millis(timeout_ms as u64));
+        } else if deadline != 0 {
+            sleep_until(deadline);
+        } else {
+            // Nothing can ever wake us; sleeping forever is what a halted CPU would do.
+            // SAFETY: pause has no preconditions.
+            unsafe { libc::pause() };
         }
-        if deadline != 0 && self.monotonic_ns() >= deadline {
-            self.fire_timer();
-        }
+        self.expire_timer();
     }
 
     fn init_devices(&self) {
@@ -214,10 +223,38 @@ impl Platform for HostPlatform {
 }
 
 impl HostPlatform {
-    fn fire_timer(&self) {
-        self.timer_deadline_ns.store(0, Ordering::Relaxed);
-        self.timer_interrupts.fetch_add(1, Ordering::Relaxed);
+    /// Counts the armed timer's interrupt if its deadline has passed; whether it did.
+    fn expire_timer(&self) -> bool {
+        let deadline = self.timer_deadline_ns.load(Ordering::Relaxed);
+        if deadline == 0 || self.monotonic_ns() < deadline {
+            return false;
+        }
+        let fired = self
+            .timer_deadline_ns
+            .compare_exchange(deadline, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        if fired {
+            self.timer_interrupts.fetch_add(1, Ordering::Relaxed);
+        }
+        fired
     }
+}
+
+/// Sleeps until the monotonic clock reaches `deadline_ns`.
+fn sleep_until(deadline_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: a valid absolute time; an interrupted sleep just returns early (the caller loops).
+    unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            core::ptr::null_mut(),
+        )
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -279,6 +316,14 @@ mod tests {
             (low..top).contains(&sp),
             "callee ran on {sp:#x}, not in {low:#x}..{top:#x}"
         );
+    }
+
+    #[test]
+    fn an_expired_timer_counts_even_without_a_wait() {
+        let before = HOST.timer_interrupts();
+        HOST.arm_timer(1);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(HOST.timer_interrupts() > before);
     }
 
     #[test]
