@@ -32,11 +32,13 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             O::F32Const { value } => {
                 let bits = i32t.const_int(value.bits() as u64, false);
                 let v = self.b.build_bit_cast(bits, f32t, "")?;
+                let v = self.fence_identity_constant(v, f32::from_bits(value.bits()) as f64)?;
                 self.push(v);
             }
             O::F64Const { value } => {
                 let bits = i64t.const_int(value.bits(), false);
                 let v = self.b.build_bit_cast(bits, f64t, "")?;
+                let v = self.fence_identity_constant(v, f64::from_bits(value.bits()))?;
                 self.push(v);
             }
 
@@ -100,8 +102,8 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             O::F32Sub | O::F64Sub => self.fbin(|b, l, r| b.build_float_sub(l, r, ""))?,
             O::F32Mul | O::F64Mul => self.fbin(|b, l, r| b.build_float_mul(l, r, ""))?,
             O::F32Div | O::F64Div => self.fbin(|b, l, r| b.build_float_div(l, r, ""))?,
-            O::F32Min | O::F64Min => self.fbinary_intrinsic("llvm.minimum")?,
-            O::F32Max | O::F64Max => self.fbinary_intrinsic("llvm.maximum")?,
+            O::F32Min | O::F64Min => self.min_max("llvm.minimum")?,
+            O::F32Max | O::F64Max => self.min_max("llvm.maximum")?,
             O::F32Copysign | O::F64Copysign => self.fbinary_intrinsic("llvm.copysign")?,
 
             O::I32WrapI64 => {
@@ -146,6 +148,9 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             O::F64PromoteF32 => {
                 let v = self.pop().into_float_value();
                 let r = self.b.build_float_ext(v, f64t, "")?;
+                // demote(promote(x)) must still quiet a signalling NaN; LLVM would fold it to x.
+                let r =
+                    self.call_intrinsic("llvm.arithmetic.fence", &[f64t.into()], &[r.into()])?;
                 self.push(r);
             }
             O::I32ReinterpretF32 => self.reinterpret(i32t.into())?,
@@ -155,6 +160,37 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// LLVM's default floating-point environment folds `x * 1`, `x / -1`, `x - 0`, `-0 - x` ...
+    /// into `x` or `-x`, which loses the quieting of a signalling NaN that wasm requires.
+    /// An arithmetic fence (no code) makes the constants ±0 and ±1 opaque to those folds.
+    fn fence_identity_constant(
+        &self,
+        v: BasicValueEnum<'ctx>,
+        value: f64,
+    ) -> Result<BasicValueEnum<'ctx>> {
+        if value == 0.0 || value.abs() == 1.0 {
+            return self.call_intrinsic("llvm.arithmetic.fence", &[v.get_type()], &[v]);
+        }
+        Ok(v)
+    }
+
+    /// `llvm.minimum`/`maximum`; x86's lowering returns a NaN operand unquieted, so there a NaN
+    /// operand goes through an addition, which quiets and propagates it.
+    fn min_max(&mut self, intrinsic: &str) -> Result<()> {
+        if !self.env.opts.target.is_x86() {
+            return self.fbinary_intrinsic(intrinsic);
+        }
+        let r = self.pop().into_float_value();
+        let l = self.pop().into_float_value();
+        let ty: BasicTypeEnum<'ctx> = l.get_type().into();
+        let m = self.call_intrinsic(intrinsic, &[ty], &[l.into(), r.into()])?;
+        let nan = self.b.build_float_compare(FloatPredicate::UNO, l, r, "")?;
+        let sum = self.b.build_float_add(l, r, "")?;
+        let v = self.b.build_select(nan, sum, m.into_float_value(), "")?;
+        self.push(v);
+        Ok(())
     }
 
     fn push_bool(&mut self, c: IntValue<'ctx>) -> Result<()> {
