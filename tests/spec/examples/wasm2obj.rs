@@ -20,7 +20,10 @@ fn main() {
         eprintln!("wasm2obj: {input}: {e}");
         std::process::exit(1);
     });
-    let options = mewz_compiler::CompileOptions { target, ..Default::default() };
+    let options = mewz_compiler::CompileOptions {
+        target,
+        ..Default::default()
+    };
     match mewz_compiler::compile(&wasm, &options) {
         Ok(module) => std::fs::write(output, module.object).unwrap_or_else(|e| {
             eprintln!("wasm2obj: {output}: {e}");

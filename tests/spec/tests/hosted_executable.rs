@@ -18,7 +18,14 @@ fn host_archive() -> &'static Path {
             .unwrap_or_else(|| manifest.join("../../target"))
             .join("hosted-executable-test");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--release", "-p", "mewz-host", "--target-dir"])
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "mewz-host",
+                "--target-dir",
+            ])
             .arg(&target_dir)
             .current_dir(manifest)
             .status()
@@ -40,7 +47,9 @@ fn build(wasm: &[u8], name: &str) -> PathBuf {
         target: mewz_compiler::Target::HostX86_64,
         ..Default::default()
     };
-    let object = mewz_compiler::compile(wasm, &options).expect("compiles").object;
+    let object = mewz_compiler::compile(wasm, &options)
+        .expect("compiles")
+        .object;
     let dir = scratch();
     let object_path = dir.join(format!("{name}.o"));
     std::fs::write(&object_path, object).unwrap();
@@ -53,7 +62,9 @@ fn build(wasm: &[u8], name: &str) -> PathBuf {
 }
 
 fn wat(file: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file);
     wast::parser::parse::<wast::Wat>(
         &wast::parser::ParseBuffer::new(&std::fs::read_to_string(path).unwrap()).unwrap(),
     )
@@ -76,15 +87,26 @@ fn wasi_output_and_proc_exit() {
     let exe = build(&wat("hello.wat"), "hello");
     let out = run(&exe, &[], &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
-    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn out_of_bounds_access_is_a_wasm_trap() {
     let exe = build(&wat("oob.wat"), "oob");
     let out = run(&exe, &[], &[]);
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "wasm trap: out of bounds memory access\n");
-    assert_eq!(out.status.code(), Some(mewz_abi::ExitCode::WASM_TRAP.0.into()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "wasm trap: out of bounds memory access\n"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(mewz_abi::ExitCode::WASM_TRAP.0.into())
+    );
 }
 
 #[test]
@@ -98,12 +120,24 @@ fn c_program_sees_its_arguments_and_environment() {
         .arg(&source)
         .status()
         .expect("running clang-19");
-    assert!(status.success(), "clang-19 --target=wasm32-wasi failed (wasi-libc installed?)");
+    assert!(
+        status.success(),
+        "clang-19 --target=wasm32-wasi failed (wasi-libc installed?)"
+    );
     let exe = build(&std::fs::read(&wasm).unwrap(), "hello-c");
     let out = run(&exe, &["a b", "5"], &[("GREETING", "hi there")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for line in ["hello from c", "argc=3", "argv[1]=a b", "argv[2]=5", "GREETING=hi there"] {
-        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
+    for line in [
+        "hello from c",
+        "argc=3",
+        "argv[1]=a b",
+        "argv[2]=5",
+        "GREETING=hi there",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in:\n{stdout}"
+        );
     }
     assert_eq!(out.status.code(), Some(5));
 }
@@ -122,12 +156,23 @@ fn non_wasm_fault_is_reported_as_a_cpu_exception() {
         .unwrap();
     assert!(status.success());
     let exe = dir.join("no-app");
-    let status = link_command(HostArch::X86_64, &empty, host_archive(), &exe).status().unwrap();
+    let status = link_command(HostArch::X86_64, &empty, host_archive(), &exe)
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = run(&exe, &[], &[("MEWZ_OPTIONS", "mewz.selftest=fault")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(mewz_abi::ExitCode::CPU_EXCEPTION.0.into()), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(mewz_abi::ExitCode::CPU_EXCEPTION.0.into()),
+        "{stderr}"
+    );
     assert!(stderr.contains("not a wasm trap"), "{stderr}");
     let out = run(&exe, &[], &[("MEWZ_OPTIONS", "mewz.selftest=all")]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

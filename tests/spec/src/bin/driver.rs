@@ -115,7 +115,11 @@ fn main() {
             eprintln!("mewz-spec: {path}: {e}");
         }
     }
-    eprintln!("mewz-spec: {:.1}s wall", start.elapsed().as_secs_f64());
+    eprintln!(
+        "mewz-spec: {:.1}s wall; slowest: {}",
+        start.elapsed().as_secs_f64(),
+        report::slowest(&reports, 5)
+    );
     println!("{}", report::summary(&reports));
     let failed: usize = reports.iter().map(|r| r.failed).sum();
     std::process::exit(if failed == 0 { 0 } else { 1 });

@@ -67,3 +67,41 @@ impl Drop for Client {
         let _ = self.child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["/bin/sh".into(), "-c".into(), script.into()]
+    }
+
+    fn log() -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("mewz-spec-client-test-{}.log", std::process::id()))
+    }
+
+    #[test]
+    fn answers_crashes_and_silence_are_told_apart() {
+        let get = Command::Get {
+            id: 0,
+            export: "g".into(),
+        };
+        let wait = Duration::from_secs(5);
+        let mut ok = Client::start(&sh(r#"read line; echo '"Ok"'; read line"#), &log()).unwrap();
+        assert_eq!(ok.request(&get, wait), Ok(Response::Ok));
+        let mut dies = Client::start(&sh("read line; exit 3"), &log()).unwrap();
+        let err = dies.request(&get, wait).unwrap_err();
+        assert!(err.contains("died"), "{err}");
+        let mut mute = Client::start(&sh("read line; sleep 30"), &log()).unwrap();
+        let err = mute.request(&get, Duration::from_millis(200)).unwrap_err();
+        assert!(err.contains("no answer"), "{err}");
+        let mut garbage = Client::start(&sh("read line; echo nonsense"), &log()).unwrap();
+        assert!(
+            garbage
+                .request(&get, wait)
+                .unwrap_err()
+                .contains("bad protocol line")
+        );
+        let _ = std::fs::remove_file(log());
+    }
+}

@@ -9,13 +9,21 @@ const FAILURES_SHOWN_PER_FILE: usize = 5;
 
 pub fn file_line(r: &FileReport) -> String {
     format!(
-        "{}: {} passed, {} failed, {} skipped ({:.1}s)",
-        r.name,
-        r.passed,
-        r.failed,
-        r.skipped,
-        r.elapsed.as_secs_f64()
+        "{}: {} passed, {} failed, {} skipped",
+        r.name, r.passed, r.failed, r.skipped
     )
+}
+
+/// The `count` slowest files with their wall times, for tuning the suite's run time.
+pub fn slowest(reports: &[FileReport], count: usize) -> String {
+    let mut by_time: Vec<&FileReport> = reports.iter().collect();
+    by_time.sort_by_key(|r| std::cmp::Reverse(r.elapsed));
+    by_time
+        .iter()
+        .take(count)
+        .map(|r| format!("{} {:.1}s", r.name, r.elapsed.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Failures (the first few per file) and skips with reasons.
@@ -146,7 +154,11 @@ mod tests {
             "{d}"
         );
         assert!(d.contains("SKIPPED b.wast:3: why"));
-        assert!(file_line(&reports[0]).starts_with("a.wast: 3 passed, 1 failed, 0 skipped"));
+        assert_eq!(
+            file_line(&reports[0]),
+            "a.wast: 3 passed, 1 failed, 0 skipped"
+        );
+        assert!(slowest(&reports, 1).starts_with("a.wast 0.0s"));
         let md = markdown(&reports, "x86_64", 10);
         assert!(md.contains("## a.wast") && md.contains("`f` ×1"), "{md}");
     }
