@@ -36,6 +36,27 @@ global_asm!(
     b       mewz_exception_entry
 .endm
 
+// From code already on the exception stack: make sure the frame still fits above its guard
+// page (a fault there would re-enter this vector forever). TPIDR_EL1 and TPIDRRO_EL0 are free
+// scratch registers in this kernel.
+.macro VECTOR_SPX kind
+    .balign 0x80
+    msr     tpidr_el1, x0
+    msr     tpidrro_el0, x1
+    mov     x0, sp
+    sub     x0, x0, #{frame}
+    adrp    x1, __exception_stack_bottom
+    add     x1, x1, :lo12:__exception_stack_bottom
+    cmp     x0, x1
+    mrs     x1, tpidrro_el0
+    mrs     x0, tpidr_el1
+    b.lo    mewz_exception_stack_overflow
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #16 * 0]
+    mov     x0, #\kind
+    b       mewz_exception_entry
+.endm
+
     .section .text.mewz_vectors, "ax"
     .balign 0x800
     .global mewz_exception_vectors
@@ -44,10 +65,10 @@ mewz_exception_vectors:
     VECTOR 1
     VECTOR 2
     VECTOR 3
-    VECTOR 4
-    VECTOR 5
-    VECTOR 6
-    VECTOR 7
+    VECTOR_SPX 4
+    VECTOR_SPX 5
+    VECTOR_SPX 6
+    VECTOR_SPX 7
     VECTOR 8
     VECTOR 9
     VECTOR 10
@@ -56,6 +77,16 @@ mewz_exception_vectors:
     VECTOR 13
     VECTOR 14
     VECTOR 15
+
+mewz_exception_stack_overflow:
+    // Start the exception stack afresh: the nested state below is lost, and we only report.
+    adrp    x0, __exception_stack_top
+    add     x0, x0, :lo12:__exception_stack_top
+    mov     sp, x0
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #16 * 0]
+    mov     x0, #{overflow}
+    b       mewz_exception_entry
 
 mewz_exception_entry:
     stp     x2, x3, [sp, #16 * 1]
@@ -139,7 +170,11 @@ mewz_exception_entry:
     eret
 "#,
     frame = const FRAME_SIZE,
+    overflow = const EXCEPTION_STACK_OVERFLOW,
 );
+
+/// Pseudo vector number for "the exception stack itself overflowed".
+const EXCEPTION_STACK_OVERFLOW: usize = 16;
 
 /// Which vector: origin (current EL on SP0 / current EL on SPx / lower EL AArch64 / AArch32)
 /// times kind (synchronous, IRQ, FIQ, SError).
@@ -229,6 +264,14 @@ fn syndrome_registers() -> (u64, u64) {
 
 #[unsafe(no_mangle)]
 extern "C" fn mewz_exception_dispatch(frame: &mut Frame, vector: usize) {
+    if vector == EXCEPTION_STACK_OVERFLOW {
+        mewz_kernel::kprintln!(
+            "cpu exception: the exception stack overflowed (nested exceptions), ELR {:#018x}",
+            frame.elr
+        );
+        mewz_kernel::kprintln!("kernel fault: unhandled cpu exception");
+        power::exit(mewz_abi::ExitCode::CPU_EXCEPTION.0)
+    }
     match vector % 4 {
         1 => return handle_irq(),
         0 => {
