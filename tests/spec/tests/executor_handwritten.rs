@@ -96,6 +96,8 @@ fn executor_runs_a_handwritten_module() {
     let good = build_module(&dir, "good", &[]);
     let missing = build_module(&dir, "missing", &["MISSING_IMPORT"]);
     let trapping = build_module(&dir, "trapping", &["TRAP_IN_INSTANTIATE"]);
+    let wrong_signature = build_module(&dir, "wrong-signature", &["WRONG_SIGNATURE"]);
+    let wrong_mutability = build_module(&dir, "wrong-mutability", &["WRONG_MUTABILITY"]);
 
     let mut ex = Executor::start();
     assert_eq!(ex.send(instantiate(1, &good)), Response::Ok);
