@@ -163,10 +163,17 @@ fn executor_runs_a_handwritten_module() {
         }),
         Response::Ok
     );
-    assert!(matches!(
-        ex.send(instantiate(2, &missing)),
-        Response::Unlinkable(_)
-    ));
+    let r = ex.send(instantiate(2, &missing));
+    assert!(
+        matches!(&r, Response::Unlinkable(m) if m.starts_with("unknown import")),
+        "{r:?}"
+    );
+    for (id, so) in [(4, &wrong_signature), (5, &wrong_mutability)] {
+        let r = ex.send(instantiate(id, so));
+        let incompatible =
+            matches!(&r, Response::Unlinkable(m) if m.starts_with("incompatible import type"));
+        assert!(incompatible, "{r:?}");
+    }
     assert_eq!(
         ex.send(instantiate(3, &trapping)),
         Response::Trap("unreachable".into())
