@@ -126,7 +126,7 @@ fn run_entry(p: &dyn Platform, entry: &Entry) -> Result<(), AppError> {
     runtime_symbols::STACK_LIMIT.store(stack.limit, core::sync::atomic::Ordering::Relaxed);
     klog!(
         "app stack: {:#x}..{:#x}",
-        stack.guard + p.page_size(),
+        stack.guard + stack::STACK_GUARD_BYTES,
         stack.top
     );
     p.call_on_stack(stack.top, enter, entry as *const Entry as usize);

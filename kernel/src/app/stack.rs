@@ -1,4 +1,4 @@
-//! The app's stack: its own mapping, with an unmapped guard page below it.
+//! The app's stack: its own mapping, with an unmapped guard region below it.
 
 use crate::fault::{GuardKind, register_guard};
 use crate::platform::{MapError, Platform};
@@ -6,14 +6,18 @@ use crate::platform::{MapError, Platform};
 /// Usable size of the app's stack (what a Linux main thread gets by default).
 pub const APP_STACK_BYTES: usize = 8 << 20;
 
-/// Room kept above the guard page below the stack limit: a compiled function checks the
+/// Room kept between the bottom of the stack and the stack limit: a compiled function checks the
 /// limit on entry, then its frame and whatever it calls without another check (WASI
 /// functions, the trap path, the platform's console) still need stack.
 pub const STACK_LIMIT_MARGIN: usize = 256 << 10;
 
+/// Unmapped space below the stack. More than a page, so that a function whose frame is larger
+/// than [`STACK_LIMIT_MARGIN`] still faults inside it rather than beyond it.
+pub const STACK_GUARD_BYTES: usize = 64 << 10;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppStack {
-    /// The unmapped page below the stack: `[guard, guard + page)`.
+    /// The unmapped region below the stack: `[guard, guard + STACK_GUARD_BYTES)`.
     pub guard: usize,
     /// Initial stack pointer (16-byte aligned; the stack grows down from here).
     pub top: usize,
@@ -21,20 +25,22 @@ pub struct AppStack {
     pub limit: usize,
 }
 
-/// Reserves and maps a stack of `bytes` (a page multiple) plus its guard page, and makes
+/// Reserves and maps a stack of `bytes` (a page multiple) above its guard region, and makes
 /// faults in the guard the call-stack-exhausted trap.
 pub fn allocate(p: &dyn Platform, bytes: usize) -> Result<AppStack, MapError> {
     let page = p.page_size();
     if bytes == 0 || !bytes.is_multiple_of(page) || bytes <= STACK_LIMIT_MARGIN {
         return Err(MapError::InvalidRange);
     }
-    let guard = p.reserve(bytes + page)?;
-    p.map_zeroed(guard + page, bytes)?;
-    register_guard(GuardKind::AppStack, guard, guard + page);
+    let guard_bytes = STACK_GUARD_BYTES.next_multiple_of(page);
+    let guard = p.reserve(guard_bytes + bytes)?;
+    let bottom = guard + guard_bytes;
+    p.map_zeroed(bottom, bytes)?;
+    register_guard(GuardKind::AppStack, guard, bottom);
     Ok(AppStack {
         guard,
-        top: guard + page + bytes,
-        limit: guard + page + STACK_LIMIT_MARGIN,
+        top: bottom + bytes,
+        limit: bottom + STACK_LIMIT_MARGIN,
     })
 }
 
@@ -44,16 +50,14 @@ mod tests {
     use crate::wasi::mock::MockPlatform;
 
     #[test]
-    fn stack_sits_above_an_unmapped_guard_page() {
+    fn stack_sits_above_an_unmapped_guard_region() {
         let p = MockPlatform::new();
         let s = allocate(&p, APP_STACK_BYTES).unwrap();
-        assert_eq!(
-            *p.mapped.lock().unwrap(),
-            [(s.guard + 4096, APP_STACK_BYTES)]
-        );
-        assert_eq!(s.top, s.guard + 4096 + APP_STACK_BYTES);
+        let bottom = s.guard + STACK_GUARD_BYTES;
+        assert_eq!(*p.mapped.lock().unwrap(), [(bottom, APP_STACK_BYTES)]);
+        assert_eq!(s.top, bottom + APP_STACK_BYTES);
         assert_eq!(s.top % 16, 0);
-        assert_eq!(s.limit, s.guard + 4096 + STACK_LIMIT_MARGIN);
+        assert_eq!(s.limit, bottom + STACK_LIMIT_MARGIN);
         assert_eq!(allocate(&p, 100), Err(MapError::InvalidRange));
         assert_eq!(
             allocate(&p, STACK_LIMIT_MARGIN),
