@@ -69,15 +69,29 @@ for t in "${targets[@]}"; do
     aarch64) cflags=(-mgeneral-regs-only -fPIC) ;;
   esac
   clang-19 --target="$triple" -O2 -ffreestanding -fno-stack-protector "${cflags[@]}" -c "$here/smoke.c" -o "$work/smoke-$t.o"
+  # A baked configuration the way `mewz build` emits it: a plain allocated read-only section
+  # (cli/src/image.rs, config_object), no retain flag.
+  printf '.section mewz_config,"a",%%progbits\n.ascii "mewz.name=baked mewz.env=BAKED=yes mewz.env=GREETING=baked -- hello b"\n' \
+    | clang-19 --target="$triple" -c -x assembler - -o "$work/config-$t.o"
   read -r -a link_args <<<"$(toml "$toml_file" link_args)"
-  ld.lld-19 -T "$root/targets/$t/link.ld" "${link_args[@]}" -o "$work/smoke-$t.elf" "$work/smoke-$t.o" "$archive"
-  image="$work/smoke-$t.elf"
-  if [ "$(toml "$toml_file" image)" = binary ]; then
-    llvm-objcopy-19 -O binary "$image" "$work/smoke-$t.img"; image="$work/smoke-$t.img"
-  fi
+  link() { # link OUTPUT OBJECTS...
+    local output=$1; shift
+    ld.lld-19 -T "$root/targets/$t/link.ld" "${link_args[@]}" -o "$output.elf" "$@" "$archive"
+    if [ "$(toml "$toml_file" image)" = binary ]; then
+      llvm-objcopy-19 -O binary "$output.elf" "$output.img"; echo "$output.img"
+    else
+      echo "$output.elf"
+    fi
+  }
+  image=$(link "$work/smoke-$t" "$work/smoke-$t.o")
+  baked=$(link "$work/baked-$t" "$work/smoke-$t.o" "$work/config-$t.o")
 
   boot "$t" "$image" "mewz.env=GREETING=hi mewz.name=smoke -- hello a" ""
   expect "$t hello" 3 "argc=3|argv: smoke|argv: hello|argv: a|env: GREETING=hi|random errno: 0|bad pointer errno: 21" "to stderr"
+  boot "$t" "$baked" "" ""
+  expect "$t baked configuration" 3 "argv: baked|argv: hello|argv: b|env: BAKED=yes|env: GREETING=baked" ""
+  boot "$t" "$baked" "mewz.env=GREETING=boot -- hello" ""
+  expect "$t boot line over baked configuration" 2 "argv: baked|env: BAKED=yes|env: GREETING=boot" ""
   boot "$t" "$image" "-- grow" ""
   expect "$t memory.grow" 0 "grow 3 -> 2|size 5|grow 1000 -> 4294967295" ""
   boot "$t" "$image" "mewz.memory=256K -- grow" ""
