@@ -384,6 +384,27 @@ mod tests {
     }
 
     #[test]
+    fn closed_and_renumbered_descriptors() {
+        let mut f = Fixture::new(1024);
+        f.state.fds.close(0).unwrap();
+        fd_sub(&mut f, 0, 1, eventtype::FD_READ, 0);
+        assert_eq!(
+            poll(&mut f, 1),
+            Ok(vec![ev(1, Errno::BADF, eventtype::FD_READ, 0, 0)])
+        );
+        f.state.fds.renumber(2, 1).unwrap();
+        fd_sub(&mut f, 0, 2, eventtype::FD_WRITE, 1);
+        fd_sub(&mut f, 1, 3, eventtype::FD_WRITE, 2);
+        assert_eq!(
+            poll(&mut f, 2),
+            Ok(vec![
+                ev(2, Errno::SUCCESS, eventtype::FD_WRITE, 0, 0),
+                ev(3, Errno::BADF, eventtype::FD_WRITE, 0, 0),
+            ])
+        );
+    }
+
+    #[test]
     fn malformed_calls() {
         let mut f = Fixture::new(1024);
         assert_eq!(poll(&mut f, 0), Err(Errno::INVAL));
