@@ -1,10 +1,11 @@
 //! `mewz`: one WebAssembly (WASI) binary in, bootable unikernel images for x86_64 and aarch64 out.
 
+mod app;
 mod image;
 mod qemu;
 mod targets;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use image::{AppConfig, Progress};
 use mewz_abi::ExitCode;
@@ -33,6 +34,32 @@ enum Cmd {
     Build(BuildArgs),
     /// Boot an image (or build one from a .wasm first) under QEMU and exit with the app's status.
     Run(RunArgs),
+    /// Compile a .wasm to a native object file (imports stay undefined symbols).
+    Compile(CompileArgs),
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    /// The WebAssembly module.
+    app: PathBuf,
+    /// x86_64, aarch64 (unikernels), host or aarch64-linux (hosted); triples accepted.
+    #[arg(long, short, value_parser = parse_compiler_target)]
+    target: mewz_compiler::Target,
+    /// Output object file (default: APP with .o).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Also write the optimised LLVM IR here.
+    #[arg(long, value_name = "FILE")]
+    emit_llvm: Option<PathBuf>,
+    /// LLVM optimisation level.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
+    opt_level: u8,
+    /// LLVM CPU name (default: a portable baseline for the architecture).
+    #[arg(long)]
+    cpu: Option<String>,
+    /// Explicit bounds checks on memory accesses instead of guard pages.
+    #[arg(long)]
+    bounds_checks: bool,
 }
 
 #[derive(Args)]
@@ -49,7 +76,7 @@ struct AppOptions {
 struct BuildArgs {
     /// The WebAssembly app (omit to build the bare kernel).
     app: Option<PathBuf>,
-    /// Target: x86_64 or aarch64 (full triples are accepted too).
+    /// Target: x86_64 or aarch64 (full triples are accepted too); host makes a native executable.
     #[arg(long, short, value_parser = parse_target)]
     target: TargetName,
     /// Output image (default: APP name + .<target>.img, or kernel.<target>.img).
@@ -108,6 +135,11 @@ fn parse_target(s: &str) -> Result<TargetName, String> {
     s.parse().map_err(|e: anyhow::Error| e.to_string())
 }
 
+fn parse_compiler_target(s: &str) -> Result<mewz_compiler::Target, String> {
+    s.parse()
+        .map_err(|e: mewz_compiler::UnknownTarget| e.to_string())
+}
+
 fn parse_env(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
@@ -164,6 +196,7 @@ fn dispatch(cmd: Cmd) -> Result<u8> {
         Cmd::Targets => targets_cmd(),
         Cmd::Build(a) => build_cmd(a),
         Cmd::Run(a) => run_cmd(a),
+        Cmd::Compile(a) => compile_cmd(a),
     }
 }
 
@@ -199,35 +232,111 @@ fn existing_file(path: &Path) -> Result<()> {
 }
 
 fn build_cmd(a: BuildArgs) -> Result<u8> {
-    let kernel = a.target.unikernel().ok_or_else(|| usage("`mewz build` makes images for x86_64 and aarch64; use `mewz run --target host` for the hosted target"))?;
+    if let Some(app) = &a.app {
+        existing_file(app)?;
+    }
     let config = AppConfig {
         name: a
             .app
             .as_deref()
-            .and_then(Path::file_stem)
+            .and_then(Path::file_name)
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
         env: a.app_options.env,
         memory: a.app_options.memory,
         args: a.args,
     };
-    if let Some(app) = &a.app {
-        existing_file(app)?;
-        bail!("compiling apps needs the compiler, which this build of mewz does not include yet");
-    }
-    let output = a
-        .output
-        .unwrap_or_else(|| PathBuf::from(format!("kernel.{}.img", a.target)));
-    image::link_image(
+    let stem = a
+        .app
+        .as_deref()
+        .and_then(Path::file_stem)
+        .map(|s| s.to_string_lossy().into_owned());
+    let output = a.output.unwrap_or_else(|| match (&stem, a.target) {
+        (Some(stem), TargetName::Host) => PathBuf::from(stem),
+        (Some(stem), t) => PathBuf::from(format!("{stem}.{t}.img")),
+        (None, t) => PathBuf::from(format!("kernel.{t}.img")),
+    });
+    build(
         a.target,
-        kernel,
-        None,
+        a.app.as_deref(),
         &config,
         &output,
         &Progress { quiet: false },
     )?;
     let size = std::fs::metadata(&output)?.len();
     println!("{} ({} KiB)", output.display(), size.div_ceil(1024));
+    Ok(0)
+}
+
+/// Compiles (if there is an app) and links an image, or a native executable for `host`.
+fn build(
+    target: TargetName,
+    app: Option<&Path>,
+    config: &AppConfig,
+    output: &Path,
+    progress: &Progress,
+) -> Result<()> {
+    let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let object = app
+        .map(|wasm| {
+            let options = mewz_compiler::CompileOptions {
+                target: app::compiler_target(target),
+                ..Default::default()
+            };
+            app::compile(wasm, &options, &work.path().join("app.o"), progress)
+        })
+        .transpose()?;
+    match (target.unikernel(), &object) {
+        (Some(kernel), _) => {
+            image::link_image(target, kernel, object.as_ref(), config, output, progress)
+        }
+        (None, Some(object)) => {
+            if !config.env.is_empty() || !config.args.is_empty() || config.memory.is_some() {
+                return Err(usage(
+                    "a hosted executable takes its arguments and environment when it runs",
+                ));
+            }
+            app::link_host_executable(object, output, progress)
+        }
+        (None, None) => Err(usage("the hosted target needs an app")),
+    }
+}
+
+fn compile_cmd(a: CompileArgs) -> Result<u8> {
+    existing_file(&a.app)?;
+    let output = a.output.unwrap_or_else(|| a.app.with_extension("o"));
+    let options = mewz_compiler::CompileOptions {
+        target: a.target,
+        opt_level: a.opt_level,
+        cpu: a.cpu,
+        bounds_checks: a.bounds_checks,
+        emit_llvm: a.emit_llvm.is_some(),
+        import_linkage: mewz_compiler::ImportLinkage::Symbols,
+    };
+    let bytes = std::fs::read(&a.app).with_context(|| format!("reading {}", a.app.display()))?;
+    let start = std::time::Instant::now();
+    let module =
+        mewz_compiler::compile(&bytes, &options).with_context(|| a.app.display().to_string())?;
+    std::fs::write(&output, &module.object)
+        .with_context(|| format!("writing {}", output.display()))?;
+    if let (Some(path), Some(ir)) = (&a.emit_llvm, &module.llvm_ir) {
+        std::fs::write(path, ir).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let stages: Vec<String> = module
+        .timings
+        .iter()
+        .map(|(n, d)| format!("{n} {:.3} s", d.as_secs_f64()))
+        .collect();
+    eprintln!(
+        "compiled in {:.3} s ({})",
+        start.elapsed().as_secs_f64(),
+        stages.join(", ")
+    );
+    println!(
+        "{} ({} KiB)",
+        output.display(),
+        module.object.len().div_ceil(1024)
+    );
     Ok(0)
 }
 
@@ -246,24 +355,50 @@ fn image_target(image: &[u8]) -> Option<TargetName> {
 fn run_cmd(a: RunArgs) -> Result<u8> {
     existing_file(&a.file)?;
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
-    if bytes.starts_with(b"\0asm") {
-        bail!(
-            "running .wasm apps needs the compiler, which this build of mewz does not include yet"
-        );
-    }
-    let found = image_target(&bytes).ok_or_else(|| {
-        usage(format!(
-            "{}: neither a .wasm app nor a mewz image",
-            a.file.display()
-        ))
-    })?;
-    let target = a.target.unwrap_or(found);
-    if target != found {
-        return Err(usage(format!(
-            "{} is an image for {found}, not {target}",
-            a.file.display()
-        )));
-    }
+    let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let progress = Progress { quiet: !a.verbose };
+    // argv[0] is the file name, as wasmtime gives it.
+    let name = a
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (target, image) = if bytes.starts_with(b"\0asm") {
+        let target = a.target.unwrap_or_else(targets::default_target);
+        if target == TargetName::Host {
+            let exe = work.path().join("app");
+            build(
+                target,
+                Some(&a.file),
+                &AppConfig::default(),
+                &exe,
+                &progress,
+            )?;
+            return app::run_host_executable(&exe, &name, &a.args, &a.app_options.env);
+        }
+        let image = work.path().join("app.img");
+        let config = AppConfig {
+            name: name.clone(),
+            ..Default::default()
+        };
+        build(target, Some(&a.file), &config, &image, &progress)?;
+        (target, image)
+    } else {
+        let found = image_target(&bytes).ok_or_else(|| {
+            usage(format!(
+                "{}: neither a .wasm app nor a mewz image",
+                a.file.display()
+            ))
+        })?;
+        let target = a.target.unwrap_or(found);
+        if target != found {
+            return Err(usage(format!(
+                "{} is an image for {found}, not {target}",
+                a.file.display()
+            )));
+        }
+        (target, a.file.clone())
+    };
     let kernel = target.unikernel().expect("images are unikernels");
     let profile = kernel.profile()?;
     let runtime = AppConfig {
@@ -282,11 +417,17 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             .trim()
             .to_string();
     }
+    // The app's linear memory comes out of the kernel heap: give the machine room for it.
+    let vm_memory = a.vm_memory.clone().or_else(|| {
+        a.app_options
+            .memory
+            .map(|m| format!("{}M", (m >> 20) + 256))
+    });
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
-        image: &a.file,
+        image: &image,
         command_line: &command_line,
-        machine_memory: a.vm_memory.as_deref(),
+        machine_memory: vm_memory.as_deref(),
         timeout: Duration::from_secs(a.timeout),
     })?;
     if outcome.interrupted {

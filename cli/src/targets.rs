@@ -96,7 +96,6 @@ pub enum ImageFormat {
 pub struct Profile {
     pub name: String,
     pub rust_target: String,
-    pub llvm_triple: String,
     pub image: ImageFormat,
     pub link_args: Vec<String>,
     pub exit: ExitDevice,
@@ -112,6 +111,7 @@ pub struct QemuProfile {
 
 /// A bare-metal target: its profile, linker script and kernel archive.
 pub struct Unikernel {
+    name: &'static str,
     profile_toml: &'static str,
     pub linker_script: &'static str,
     pub kernel_archive: &'static [u8],
@@ -119,17 +119,31 @@ pub struct Unikernel {
 
 impl Unikernel {
     pub fn profile(&self) -> Result<Profile> {
-        toml::from_str(self.profile_toml).context("embedded target profile is invalid")
+        let p: Profile = toml::from_str(self.profile_toml).with_context(|| {
+            format!(
+                "embedded profile targets/{}/target.toml is invalid",
+                self.name
+            )
+        })?;
+        anyhow::ensure!(
+            p.name == self.name,
+            "targets/{}/target.toml names itself '{}'",
+            self.name,
+            p.name
+        );
+        Ok(p)
     }
 }
 
 static X86_64: Unikernel = Unikernel {
+    name: "x86_64",
     profile_toml: include_str!("../../targets/x86_64/target.toml"),
     linker_script: include_str!("../../targets/x86_64/link.ld"),
     kernel_archive: include_bytes!(concat!(env!("OUT_DIR"), "/kernel-x86_64.a")),
 };
 
 static AARCH64: Unikernel = Unikernel {
+    name: "aarch64",
     profile_toml: include_str!("../../targets/aarch64/target.toml"),
     linker_script: include_str!("../../targets/aarch64/link.ld"),
     kernel_archive: include_bytes!(concat!(env!("OUT_DIR"), "/kernel-aarch64.a")),
