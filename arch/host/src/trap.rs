@@ -197,7 +197,22 @@ fn classify_fault(addr: usize) -> Option<TrapCode> {
         .then_some(TrapCode::CallStackExhausted)
 }
 
-extern "C" fn signal_handler(sig: c_int, info: *mut libc::siginfo_t, _uctx: *mut c_void) {
+/// The interrupted program counter, from the signal context.
+///
+/// # Safety
+/// `uctx` is the context the kernel passed to an `SA_SIGINFO` handler.
+unsafe fn fault_pc(uctx: *mut c_void) -> usize {
+    let uc = uctx.cast::<libc::ucontext_t>();
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: guaranteed by the caller.
+    let pc = unsafe { (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: guaranteed by the caller.
+    let pc = unsafe { (*uc).uc_mcontext.pc as usize };
+    pc
+}
+
+extern "C" fn signal_handler(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_void) {
     if sig == TIMEOUT_SIGNAL {
         if in_catch() {
             // SAFETY: a catch frame of this thread is live.
@@ -209,9 +224,13 @@ extern "C" fn signal_handler(sig: c_int, info: *mut libc::siginfo_t, _uctx: *mut
     let addr = unsafe { (*info).si_addr() } as usize;
     match classify_fault(addr) {
         Some(trap) => raise(trap),
-        None => fatal(format_args!(
-            "mewz-host: fatal signal {sig} (fault address {addr:#x}): not a wasm trap"
-        )),
+        None => {
+            // SAFETY: `uctx` is this handler's signal context.
+            let pc = unsafe { fault_pc(uctx) };
+            fatal(format_args!(
+                "mewz-host: fatal signal {sig} at pc {pc:#x} (fault address {addr:#x}): not a wasm trap"
+            ))
+        }
     }
 }
 
