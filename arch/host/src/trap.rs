@@ -10,6 +10,7 @@
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use mewz_abi::{ExitCode, TrapCode};
+use mewz_kernel::app::stack::STACK_LIMIT_MARGIN;
 use std::cell::Cell;
 use std::time::Duration;
 
@@ -17,7 +18,6 @@ use std::time::Duration;
 const TIMEOUT_THROW: c_int = 0x7fff_0001;
 /// Signal used for invocation time limits.
 const TIMEOUT_SIGNAL: c_int = libc::SIGALRM;
-use mewz_kernel::app::stack::STACK_LIMIT_MARGIN as STACK_SAFETY_MARGIN;
 /// Size of the alternate stack signal handlers run on.
 const ALT_STACK_BYTES: usize = 256 * 1024;
 
@@ -75,7 +75,7 @@ pub fn prepare_wasm_thread() {
     if let Some((low, high)) = current_thread_stack() {
         WASM_STACK_LOW.store(low, Ordering::Relaxed);
         WASM_STACK_HIGH.store(high, Ordering::Relaxed);
-        crate::runtime::set_stack_limit(low + STACK_SAFETY_MARGIN);
+        crate::runtime::set_stack_limit(low + STACK_LIMIT_MARGIN);
     }
 }
 

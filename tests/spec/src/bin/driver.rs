@@ -2,9 +2,10 @@
 //! hosted runtime.
 //!
 //! Usage: `mewz-spec --executor CMD... [--target x86_64|aarch64] [--jobs N]
-//!         [--failures-md PATH] [FILTER...]` — `--executor` takes the rest of its argument,
+//!         [--failures-md PATH] [--keep] [FILTER...]` — `--executor` takes the rest of its argument,
 //! split on spaces (e.g. `"qemu-aarch64 -L /usr/aarch64-linux-gnu /path/mewz-spec-exec"`).
-//! A FILTER keeps the files whose name contains it.
+//! A FILTER keeps the files whose name contains it. `--keep` leaves the compiled shared objects
+//! and executor logs in the scratch directory (printed at the end) for debugging.
 
 use mewz_spec::driver::report;
 use mewz_spec::driver::runner::{Config, FileReport, run_file};
@@ -17,6 +18,7 @@ struct Options {
     executor: Vec<String>,
     jobs: usize,
     failures_md: Option<String>,
+    keep: bool,
     filters: Vec<String>,
 }
 
@@ -27,6 +29,7 @@ fn parse_args() -> Result<Options, String> {
         executor: Vec::new(),
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
         failures_md: None,
+        keep: false,
         filters: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -48,6 +51,7 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--jobs: {e}"))?
             }
             "--failures-md" => opts.failures_md = Some(value("--failures-md")?),
+            "--keep" => opts.keep = true,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             filter => opts.filters.push(filter.to_string()),
         }
@@ -88,6 +92,7 @@ fn main() {
         arch: opts.arch,
         executor: opts.executor.clone(),
         work_dir: std::env::temp_dir().join(format!("mewz-spec-{}", std::process::id())),
+        keep: opts.keep,
     };
     let start = Instant::now();
     let queue = Mutex::new(files.into_iter());
@@ -105,7 +110,11 @@ fn main() {
             });
         }
     });
-    let _ = std::fs::remove_dir_all(&config.work_dir);
+    if opts.keep {
+        eprintln!("mewz-spec: kept {}", config.work_dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&config.work_dir);
+    }
     let mut reports = reports.into_inner().unwrap();
     reports.sort_by(|a, b| a.name.cmp(&b.name));
     print!("{}", report::details(&reports));

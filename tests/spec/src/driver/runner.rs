@@ -21,6 +21,8 @@ pub struct Config {
     pub executor: Vec<String>,
     /// Scratch directory; each script gets a subdirectory.
     pub work_dir: PathBuf,
+    /// Keep the compiled modules and executor logs.
+    pub keep: bool,
 }
 
 /// One failed directive.
@@ -126,7 +128,9 @@ impl<'c> Run<'c> {
             let verdict = self.directive(directive);
             self.record(line + 1, &command, verdict);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.config.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 
     fn record(&mut self, line: usize, command: &str, verdict: Verdict) {
