@@ -3,11 +3,15 @@
 use crate::targets::{ExitDevice, Profile};
 use anyhow::{Context, Result};
 use mewz_abi::ExitCode;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// The byte the kernel reads as end of file on the console (EOT, ^D).
+const END_OF_INPUT: u8 = 0x04;
 
 /// What to boot and how.
 pub struct Boot<'a> {
@@ -77,9 +81,17 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let exit_file = dir.path().join("exit");
     let mut cmd = command(boot, &exit_file);
-    cmd.stdin(Stdio::inherit())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit());
+    // A terminal goes straight to the guest (the user types ^D for end of file). Piped or
+    // file input is forwarded, and its end becomes the EOT byte the kernel reads as end of file,
+    // since a serial line cannot signal it otherwise.
+    let forward_stdin = !std::io::stdin().is_terminal();
+    cmd.stdin(if forward_stdin {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    })
+    .stdout(Stdio::inherit())
+    .stderr(Stdio::inherit());
     if std::env::var_os("MEWZ_SHOW_QEMU").is_some() {
         eprintln!("mewz: {cmd:?}");
     }
@@ -95,6 +107,15 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
             boot.profile.qemu.binary
         )
     })?;
+    if let Some(mut guest_input) = child.stdin.take() {
+        std::thread::spawn(move || {
+            // The guest may stop before reading everything: a broken pipe is not an error here.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut guest_input);
+            let _ = guest_input.write_all(&[END_OF_INPUT]);
+            // Keep the pipe open: QEMU treats a closed stdin as a hang-up of the console.
+            std::thread::park();
+        });
+    }
     let mut timed_out = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {

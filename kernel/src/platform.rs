@@ -54,6 +54,11 @@ pub trait Platform: Sync {
     fn console_write(&self, stream: Stream, bytes: &[u8]);
     /// Reads whatever console input is available, without blocking; returns the count read.
     fn console_read(&self, buf: &mut [u8]) -> usize;
+    /// Whether console input has ended for good (the hosted platform's stdin at end of file).
+    /// A serial line never ends: there, end of file is an in-band EOT byte (see `wasi::stdin`).
+    fn console_input_ended(&self) -> bool {
+        false
+    }
 
     // --- memory ---------------------------------------------------------------------------
     /// RAM left for the kernel heap after the platform took what it needs (image, page tables,

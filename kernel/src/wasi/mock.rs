@@ -22,6 +22,8 @@ pub struct MockPlatform {
     pub waits: AtomicUsize,
     pub has_wall_clock: AtomicBool,
     pub has_random: AtomicBool,
+    /// The input source has ended (like the hosted platform's stdin at end of file).
+    pub input_ended: AtomicBool,
     next_reservation: AtomicUsize,
     /// Mapped `(start, len)` ranges, in call order.
     pub mapped: Mutex<Vec<(usize, usize)>>,
@@ -37,6 +39,7 @@ impl MockPlatform {
             input: Mutex::default(),
             scheduled_input: Mutex::default(),
             now_ns: AtomicU64::new(1_000_000),
+            input_ended: AtomicBool::new(false),
             armed_deadline: AtomicU64::new(u64::MAX),
             waits: AtomicUsize::new(0),
             has_wall_clock: AtomicBool::new(true),
@@ -100,6 +103,10 @@ impl Platform for MockPlatform {
             Stream::Err => self.err.lock().unwrap().extend_from_slice(bytes),
         }
     }
+    fn console_input_ended(&self) -> bool {
+        self.input_ended.load(Ordering::Relaxed)
+    }
+
     fn console_read(&self, buf: &mut [u8]) -> usize {
         self.deliver_scheduled_input();
         let mut input = self.input.lock().unwrap();

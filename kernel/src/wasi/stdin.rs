@@ -5,7 +5,8 @@
 //! does it: an EOT byte (0x04, ^D) ends the read in progress and makes the next read at that
 //! point return 0 bytes (EOF); the EOT itself is consumed and never handed to the app. Reads
 //! after an EOF continue with later input. A platform whose input source really ends (the
-//! hosted platform's stdin) reports the end by returning an EOT from every later read.
+//! hosted platform's stdin) says so with `Platform::console_input_ended`: every read after the
+//! buffered input is then end of file.
 
 use crate::platform::Platform;
 use alloc::collections::VecDeque;
@@ -20,6 +21,8 @@ const MAX_BUFFERED: usize = 64 * 1024;
 #[derive(Debug, Default)]
 pub struct StdinBuffer {
     pending: VecDeque<u8>,
+    /// The platform's input has ended for good.
+    ended: bool,
 }
 
 /// What a read can take right now.
@@ -41,6 +44,7 @@ impl StdinBuffer {
             let room = (MAX_BUFFERED - self.pending.len()).min(chunk.len());
             let n = p.console_read(&mut chunk[..room]).min(room);
             if n == 0 {
+                self.ended = p.console_input_ended();
                 break;
             }
             self.pending.extend(&chunk[..n]);
@@ -51,6 +55,7 @@ impl StdinBuffer {
         match self.pending.iter().position(|&b| b == EOT) {
             Some(0) => Available::EndOfFile,
             Some(n) => Available::Bytes(n),
+            None if self.pending.is_empty() && self.ended => Available::EndOfFile,
             None if self.pending.is_empty() => Available::Nothing,
             None => Available::Bytes(self.pending.len()),
         }
@@ -65,7 +70,10 @@ impl StdinBuffer {
         match self.available() {
             Available::Nothing => None,
             Available::EndOfFile => {
-                self.pending.pop_front();
+                // An in-band EOT is consumed; the end of the platform's input stays.
+                if self.pending.front() == Some(&EOT) {
+                    self.pending.pop_front();
+                }
                 Some(Vec::new())
             }
             Available::Bytes(n) => Some(self.pending.drain(..n.min(max)).collect()),
@@ -78,9 +86,35 @@ mod tests {
     use super::*;
     use crate::wasi::mock::MockPlatform;
 
+    #[test]
+    fn input_that_ends_reads_as_end_of_file_for_good() {
+        let p = MockPlatform::new();
+        p.push_input(b"last");
+        p.input_ended
+            .store(true, core::sync::atomic::Ordering::Relaxed);
+        let mut b = StdinBuffer::default();
+        b.fill(&p);
+        assert_eq!(b.take(16), Some(b"last".to_vec()));
+        b.fill(&p);
+        for _ in 0..3 {
+            assert_eq!(b.available(), Available::EndOfFile);
+            assert_eq!(b.take(16), Some(Vec::new()));
+        }
+    }
+
+    #[test]
+    fn serial_input_never_ends_by_itself() {
+        let p = MockPlatform::new();
+        let mut b = StdinBuffer::default();
+        b.fill(&p);
+        assert_eq!(b.available(), Available::Nothing);
+        assert_eq!(b.take(16), None);
+    }
+
     fn buffer(input: &[u8]) -> StdinBuffer {
         StdinBuffer {
             pending: input.iter().copied().collect(),
+            ended: false,
         }
     }
 
