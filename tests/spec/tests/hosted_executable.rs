@@ -35,14 +35,27 @@ fn host_archive() -> &'static Path {
     })
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mewz-hosted-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory for one test, removed when the test passes.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("mewz-hosted-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
 }
 
-/// Compiles `wasm` and links it into an executable named `name`.
-fn build(wasm: &[u8], name: &str) -> PathBuf {
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Compiles `wasm` and links it into an executable named `name` in `dir`.
+fn build(dir: &Scratch, wasm: &[u8], name: &str) -> PathBuf {
     let options = mewz_compiler::CompileOptions {
         target: mewz_compiler::Target::HostX86_64,
         ..Default::default()
@@ -50,10 +63,9 @@ fn build(wasm: &[u8], name: &str) -> PathBuf {
     let object = mewz_compiler::compile(wasm, &options)
         .expect("compiles")
         .object;
-    let dir = scratch();
-    let object_path = dir.join(format!("{name}.o"));
+    let object_path = dir.0.join(format!("{name}.o"));
     std::fs::write(&object_path, object).unwrap();
-    let exe = dir.join(name);
+    let exe = dir.0.join(name);
     let status = link_command(HostArch::X86_64, &object_path, host_archive(), &exe)
         .status()
         .expect("running the linker");
@@ -84,7 +96,8 @@ fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 #[test]
 fn wasi_output_and_proc_exit() {
-    let exe = build(&wat("hello.wat"), "hello");
+    let dir = Scratch::new("hello");
+    let exe = build(&dir, &wat("hello.wat"), "hello");
     let out = run(&exe, &[], &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
     assert_eq!(
@@ -97,7 +110,8 @@ fn wasi_output_and_proc_exit() {
 
 #[test]
 fn out_of_bounds_access_is_a_wasm_trap() {
-    let exe = build(&wat("oob.wat"), "oob");
+    let dir = Scratch::new("oob");
+    let exe = build(&dir, &wat("oob.wat"), "oob");
     let out = run(&exe, &[], &[]);
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -111,8 +125,8 @@ fn out_of_bounds_access_is_a_wasm_trap() {
 
 #[test]
 fn c_program_sees_its_arguments_and_environment() {
-    let dir = scratch();
-    let wasm = dir.join("hello-c.wasm");
+    let dir = Scratch::new("hello-c");
+    let wasm = dir.0.join("hello-c.wasm");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-c/hello.c");
     let status = Command::new("clang-19")
         .args(["--target=wasm32-wasi", "-O2", "-o"])
@@ -124,7 +138,7 @@ fn c_program_sees_its_arguments_and_environment() {
         status.success(),
         "clang-19 --target=wasm32-wasi failed (wasi-libc installed?)"
     );
-    let exe = build(&std::fs::read(&wasm).unwrap(), "hello-c");
+    let exe = build(&dir, &std::fs::read(&wasm).unwrap(), "hello-c");
     let out = run(&exe, &["a b", "5"], &[("GREETING", "hi there")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in [
@@ -146,8 +160,8 @@ fn c_program_sees_its_arguments_and_environment() {
 fn non_wasm_fault_is_reported_as_a_cpu_exception() {
     // No app: the kernel runs the self-test MEWZ_OPTIONS names; `fault` takes a real SIGSEGV
     // outside any linear memory.
-    let dir = scratch();
-    let empty = dir.join("empty.o");
+    let dir = Scratch::new("no-app");
+    let empty = dir.0.join("empty.o");
     let status = Command::new("clang-19")
         .args(["-c", "-x", "c", "-", "-o"])
         .arg(&empty)
@@ -155,7 +169,7 @@ fn non_wasm_fault_is_reported_as_a_cpu_exception() {
         .status()
         .unwrap();
     assert!(status.success());
-    let exe = dir.join("no-app");
+    let exe = dir.0.join("no-app");
     let status = link_command(HostArch::X86_64, &empty, host_archive(), &exe)
         .status()
         .unwrap();
