@@ -26,7 +26,9 @@ pub fn link_shared(object: &[u8], so: &Path) -> Result<(), String> {
     let obj_path = so.with_extension("o");
     std::fs::write(&obj_path, object).map_err(|e| format!("{}: {e}", obj_path.display()))?;
     let out = Command::new("ld.lld-19")
-        .args(["-shared", "-z", "notext", "-o"])
+        // One thread: scripts already run in parallel, and lld's thread pool costs more to start
+        // than a tiny module takes to link.
+        .args(["--threads=1", "-shared", "-z", "notext", "-o"])
         .arg(so)
         .arg(&obj_path)
         .output()
