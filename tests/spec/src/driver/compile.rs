@@ -6,18 +6,42 @@ use crate::protocol::{ExportDecl, RefKind};
 use mewz_compiler::{CompileOptions, ImportLinkage};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+/// Longest a spec module may take to compile: a wedged compiler is a failure, not a hang.
+const COMPILE_LIMIT: Duration = Duration::from_secs(60);
 
 /// Compiles `wasm`; `Err` carries the compiler's message (what `assert_invalid` and
 /// `assert_malformed` expect).
 pub fn compile(wasm: &[u8], arch: Arch) -> Result<Vec<u8>, String> {
+    compile_within(wasm, arch, COMPILE_LIMIT)
+}
+
+/// [`compile`] with a time limit. A compilation past the limit is abandoned on its thread
+/// (which ends with the process).
+pub fn compile_within(wasm: &[u8], arch: Arch, limit: Duration) -> Result<Vec<u8>, String> {
     let options = CompileOptions {
         target: arch.compiler_target(),
         import_linkage: ImportLinkage::Slots,
         ..CompileOptions::default()
     };
-    mewz_compiler::compile(wasm, &options)
-        .map(|m| m.object)
-        .map_err(|e| e.to_string())
+    let wasm = wasm.to_vec();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("compile".into())
+        .spawn(move || {
+            let result = mewz_compiler::compile(&wasm, &options)
+                .map(|m| m.object)
+                .map_err(|e| e.to_string());
+            let _ = tx.send(result);
+        })
+        .map_err(|e| format!("cannot start a compile thread: {e}"))?;
+    match rx.recv_timeout(limit) {
+        Ok(result) => result,
+        Err(RecvTimeoutError::Timeout) => Err(format!("the compiler took longer than {limit:?}")),
+        Err(RecvTimeoutError::Disconnected) => Err("the compiler panicked".into()),
+    }
 }
 
 /// Links `object` into the shared object `so` (undefined runtime symbols stay undefined:
@@ -121,6 +145,18 @@ pub fn export_decls(wasm: &[u8]) -> Result<Vec<(String, ExportDecl)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compile_errors_and_time_limits_are_reported() {
+        let empty = b"\0asm\x01\0\0\0";
+        assert!(compile(empty, Arch::X86_64).is_ok());
+        assert!(
+            compile(b"\0asm\x02\0\0\0", Arch::X86_64).is_err(),
+            "bad version"
+        );
+        let err = compile_within(empty, Arch::X86_64, Duration::ZERO).unwrap_err();
+        assert!(err.contains("longer than"), "{err}");
+    }
 
     #[test]
     fn export_decls_follow_index_spaces() {
