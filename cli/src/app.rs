@@ -40,8 +40,23 @@ pub fn compile(
             );
             Ok((module, detail))
         })
-        .map(|_| AppObject {
+        .map(|module| AppObject {
             path: output.to_path_buf(),
+            imports: module
+                .imports
+                .iter()
+                .map(|i| {
+                    (
+                        i.kind,
+                        format!(
+                            "{}{}{}",
+                            i.module,
+                            mewz_abi::symbols::IMPORT_SEPARATOR,
+                            i.field
+                        ),
+                    )
+                })
+                .collect(),
         })
 }
 
@@ -50,6 +65,7 @@ pub fn link_host_executable(app: &AppObject, output: &Path, progress: &Progress)
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let archive = work.path().join("libmewz_host.a");
     std::fs::write(&archive, HOST_RUNTIME_ARCHIVE)?;
+    crate::image::check_imports(app, HOST_RUNTIME_ARCHIVE, "the hosted runtime", progress)?;
     let arch = if cfg!(target_arch = "aarch64") {
         mewz_host::link::HostArch::Aarch64
     } else {

@@ -63,6 +63,9 @@ impl Progress {
 /// A compiled app object, ready to link.
 pub struct AppObject {
     pub path: PathBuf,
+    /// Every import the module declares, as `(kind, symbol name)`: used or not, each must be
+    /// provided (the compiled object only names the ones it calls).
+    pub imports: Vec<(mewz_compiler::ExportKind, String)>,
 }
 
 /// Links `app` (if any) with the kernel for `target` into a bootable image at `output`.
@@ -83,25 +86,12 @@ pub fn link_image(
     std::fs::write(&script, kernel.linker_script)?;
     std::fs::write(&config_obj, config_object(target, &config.command_line())?)?;
     if let Some(app) = app {
-        progress.stage("check", || {
-            let imports = undefined_symbols(&std::fs::read(&app.path)?)?;
-            let provided = archive_symbols(kernel.kernel_archive)?;
-            let missing: Vec<_> = imports
-                .iter()
-                .filter(|s| !provided.contains(*s))
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
-                bail!(
-                    "the {target} kernel does not provide these imports: {}",
-                    missing.join(", ")
-                );
-            }
-            Ok((
-                (),
-                format!("{} import(s), all provided by the kernel", imports.len()),
-            ))
-        })?;
+        check_imports(
+            app,
+            kernel.kernel_archive,
+            &format!("the {target} kernel"),
+            progress,
+        )?;
     }
     let elf = if profile.image == ImageFormat::Elf {
         output.to_path_buf()
@@ -141,6 +131,47 @@ pub fn link_image(
         })?;
     }
     Ok(())
+}
+
+/// Fails, naming every one, if the app imports something `archive` (the kernel or the hosted
+/// runtime, described as `provider`) does not define — before the linker would say it worse.
+pub fn check_imports(
+    app: &AppObject,
+    archive: &[u8],
+    provider: &str,
+    progress: &Progress,
+) -> Result<()> {
+    progress.stage("check", || {
+        let provided = archive_symbols(archive)?;
+        // Functions only can be provided. The object's own undefined symbols (runtime entries)
+        // must be there too; unused imports are not in the object but count all the same.
+        let needed = undefined_symbols(&std::fs::read(&app.path)?)?;
+        let missing: Vec<String> = app
+            .imports
+            .iter()
+            .filter(|(kind, name)| {
+                *kind != mewz_compiler::ExportKind::Function || !provided.contains(name)
+            })
+            .map(|(kind, name)| match kind {
+                mewz_compiler::ExportKind::Function => name.clone(),
+                other => format!("{name} ({other:?})").to_lowercase(),
+            })
+            .chain(needed.iter().filter(|s| !provided.contains(*s)).cloned())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{provider} does not provide these imports: {}",
+                missing.join(", ")
+            );
+        }
+        Ok((
+            (),
+            format!(
+                "{} import(s), all provided by {provider}",
+                app.imports.len()
+            ),
+        ))
+    })
 }
 
 /// An object holding `command_line` in the configuration section the kernel reads at boot.

@@ -1,0 +1,283 @@
+//! The same-binary promise: one .wasm, unchanged, runs on the hosted target and as a unikernel
+//! on every architecture, and prints what wasmtime prints, with the same exit status.
+//!
+//! Examples are built from source by `examples/build.sh`; architectures come from
+//! `MEWZ_TEST_ARCHES` (default: both); wasmtime from `.tools/bin` (installed by ci/setup).
+
+use mewz_abi::{ExitCode, TrapCode};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn targets() -> Vec<String> {
+    let arches = std::env::var("MEWZ_TEST_ARCHES").unwrap_or_else(|_| "x86_64 aarch64".into());
+    std::iter::once("host".to_string())
+        .chain(arches.split_whitespace().map(str::to_owned))
+        .collect()
+}
+
+/// The examples, built once per test run.
+fn examples() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("examples");
+        let status = Command::new("bash")
+            .arg(root().join("examples/build.sh"))
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running examples/build.sh");
+        assert!(status.success(), "examples/build.sh failed");
+        out
+    })
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `wasm` with args and env on `target` (or under wasmtime for "wasmtime").
+fn run(target: &str, wasm: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = if target == "wasmtime" {
+        let mut c = Command::new(root().join(".tools/bin/wasmtime"));
+        c.arg("run");
+        for (k, v) in env {
+            c.arg("--env").arg(format!("{k}={v}"));
+        }
+        c
+    } else {
+        let mut c = Command::new(MEWZ);
+        c.args(["run", "--timeout", "300", "--target", target]);
+        for (k, v) in env {
+            c.arg("--env").arg(format!("{k}={v}"));
+        }
+        c
+    };
+    // Run from the examples directory so argv[0] is the bare file name everywhere.
+    cmd.current_dir(wasm.parent().unwrap())
+        .arg(wasm.file_name().unwrap())
+        .args(args);
+    cmd.stdin(Stdio::null())
+        .output()
+        .expect("starting the runner")
+}
+
+/// The lines that may differ between runs (the time and a random number), checked for shape
+/// and then removed, so the rest can be compared byte for byte.
+fn deterministic_part(stdout: &str, who: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut kept = String::new();
+    for line in stdout.lines() {
+        if let Some(t) = line.strip_prefix("time: ") {
+            let secs: u64 = t
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or_else(|_| panic!("{who}: bad time line {line:?}"));
+            assert!(
+                secs.abs_diff(now) < 600,
+                "{who}: clock is off: {secs} vs {now}"
+            );
+        } else if let Some(r) = line.strip_prefix("random: 0x") {
+            assert_eq!(r.len(), 16, "{who}: bad random line {line:?}");
+            assert_ne!(r, "0000000000000000", "{who}: random source gave zero");
+        } else {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
+}
+
+fn same_as_wasmtime(example: &str) {
+    let wasm = examples().join(format!("{example}.wasm"));
+    let env = [("GREETING", "hello from the test")];
+    let args = ["first", "two words", "3"];
+    let reference = run("wasmtime", &wasm, &env, &args);
+    let expected = deterministic_part(&text(&reference.stdout), "wasmtime");
+    assert_eq!(
+        reference.status.code(),
+        Some(3),
+        "wasmtime: {}",
+        text(&reference.stderr)
+    );
+    assert!(
+        expected.contains("argv[2]=two words") && expected.contains("GREETING=hello from the test"),
+        "{expected}"
+    );
+    let mut randoms = Vec::new();
+    for target in targets() {
+        let out = run(&target, &wasm, &env, &args);
+        let who = format!("{example} on {target}");
+        assert_eq!(out.status.code(), Some(3), "{who}: {}", text(&out.stderr));
+        assert_eq!(
+            deterministic_part(&text(&out.stdout), &who),
+            expected,
+            "{who}: stdout differs from wasmtime's"
+        );
+        assert_eq!(text(&out.stderr), "", "{who}: unexpected stderr");
+        randoms.extend(
+            text(&out.stdout)
+                .lines()
+                .filter(|l| l.starts_with("random:"))
+                .map(str::to_owned),
+        );
+    }
+    randoms.sort();
+    randoms.dedup();
+    assert_eq!(
+        randoms.len(),
+        targets().len(),
+        "{example}: random numbers repeat across runs: {randoms:?}"
+    );
+}
+
+#[test]
+fn hello_c_runs_the_same_everywhere() {
+    same_as_wasmtime("hello-c");
+}
+
+#[test]
+fn hello_rust_runs_the_same_everywhere() {
+    same_as_wasmtime("hello-rust");
+}
+
+#[test]
+fn hello_go_runs_the_same_everywhere() {
+    same_as_wasmtime("hello-go");
+}
+
+#[test]
+fn every_trap_kind_ends_the_app_with_its_name_and_134() {
+    let traps = [
+        ("unreachable", TrapCode::Unreachable),
+        ("integer-divide-by-zero", TrapCode::IntegerDivideByZero),
+        ("integer-overflow", TrapCode::IntegerOverflow),
+        ("invalid-conversion", TrapCode::InvalidConversionToInteger),
+        ("out-of-bounds-memory", TrapCode::OutOfBoundsMemoryAccess),
+        ("undefined-element", TrapCode::UndefinedElement),
+        ("uninitialized-element", TrapCode::UninitializedElement),
+        (
+            "indirect-call-type-mismatch",
+            TrapCode::IndirectCallTypeMismatch,
+        ),
+        ("call-stack-exhausted", TrapCode::CallStackExhausted),
+        ("out-of-bounds-table", TrapCode::OutOfBoundsTableAccess),
+    ];
+    for (file, code) in traps {
+        let wasm = examples().join(format!("trap-{file}.wasm"));
+        let reference = run("wasmtime", &wasm, &[], &[]);
+        assert_eq!(reference.status.code(), Some(134), "wasmtime on {file}");
+        for target in targets() {
+            let out = run(&target, &wasm, &[], &[]);
+            let who = format!("{file} on {target}");
+            let err = text(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(ExitCode::WASM_TRAP.0.into()),
+                "{who}: {err}"
+            );
+            assert_eq!(
+                err.lines().last(),
+                Some(format!("wasm trap: {}", code.spec_name()).as_str()),
+                "{who}: {err}"
+            );
+            assert_eq!(
+                out.stdout, reference.stdout,
+                "{who}: stdout differs from wasmtime's"
+            );
+        }
+    }
+}
+
+/// A module written here, in the text format, turned into binary with wabt's wat2wasm.
+fn wat_module(name: &str, wat: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wat");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (src, wasm) = (
+        dir.join(format!("{name}.wat")),
+        dir.join(format!("{name}.wasm")),
+    );
+    std::fs::write(&src, wat).unwrap();
+    // --no-check: some of these modules are invalid on purpose.
+    let status = Command::new("wat2wasm")
+        .arg("--no-check")
+        .arg(&src)
+        .arg("-o")
+        .arg(&wasm)
+        .status()
+        .expect("running wat2wasm");
+    assert!(status.success());
+    wasm
+}
+
+#[test]
+fn missing_imports_are_all_named_before_linking() {
+    let wasm = wat_module(
+        "missing-imports",
+        r#"(module
+             (import "wasi_snapshot_preview1" "no_such_call" (func (param i32) (result i32)))
+             (import "env" "host_function" (func))
+             (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+             (memory (export "memory") 1)
+             (func (export "_start")))"#,
+    );
+    for arch in targets().iter().filter(|t| *t != "host") {
+        let out = Command::new(MEWZ)
+            .args(["build", "--target", arch, "-o", "/dev/null"])
+            .arg(&wasm)
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{arch}: {err}");
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("wasi_snapshot_preview1.no_such_call")
+                && last.contains("env.host_function"),
+            "{arch}: {err}"
+        );
+        assert!(
+            !last.contains("fd_write"),
+            "{arch}: fd_write is provided: {err}"
+        );
+        assert!(
+            !err.contains("ld.lld"),
+            "{arch}: a raw linker error leaked: {err}"
+        );
+    }
+}
+
+#[test]
+fn invalid_wasm_is_one_line_with_the_offset() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let truncated = dir.join("truncated.wasm");
+    std::fs::write(&truncated, b"\0asm\x01\0\0\0\x01\x05\x01\x60").unwrap();
+    let ill_typed = wat_module("ill-typed", "(module (func (result i32) (i64.const 1)))");
+    for (wasm, needle) in [(&truncated, "offset"), (&ill_typed, "type mismatch")] {
+        for target in targets() {
+            let out = Command::new(MEWZ)
+                .args(["run", "--target", &target])
+                .arg(wasm)
+                .output()
+                .unwrap();
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{target}: {err}");
+            assert_eq!(err.lines().count(), 1, "{target}: not one line: {err}");
+            assert!(err.contains(needle), "{target}: {err:?} lacks {needle:?}");
+        }
+    }
+}
