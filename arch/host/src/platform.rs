@@ -101,6 +101,11 @@ impl Platform for HostPlatform {
         n as usize
     }
 
+    /// Stdin reached end of file (a read returned 0 after poll said it was readable).
+    fn console_input_ended(&self) -> bool {
+        self.stdin_closed.load(Ordering::Relaxed)
+    }
+
     fn free_memory(&self) -> &[MemoryRegion] {
         // The process keeps the system allocator; the kernel heap gets nothing.
         &[]

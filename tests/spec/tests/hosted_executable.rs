@@ -85,8 +85,15 @@ fn wat(file: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// The executable under `timeout`, so a hang fails the test (status 124) instead of wedging it.
+fn limited(exe: &Path) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("60").arg(exe);
+    cmd
+}
+
 fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(exe)
+    limited(exe)
         .args(args)
         .env_clear()
         .envs(env.iter().copied())
@@ -123,22 +130,59 @@ fn out_of_bounds_access_is_a_wasm_trap() {
     );
 }
 
-#[test]
-fn c_program_sees_its_arguments_and_environment() {
-    let dir = Scratch::new("hello-c");
-    let wasm = dir.0.join("hello-c.wasm");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-c/hello.c");
+/// Compiles a C file to wasm with clang-19 and wasi-libc.
+fn c_to_wasm(dir: &Scratch, source: &Path) -> Vec<u8> {
+    let wasm = dir.0.join("c.wasm");
     let status = Command::new("clang-19")
         .args(["--target=wasm32-wasi", "-O2", "-o"])
         .arg(&wasm)
-        .arg(&source)
+        .arg(source)
         .status()
         .expect("running clang-19");
     assert!(
         status.success(),
         "clang-19 --target=wasm32-wasi failed (wasi-libc installed?)"
     );
-    let exe = build(&dir, &std::fs::read(&wasm).unwrap(), "hello-c");
+    std::fs::read(&wasm).unwrap()
+}
+
+#[test]
+fn stdin_reaches_the_app_until_end_of_file() {
+    let dir = Scratch::new("cat");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cat.c");
+    let exe = build(&dir, &c_to_wasm(&dir, &source), "cat");
+    let input: String = (0..5000).map(|i| format!("line {i}\n")).collect();
+    let mut child = limited(&exe)
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = {
+        let input = input.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(input.as_bytes()).unwrap();
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let expected = format!("{input}total={}\n", input.len());
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == expected,
+        "stdin was not copied through"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let empty = run(&exe, &[], &[]);
+    assert_eq!(String::from_utf8_lossy(&empty.stdout), "total=0\n");
+}
+
+#[test]
+fn c_program_sees_its_arguments_and_environment() {
+    let dir = Scratch::new("hello-c");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-c/hello.c");
+    let exe = build(&dir, &c_to_wasm(&dir, &source), "hello-c");
     let out = run(&exe, &["a b", "5"], &[("GREETING", "hi there")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in [
