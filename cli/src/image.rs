@@ -133,6 +133,12 @@ pub fn link_image(
     Ok(())
 }
 
+/// What compiled code calls in the runtime.
+const RUNTIME_ENTRIES: [&str; 4] = {
+    use mewz_abi::symbols::*;
+    [TRAP, MEMORY_GROW, TABLE_GROW, STACK_LIMIT]
+};
+
 /// Fails, naming every one, if the app imports something `archive` (the kernel or the hosted
 /// runtime, described as `provider`) does not define — before the linker would say it worse.
 pub fn check_imports(
@@ -143,9 +149,13 @@ pub fn check_imports(
 ) -> Result<()> {
     progress.stage("check", || {
         let provided = archive_symbols(archive)?;
-        // Functions only can be provided. The object's own undefined symbols (runtime entries)
-        // must be there too; unused imports are not in the object but count all the same.
-        let needed = undefined_symbols(&std::fs::read(&app.path)?)?;
+        // Functions only can be provided. The runtime entries the object calls must be there
+        // too (memcpy and friends come from libc or compiler builtins, the linker's business);
+        // unused imports are not in the object but count all the same.
+        let needed: BTreeSet<String> = undefined_symbols(&std::fs::read(&app.path)?)?
+            .into_iter()
+            .filter(|s| RUNTIME_ENTRIES.contains(&s.as_str()))
+            .collect();
         let missing: Vec<String> = app
             .imports
             .iter()

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""mewz benchmarks: run time against native and wasmtime, compile time, image size, boot time.
+
+Run through ci/bench, which builds mewz and the examples first. Prints tables; the goals are
+printed next to the numbers, and a goal missed is marked, never hidden.
+  compute: mewz host AoT vs native (clang-19 -O2) vs wasmtime (precompiled), best of N runs
+  compile: mewz compile time per module (and for the largest example, the Go hello)
+  images:  image size per example and target
+  boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
+           as measured in the guest
+"""
+import argparse, math, os, re, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MEWZ = os.path.join(ROOT, "target", "release", "mewz")
+WASMTIME = os.path.join(ROOT, ".tools", "bin", "wasmtime")
+PROGRAMS = os.path.join(ROOT, "bench", "programs")
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def best_time(cmd, runs):
+    """Best wall time of `runs` runs of cmd, and its stdout (checked equal across runs)."""
+    best, out = math.inf, None
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        dt = time.perf_counter() - t
+        if r.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed ({r.returncode}): {r.stderr.strip()[-300:]}")
+        if out is not None and r.stdout != out:
+            raise RuntimeError(f"{cmd} printed different outputs across runs")
+        best, out = min(best, dt), r.stdout
+    return best, out
+
+
+def geomean(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+def compute(work, runs):
+    print(f"\n## compute (best of {runs} runs, seconds)")
+    print(f"{'program':<8} {'native':>8} {'mewz':>8} {'wasmtime':>9} {'mewz/native':>12} {'mewz/wasmtime':>14} {'compile':>8}")
+    vs_native, vs_wasmtime = [], []
+    for src in sorted(f for f in os.listdir(PROGRAMS) if f.endswith(".c")):
+        name = src[:-2]
+        path = os.path.join(PROGRAMS, src)
+        native, wasm = os.path.join(work, name), os.path.join(work, name + ".wasm")
+        sh(["clang-19", "-O2", path, "-o", native, "-lm"])
+        sh(["clang-19", "--target=wasm32-wasi", "-O2", path, "-o", wasm])
+        t = time.perf_counter()
+        sh([MEWZ, "build", "--target", "host", wasm, "-o", native + ".mewz"])
+        compile_s = time.perf_counter() - t
+        sh([WASMTIME, "compile", wasm, "-o", native + ".cwasm"])
+        tn, on = best_time([native], runs)
+        tm, om = best_time([native + ".mewz"], runs)
+        tw, ow = best_time([WASMTIME, "run", "--allow-precompiled", native + ".cwasm"], runs)
+        if not (on == om == ow):
+            raise RuntimeError(f"{name}: outputs differ: native {on!r} mewz {om!r} wasmtime {ow!r}")
+        vs_native.append(tm / tn)
+        vs_wasmtime.append(tm / tw)
+        print(f"{name:<8} {tn:8.3f} {tm:8.3f} {tw:9.3f} {tm/tn:11.2f}x {tm/tw:13.2f}x {compile_s:7.2f}s")
+    gn, gw = geomean(vs_native), geomean(vs_wasmtime)
+    mark = lambda ok: "ok" if ok else "MISSED"
+    print(f"{'geomean':<8} {'':>8} {'':>8} {'':>9} {gn:11.2f}x {gw:13.2f}x")
+    print(f"goals: mewz/native <= 1.15x ({mark(gn <= 1.15)}), mewz/wasmtime <= 0.80x ({mark(gw <= 0.80)})")
+
+
+def examples_dir(work):
+    out = os.path.join(work, "examples")
+    subprocess.run(["bash", os.path.join(ROOT, "examples", "build.sh"), out, "c", "rust", "go"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
+
+
+def images(work, ex, skip_go):
+    print("\n## compile time and image size")
+    print(f"{'example':<12} {'wasm KiB':>9} {'target':<8} {'compile s':>10} {'image KiB':>10}")
+    for name in ["hello-c", "hello-rust"] + ([] if skip_go else ["hello-go"]):
+        wasm = os.path.join(ex, name + ".wasm")
+        for target in ["x86_64", "aarch64"]:
+            img = os.path.join(work, f"{name}.{target}.img")
+            r = sh([MEWZ, "build", "--target", target, wasm, "-o", img])
+            m = re.search(r"compile\s+([\d.]+) s", r.stderr)
+            size = os.path.getsize(img) / 1024
+            goal = "" if name != "hello-c" else ("  (goal <= 512 KiB: " + ("ok" if size <= 512 else "MISSED") + ")")
+            print(f"{name:<12} {os.path.getsize(wasm)/1024:9.0f} {target:<8} {float(m.group(1)):10.2f} {size:10.0f}{goal}")
+
+
+def boot(work, runs):
+    print(f"\n## boot (median of {runs} runs; QEMU start -> exit, seconds)")
+    wat = os.path.join(work, "exit0.wat")
+    with open(wat, "w") as f:
+        f.write('(module (memory (export "memory") 1) (func (export "_start")))')
+    wasm = os.path.join(work, "exit0.wasm")
+    sh(["wat2wasm", wat, "-o", wasm])
+    print(f"{'target':<8} {'bare kernel':>12} {'app':>8} {'app/kernel':>11} {'kernel init (guest)':>20}")
+    for target in ["x86_64", "aarch64"]:
+        kernel, app = os.path.join(work, f"kernel.{target}.img"), os.path.join(work, f"exit0.{target}.img")
+        sh([MEWZ, "build", "--target", target, "-o", kernel])
+        sh([MEWZ, "build", "--target", target, wasm, "-o", app])
+        tk, ta, inits = [], [], []
+        for _ in range(runs):
+            t = time.perf_counter()
+            sh([MEWZ, "run", "--kernel-arg", "mewz.selftest=none", kernel])
+            tk.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            sh([MEWZ, "run", app])
+            ta.append(time.perf_counter() - t)
+            r = sh([MEWZ, "run", "-v", app])
+            m = re.search(r"kernel init took (\d+) us", r.stderr)
+            if m:
+                inits.append(int(m.group(1)) / 1000)
+        k, a = statistics.median(tk), statistics.median(ta)
+        init = f"{statistics.median(inits):.1f} ms" if inits else "n/a"
+        mark = "ok" if a <= 1.2 * k else "MISSED"
+        print(f"{target:<8} {k:12.3f} {a:8.3f} {a/k:10.2f}x {init:>20}   (goal app <= 1.2x kernel: {mark})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--only", choices=["compute", "images", "boot"], action="append")
+    p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
+    a = p.parse_args()
+    parts = a.only or ["compute", "images", "boot"]
+    with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
+        print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+        if "compute" in parts:
+            compute(work, a.runs)
+        if "images" in parts:
+            images(work, examples_dir(work), a.skip_go)
+        if "boot" in parts:
+            boot(work, max(a.runs, 5))
+
+
+if __name__ == "__main__":
+    main()
