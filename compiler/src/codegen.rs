@@ -1,6 +1,6 @@
 //! LLVM setup, the pass pipeline (named once, here) and object emission.
 
-use crate::env::Env;
+use crate::env::{Env, Partition};
 use crate::error::CompileError;
 use crate::module_info::ModuleInfo;
 use crate::translate::FunctionTranslator;
@@ -129,16 +129,121 @@ pub fn compile_module(
     info: &ModuleInfo<'_>,
     opts: &CompileOptions,
     timings: &mut Vec<(&'static str, Duration)>,
+    forced_partitions: Option<usize>,
 ) -> Result<Output, CompileError> {
+    let partitions = partitions(info, forced_partitions);
+    if partitions.len() == 1 {
+        let (output, stage_times) = compile_partition(info, opts, Partition::whole(info))?;
+        timings.extend(stage_times);
+        return Ok(output);
+    }
+    // Each partition gets its own thread, LLVM context and target machine.
+    let results: Vec<Result<(Output, StageTimes), CompileError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = partitions
+            .into_iter()
+            .map(|p| scope.spawn(move || compile_partition(info, opts, p)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(CompileError::Backend(
+                        "a code generation thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut objects = Vec::new();
+    let mut llvm_ir: Option<String> = None;
+    let mut slowest: Vec<(&'static str, Duration)> = Vec::new();
+    for result in results {
+        let (output, stage_times) = result?;
+        for (stage, t) in stage_times {
+            match slowest.iter_mut().find(|(s, _)| *s == stage) {
+                Some((_, max)) => *max = (*max).max(t),
+                None => slowest.push((stage, t)),
+            }
+        }
+        if let Some(ir) = output.llvm_ir {
+            llvm_ir.get_or_insert_with(String::new).push_str(&ir);
+        }
+        objects.push(output.object);
+    }
+    timings.extend(slowest);
+    let started = Instant::now();
+    let object = crate::merge::merge_objects(&objects)?;
+    timings.push(("merge", started.elapsed()));
+    Ok(Output { object, llvm_ir })
+}
+
+/// Below this much function code one LLVM module is fastest (and inlines across everything).
+const PARALLEL_THRESHOLD_BYTES: usize = 256 * 1024;
+
+/// Splits the defined functions into contiguous ranges of about equal code size, one per
+/// available core, for modules large enough to benefit.
+fn partitions(info: &ModuleInfo<'_>, forced: Option<usize>) -> Vec<Partition> {
+    let sizes: Vec<usize> = info
+        .bodies
+        .iter()
+        .map(|b| (b.range().end - b.range().start) as usize)
+        .collect();
+    let total: usize = sizes.iter().sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let count = match forced {
+        Some(n) => n.clamp(1, sizes.len().max(1)),
+        None if total < PARALLEL_THRESHOLD_BYTES || !crate::merge::available() => 1,
+        None => cores.clamp(1, 8),
+    };
+    if count == 1 {
+        return vec![Partition::whole(info)];
+    }
+    let first = info.imported_functions;
+    let mut result = Vec::new();
+    let mut start = 0;
+    let mut accumulated = 0;
+    for (i, size) in sizes.iter().enumerate() {
+        accumulated += size;
+        let boundary = total * (result.len() + 1) / count;
+        if accumulated >= boundary && result.len() + 1 < count {
+            result.push(first + start..first + i + 1);
+            start = i + 1;
+        }
+    }
+    result.push(first + start..first + sizes.len());
+    let count = result.len();
+    result
+        .into_iter()
+        .enumerate()
+        .map(|(index, functions)| Partition {
+            index,
+            count,
+            functions,
+        })
+        .collect()
+}
+
+type StageTimes = Vec<(&'static str, Duration)>;
+
+fn compile_partition(
+    info: &ModuleInfo<'_>,
+    opts: &CompileOptions,
+    partition: Partition,
+) -> Result<(Output, StageTimes), CompileError> {
+    let mut timings = Vec::new();
     let machine = target_machine(opts)?;
     let context = Context::create();
     let started = Instant::now();
-    let env = Env::new(&context, "wasm", info, opts);
-    for (i, body) in info.bodies.iter().enumerate() {
-        let index = (info.imported_functions + i) as u32;
-        FunctionTranslator::translate(&env, index, body)?;
+    let defines_state = partition.defines_state();
+    let functions = partition.functions.clone();
+    let env = Env::new(&context, "wasm", info, opts, partition);
+    for index in functions {
+        let body = &info.bodies[index - info.imported_functions];
+        FunctionTranslator::translate(&env, index as u32, body)?;
     }
-    crate::descriptor::emit(&env)?;
+    if defines_state {
+        crate::descriptor::emit(&env)?;
+    }
     let module = &env.module;
     module.set_triple(&machine.get_triple());
     module.set_data_layout(&machine.get_target_data().get_data_layout());
@@ -148,12 +253,12 @@ pub fn compile_module(
     timings.push(("translate", started.elapsed()));
 
     let started = Instant::now();
+    let options = PassBuilderOptions::create();
+    // SLP vectorisation finds almost nothing in scalar wasm code and was a third of the
+    // optimisation time on large modules.
+    options.set_loop_slp_vectorization(false);
     module
-        .run_passes(
-            &pass_pipeline(opts.opt_level),
-            &machine,
-            PassBuilderOptions::create(),
-        )
+        .run_passes(&pass_pipeline(opts.opt_level), &machine, options)
         .map_err(|e| CompileError::Backend(e.to_string()))?;
     timings.push(("optimize", started.elapsed()));
     let llvm_ir = opts.emit_llvm.then(|| module.print_to_string().to_string());
@@ -163,8 +268,11 @@ pub fn compile_module(
         .write_to_memory_buffer(module, FileType::Object)
         .map_err(|e| CompileError::Backend(e.to_string()))?;
     timings.push(("codegen", started.elapsed()));
-    Ok(Output {
-        object: buffer.as_slice().to_vec(),
-        llvm_ir,
-    })
+    Ok((
+        Output {
+            object: buffer.as_slice().to_vec(),
+            llvm_ir,
+        },
+        timings,
+    ))
 }

@@ -5,6 +5,7 @@
 use crate::module_info::{ConstExpr, FuncType, ImportKind, ModuleInfo, SegmentMode};
 use crate::{CompileOptions, ImportLinkage};
 use inkwell::AddressSpace;
+use inkwell::GlobalVisibility;
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::builder::Builder;
 use inkwell::context::Context;
@@ -32,8 +33,34 @@ pub struct Segment<'ctx> {
     pub static_length: u32,
 }
 
+/// Which part of the module one LLVM module holds when the functions are compiled in
+/// parallel: the defined functions `functions` (function index space). Partition 0 also
+/// defines all module state and the descriptor; the others refer to it (hidden symbols,
+/// localised after the objects are merged).
+#[derive(Clone, Debug)]
+pub struct Partition {
+    pub index: usize,
+    pub count: usize,
+    pub functions: core::ops::Range<usize>,
+}
+
+impl Partition {
+    pub fn whole(info: &ModuleInfo<'_>) -> Partition {
+        Partition {
+            index: 0,
+            count: 1,
+            functions: info.imported_functions..info.functions.len(),
+        }
+    }
+
+    pub fn defines_state(&self) -> bool {
+        self.index == 0
+    }
+}
+
 pub struct Env<'ctx, 'a> {
     pub ctx: &'ctx Context,
+    pub partition: Partition,
     pub module: Module<'ctx>,
     pub info: &'a ModuleInfo<'a>,
     pub opts: &'a CompileOptions,
@@ -102,6 +129,7 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
         name: &str,
         info: &'a ModuleInfo<'a>,
         opts: &'a CompileOptions,
+        partition: Partition,
     ) -> Env<'ctx, 'a> {
         let module = ctx.create_module(name);
         let ptr = ctx.ptr_type(AddressSpace::default());
@@ -137,6 +165,7 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
 
         let mut env = Env {
             ctx,
+            partition,
             module,
             info,
             opts,
@@ -163,17 +192,61 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
         env.define_tables();
         env.define_globals();
         env.define_segments();
+        env.define_referenced_funcrefs();
         env
+    }
+
+    /// Functions a `ref.func` may name (validation limits it to those referenced by element
+    /// segments, exports and global initialisers) get their `FuncRef` up front, so every
+    /// partition agrees on which exist.
+    fn define_referenced_funcrefs(&self) {
+        let info = self.info;
+        let mut referenced: Vec<u32> = Vec::new();
+        for elem in &info.elems {
+            for item in &elem.items {
+                if let ConstExpr::RefFunc(f) = item {
+                    referenced.push(*f);
+                }
+            }
+        }
+        for global in &info.globals {
+            if let Some(ConstExpr::RefFunc(f)) = global.init {
+                referenced.push(f);
+            }
+        }
+        for export in &info.exports {
+            if let crate::module_info::ExportKindIndex::Func(f) = export.kind {
+                referenced.push(f);
+            }
+        }
+        for f in referenced {
+            self.funcref(f);
+        }
     }
 
     fn ptr_type(&self) -> inkwell::types::PointerType<'ctx> {
         self.ctx.ptr_type(AddressSpace::default())
     }
 
+    /// A global holding module state. One partition: private. Several: partition 0 defines it
+    /// as a hidden symbol; the others see it `available_externally` (same initialiser, so
+    /// constants still fold, but no definition emitted).
     fn private_global(&self, ty: impl BasicType<'ctx>, name: &str) -> GlobalValue<'ctx> {
         let g = self.module.add_global(ty, None, name);
-        g.set_linkage(Linkage::Private);
+        self.share(g);
         g
+    }
+
+    fn share(&self, g: GlobalValue<'ctx>) {
+        if self.partition.count == 1 {
+            g.set_linkage(Linkage::Private);
+        } else if self.partition.defines_state() {
+            g.set_linkage(Linkage::External);
+            g.set_visibility(GlobalVisibility::Hidden);
+        } else {
+            g.set_linkage(Linkage::AvailableExternally);
+            g.set_visibility(GlobalVisibility::Hidden);
+        }
     }
 
     fn declare_imports(&mut self) {
@@ -238,13 +311,22 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
 
     fn declare_functions(&mut self) {
         let info = self.info;
+        let single = self.partition.count == 1;
         for function in info.imported_functions..info.functions.len() {
             let ty = info.func_type(function as u32);
+            let linkage = if single {
+                Linkage::Internal
+            } else {
+                Linkage::External
+            };
             let f = self.module.add_function(
                 &format!("wasm_function_{function}"),
                 function_type(self.ctx, ty),
-                Some(Linkage::Internal),
+                Some(linkage),
             );
+            if !single {
+                f.as_global_value().set_visibility(GlobalVisibility::Hidden);
+            }
             add_function_attribute(self.ctx, f, "nounwind");
             self.defined.push(f);
         }

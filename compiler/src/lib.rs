@@ -10,6 +10,7 @@ mod codegen;
 mod descriptor;
 mod env;
 mod error;
+mod merge;
 mod module_info;
 mod target;
 mod translate;
@@ -138,12 +139,21 @@ fn summary(info: &module_info::ModuleInfo<'_>) -> ModuleSummary {
 
 /// Compiles a module to an ELF relocatable object for `opts.target`.
 pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<CompiledModule, CompileError> {
+    compile_partitioned(wasm, opts, None)
+}
+
+/// [`compile`] with an explicit number of parallel code-generation partitions (tests).
+pub(crate) fn compile_partitioned(
+    wasm: &[u8],
+    opts: &CompileOptions,
+    partitions: Option<usize>,
+) -> Result<CompiledModule, CompileError> {
     let mut timings = Vec::new();
     let started = Instant::now();
     module_info::validate(wasm)?;
     let info = module_info::ModuleInfo::parse(wasm)?;
     timings.push(("validate", started.elapsed()));
-    let output = codegen::compile_module(&info, opts, &mut timings)?;
+    let output = codegen::compile_module(&info, opts, &mut timings, partitions)?;
     Ok(CompiledModule {
         object: output.object,
         llvm_ir: output.llvm_ir,

@@ -1,7 +1,7 @@
 //! Execution: link a compiled object with a tiny C runtime (`driver.c`, built with clang-19)
 //! and call exports through the array-call trampolines.
 
-use crate::{CompileOptions, ImportLinkage, Target, compile};
+use crate::{CompileOptions, ImportLinkage, Target};
 use mewz_abi::TrapCode;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -19,10 +19,16 @@ impl Instance {
         Self::with_options(wat, CompileOptions::default())
     }
 
-    pub fn with_options(wat: &str, mut opts: CompileOptions) -> Instance {
+    pub fn with_options(wat: &str, opts: CompileOptions) -> Instance {
+        Self::partitioned(wat, opts, None)
+    }
+
+    /// Compiled in `partitions` parallel LLVM modules (merged with ld.lld -r).
+    pub fn partitioned(wat: &str, mut opts: CompileOptions, partitions: Option<usize>) -> Instance {
         opts.target = Target::HostX86_64;
         opts.import_linkage = ImportLinkage::Symbols;
-        let module = compile(&super::wasm(wat), &opts).unwrap_or_else(|e| panic!("{e}"));
+        let module = crate::compile_partitioned(&super::wasm(wat), &opts, partitions)
+            .unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::tempdir().unwrap();
         let object = dir.path().join("module.o");
         std::fs::write(&object, &module.object).unwrap();
@@ -264,8 +270,20 @@ fn memory_data_grow_and_out_of_bounds() {
 
 #[test]
 fn tables_and_indirect_calls() {
-    let m = Instance::new(
-        r#"(module
+    check_tables(Instance::new(TABLES));
+}
+
+/// Functions, funcrefs, tables and segments split over parallel partitions behave the same.
+#[test]
+fn tables_and_indirect_calls_across_partitions() {
+    check_tables(Instance::partitioned(
+        TABLES,
+        CompileOptions::default(),
+        Some(3),
+    ));
+}
+
+const TABLES: &str = r#"(module
       (type $ii (func (param i32) (result i32)))
       (table $t 4 10 funcref)
       (table $e 2 externref)
@@ -286,8 +304,9 @@ fn tables_and_indirect_calls() {
       (func (export "ext") (param externref) (result externref)
         (table.set $e (i32.const 1) (local.get 0)) (table.get $e (i32.const 1)))
       (elem declare func $double $other)
-    )"#,
-    );
+    )"#;
+
+fn check_tables(m: Instance) {
     m.check(&[
         ("call 1 5", "ok 10"),
         ("call 2 5", "ok 15"),
