@@ -27,7 +27,13 @@ pub const TABLE_GROW: &str = "__mewz_table_grow";
 
 /// Lowest address the app's stack may use, defined by the runtime (`usize`). Compiled function
 /// prologues compare the stack pointer against it and trap with `CallStackExhausted` below it.
+/// The check runs after the prologue allocated the frame, and leaf functions with few locals
+/// skip it, so the runtime must keep at least [`STACK_LIMIT_MARGIN`] usable bytes below the
+/// limit (for those frames, the trap path and runtime calls such as `memory.grow`).
 pub const STACK_LIMIT: &str = "__mewz_stack_limit";
+
+/// Bytes of stack the runtime keeps usable below [`STACK_LIMIT`].
+pub const STACK_LIMIT_MARGIN: usize = 64 * 1024;
 
 /// The module descriptor defined by compiled code, see [`crate::module`].
 pub const MODULE_DESCRIPTOR: &str = "__mewz_module";

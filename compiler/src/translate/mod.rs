@@ -19,6 +19,9 @@ use mewz_abi::module::ValType;
 use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator};
 
+/// Leaf functions with at most this many locals skip the stack check (a few KiB of frame).
+const LEAF_LOCALS_WITHOUT_CHECK: usize = 64;
+
 pub type Result<T> = core::result::Result<T, CompileError>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,12 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let function = env.defined[index as usize - info.imported_functions];
         let ty = info.func_type(index);
         let ctx = env.ctx;
+        let mut reader = body.get_operators_reader()?;
+        let mut operators = Vec::new();
+        while !reader.eof() {
+            let offset = reader.original_position() as usize;
+            operators.push((reader.read()?, offset));
+        }
         let b = ctx.create_builder();
         let entry = ctx.append_basic_block(function, "entry");
         b.position_at_end(entry);
@@ -91,7 +100,18 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             memory_descriptor: None,
             trap_blocks: HashMap::new(),
         };
-        t.check_stack()?;
+        let calls = operators
+            .iter()
+            .any(|(op, _)| matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. }));
+        let mut local_count = ty.params.len();
+        for local in body.get_locals_reader()? {
+            local_count += local?.0 as usize;
+        }
+        // A function that calls nothing cannot recurse: with a small frame it stays within the
+        // margin the runtime keeps below the limit, so it needs no check.
+        if calls || local_count > LEAF_LOCALS_WITHOUT_CHECK {
+            t.check_stack()?;
+        }
         for (i, param) in ty.params.iter().enumerate() {
             let llty = llvm_type(ctx, *param);
             let slot = t.b.build_alloca(llty, "param")?;
@@ -129,12 +149,6 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             height: 0,
         });
 
-        let mut reader = body.get_operators_reader()?;
-        let mut operators = Vec::new();
-        while !reader.eof() {
-            let offset = reader.original_position() as usize;
-            operators.push((reader.read()?, offset));
-        }
         for i in 0..operators.len() {
             let (op, offset) = &operators[i];
             let next_is_drop = matches!(operators.get(i + 1), Some((Operator::Drop, _)));
