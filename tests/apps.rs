@@ -281,3 +281,25 @@ fn invalid_wasm_is_one_line_with_the_offset() {
         }
     }
 }
+
+#[test]
+fn memory_cap_stops_memory_grow_on_every_target() {
+    // Grows to exactly 2 MiB, then asks for one page more: exit 42 if that is refused, 2 if not.
+    let wasm = wat_module(
+        "grow-to-cap",
+        r#"(module
+             (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+             (memory (export "memory") 1)
+             (func (export "_start")
+               (if (i32.ne (memory.grow (i32.const 31)) (i32.const 1)) (then (call $exit (i32.const 1))))
+               (i32.store (i32.const 2097148) (i32.const 7))
+               (if (i32.ne (memory.grow (i32.const 1)) (i32.const -1)) (then (call $exit (i32.const 2))))
+               (call $exit (i32.const 42))))"#,
+    );
+    for target in targets() {
+        let capped = Command::new(MEWZ).args(["run", "--target", &target, "--memory", "2M"]).arg(&wasm).output().unwrap();
+        assert_eq!(capped.status.code(), Some(42), "{target} with --memory 2M: {}", text(&capped.stderr));
+        let free = Command::new(MEWZ).args(["run", "--target", &target]).arg(&wasm).output().unwrap();
+        assert_eq!(free.status.code(), Some(2), "{target} without a cap: {}", text(&free.stderr));
+    }
+}

@@ -80,18 +80,27 @@ pub fn link_host_executable(app: &AppObject, output: &Path, progress: &Progress)
 }
 
 /// Runs a hosted executable with exactly the given arguments and environment (nothing of
-/// mewz's own environment leaks into the app, as with the unikernel targets).
+/// mewz's own environment leaks into the app, as with the unikernel targets). `kernel_words`
+/// (`mewz.*` options) travel in the variable the hosted runtime reads and hides from the app.
 pub fn run_host_executable(
     exe: &Path,
     name: &str,
     args: &[String],
     env: &[(String, String)],
+    kernel_words: &[String],
 ) -> Result<u8> {
     let mut cmd = Command::new(exe);
     cmd.arg0(name)
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)));
+    if !kernel_words.is_empty() {
+        let words: Vec<String> = kernel_words
+            .iter()
+            .map(|w| mewz_kernel::cmdline::quote(w))
+            .collect();
+        cmd.env(mewz_host::entry::OPTIONS_VARIABLE, words.join(" "));
+    }
     let status = cmd
         .status()
         .with_context(|| format!("running {}", exe.display()))?;

@@ -374,7 +374,10 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
                 &exe,
                 &progress,
             )?;
-            return app::run_host_executable(&exe, &name, &a.args, &a.app_options.env);
+            let mut words = a.kernel_args.clone();
+            words.extend(a.app_options.memory.map(|m| format!("mewz.memory={m}")));
+            words.extend(a.verbose.then(|| "mewz.verbose".to_string()));
+            return app::run_host_executable(&exe, &name, &a.args, &a.app_options.env, &words);
         }
         let image = work.path().join("app.img");
         let config = AppConfig {
