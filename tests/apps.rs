@@ -297,9 +297,27 @@ fn memory_cap_stops_memory_grow_on_every_target() {
                (call $exit (i32.const 42))))"#,
     );
     for target in targets() {
-        let capped = Command::new(MEWZ).args(["run", "--target", &target, "--memory", "2M"]).arg(&wasm).output().unwrap();
-        assert_eq!(capped.status.code(), Some(42), "{target} with --memory 2M: {}", text(&capped.stderr));
-        let free = Command::new(MEWZ).args(["run", "--target", &target]).arg(&wasm).output().unwrap();
-        assert_eq!(free.status.code(), Some(2), "{target} without a cap: {}", text(&free.stderr));
+        let capped = Command::new(MEWZ)
+            .args(["run", "--target", &target, "--memory", "2M"])
+            .arg(&wasm)
+            .output()
+            .unwrap();
+        assert_eq!(
+            capped.status.code(),
+            Some(42),
+            "{target} with --memory 2M: {}",
+            text(&capped.stderr)
+        );
+        let free = Command::new(MEWZ)
+            .args(["run", "--target", &target])
+            .arg(&wasm)
+            .output()
+            .unwrap();
+        assert_eq!(
+            free.status.code(),
+            Some(2),
+            "{target} without a cap: {}",
+            text(&free.stderr)
+        );
     }
 }
