@@ -15,8 +15,18 @@ use inkwell::targets::{
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-/// The one optimisation pipeline: LLVM's standard `default<On>`.
-pub fn pass_pipeline(opt_level: u8) -> String {
+/// Function code beyond which `-O2`/`-O3` use the light pipeline: LLVM's full pipeline needs
+/// minutes for multi-megabyte modules (a Go hello is 1.3 MiB of code).
+pub const LARGE_MODULE_BYTES: usize = 1024 * 1024;
+
+/// The optimisation pipeline, named here only: LLVM's standard `default<On>`, or for very
+/// large modules a light one (promote locals, CSE, combine, simplify control flow) that keeps
+/// most of the benefit at a tenth of the cost.
+pub fn pass_pipeline(opt_level: u8, code_bytes: usize) -> String {
+    if opt_level >= 2 && code_bytes > LARGE_MODULE_BYTES {
+        return "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg)"
+            .to_string();
+    }
     format!("default<O{}>", opt_level.min(3))
 }
 
@@ -223,6 +233,13 @@ fn partitions(info: &ModuleInfo<'_>, forced: Option<usize>) -> Vec<Partition> {
         .collect()
 }
 
+fn code_bytes(info: &ModuleInfo<'_>) -> usize {
+    info.bodies
+        .iter()
+        .map(|b| (b.range().end - b.range().start) as usize)
+        .sum()
+}
+
 type StageTimes = Vec<(&'static str, Duration)>;
 
 fn compile_partition(
@@ -258,7 +275,11 @@ fn compile_partition(
     // optimisation time on large modules.
     options.set_loop_slp_vectorization(false);
     module
-        .run_passes(&pass_pipeline(opts.opt_level), &machine, options)
+        .run_passes(
+            &pass_pipeline(opts.opt_level, code_bytes(info)),
+            &machine,
+            options,
+        )
         .map_err(|e| CompileError::Backend(e.to_string()))?;
     timings.push(("optimize", started.elapsed()));
     let llvm_ir = opts.emit_llvm.then(|| module.print_to_string().to_string());

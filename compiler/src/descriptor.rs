@@ -278,7 +278,17 @@ impl<'e, 'ctx, 'a> Emitter<'e, 'ctx, 'a> {
                 b.build_memcpy(d, 8, segment.contents.as_pointer_value(), 8, bytes)?;
             }
         }
+        let constant_offsets = info.datas.iter().all(|d| match d.mode {
+            SegmentMode::Active { offset, .. } => matches!(offset, ConstExpr::I32(_)),
+            _ => true,
+        });
+        if constant_offsets {
+            self.copy_data_segments_by_table(&b, f)?;
+        }
         for (segment, data) in env.data_segments.iter().zip(&info.datas) {
+            if constant_offsets {
+                break;
+            }
             let SegmentMode::Active { offset, .. } = data.mode else {
                 continue;
             };
@@ -312,6 +322,80 @@ impl<'e, 'ctx, 'a> Emitter<'e, 'ctx, 'a> {
         }
         b.build_return(None)?;
         Ok(f)
+    }
+
+    /// Active data segments with constant offsets (the usual case; Go emits tens of
+    /// thousands) are copied by one loop over a table of `{ offset: i64, length: i64,
+    /// bytes: ptr }` records, in order, trapping at the first one out of bounds: unrolled
+    /// code for each would make `instantiate` enormous and slow to compile.
+    fn copy_data_segments_by_table(&self, b: &Builder<'ctx>, f: FunctionValue<'ctx>) -> Result<()> {
+        let env = self.env;
+        let ctx = env.ctx;
+        let (i8t, i64t) = (ctx.i8_type(), ctx.i64_type());
+        let record = ctx.struct_type(&[i64t.into(), i64t.into(), self.ptr().into()], false);
+        let mut records = Vec::new();
+        for (segment, data) in env.data_segments.iter().zip(&env.info.datas) {
+            if let SegmentMode::Active {
+                offset: ConstExpr::I32(offset),
+                ..
+            } = data.mode
+            {
+                records.push(record.const_named_struct(&[
+                    i64t.const_int(offset as u32 as u64, false).into(),
+                    i64t.const_int(segment.static_length as u64, false).into(),
+                    segment.contents.as_pointer_value().into(),
+                ]));
+            }
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let count = records.len() as u64;
+        let array = record.const_array(&records);
+        let table = self
+            .private_constant(&array, array.get_type())
+            .as_pointer_value();
+        let desc = env
+            .memory_descriptor(b)?
+            .ok_or_else(|| CompileError::Backend("data segment without memory".into()))?;
+        let before = b.get_insert_block().expect("positioned");
+        let header = ctx.append_basic_block(f, "data");
+        let done = ctx.append_basic_block(f, "data.done");
+        b.build_unconditional_branch(header)?;
+        b.position_at_end(header);
+        let k = b.build_phi(i64t, "k")?;
+        k.add_incoming(&[(&i64t.const_zero(), before)]);
+        let kv = k.as_basic_value().into_int_value();
+        // SAFETY: GEPs into the record table built above (k < count).
+        let entry = unsafe { b.build_gep(record, table, &[kv], "")? };
+        let offset = b.build_load(i64t, entry, "offset")?.into_int_value();
+        let length_ptr = self.gep(b, i8t, entry, i64t.const_int(8, false))?;
+        let length = b.build_load(i64t, length_ptr, "length")?.into_int_value();
+        let bytes_ptr = self.gep(b, i8t, entry, i64t.const_int(16, false))?;
+        let bytes = b
+            .build_load(self.ptr(), bytes_ptr, "bytes")?
+            .into_pointer_value();
+        let size_ptr = self.gep(
+            b,
+            i8t,
+            desc,
+            i64t.const_int(memory_descriptor_offsets::CURRENT_BYTES as u64, false),
+        )?;
+        let size = b.build_load(i64t, size_ptr, "")?.into_int_value();
+        let end = b.build_int_add(offset, length, "")?;
+        let ok = b.build_int_compare(IntPredicate::ULE, end, size, "")?;
+        self.trap_unless(b, f, ok, TrapCode::OutOfBoundsMemoryAccess)?;
+        let base = b.build_load(self.ptr(), desc, "")?.into_pointer_value();
+        let d = self.gep(b, i8t, base, offset)?;
+        b.build_memcpy(d, 1, bytes, 1, length)?;
+        let next = b.build_int_add(kv, i64t.const_int(1, false), "")?;
+        let latch = b.get_insert_block().expect("positioned");
+        k.add_incoming(&[(&next, latch)]);
+        let more =
+            b.build_int_compare(IntPredicate::ULT, next, i64t.const_int(count, false), "")?;
+        b.build_conditional_branch(more, header, done)?;
+        b.position_at_end(done);
+        Ok(())
     }
 
     /// Native code address of a function: defined functions and symbol-linked imports
