@@ -31,13 +31,16 @@ fn examples() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("examples");
-        let status = Command::new("bash")
+        let built = Command::new("bash")
             .arg(root().join("examples/build.sh"))
             .arg(&out)
-            .stdout(Stdio::null())
-            .status()
+            .output()
             .expect("running examples/build.sh");
-        assert!(status.success(), "examples/build.sh failed");
+        assert!(
+            built.status.success(),
+            "examples/build.sh failed:\n{}",
+            text(&built.stderr)
+        );
         out
     })
 }
