@@ -151,16 +151,24 @@ pub fn compile_module(
     let results: Vec<Result<(Output, StageTimes), CompileError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = partitions
             .into_iter()
-            .map(|p| scope.spawn(move || compile_partition(info, opts, p)))
+            .map(|p| {
+                // LLVM recurses on deep control flow; give it a main-thread-sized stack.
+                std::thread::Builder::new()
+                    .stack_size(PARTITION_STACK_BYTES)
+                    .spawn_scoped(scope, move || compile_partition(info, opts, p))
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
                     Err(CompileError::Backend(
                         "a code generation thread panicked".into(),
                     ))
-                })
+                }),
+                Err(e) => Err(CompileError::Backend(format!(
+                    "cannot start a code generation thread: {e}"
+                ))),
             })
             .collect()
     });
@@ -186,6 +194,8 @@ pub fn compile_module(
     timings.push(("merge", started.elapsed()));
     Ok(Output { object, llvm_ir })
 }
+
+const PARTITION_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 /// Below this much function code one LLVM module is fastest (and inlines across everything).
 const PARALLEL_THRESHOLD_BYTES: usize = 256 * 1024;

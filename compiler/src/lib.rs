@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ImportLinkage {
     /// A direct call to the undefined symbol `module.field` (C ABI): the unikernel links it.
+    /// Imports with several results return an LLVM first-class struct, which is not a C
+    /// struct return: only single-result imports (all of WASI) can be written in C or Rust.
     #[default]
     Symbols,
     /// An indirect call through a per-import slot the runtime fills (listed in the descriptor):

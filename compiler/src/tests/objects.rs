@@ -100,14 +100,19 @@ fn partitioned_objects_keep_only_the_descriptor_global() {
       (func $b (result i32) (global.get $g))
       (func $c (export "c") (param i32) (result i32) (i32.load (local.get 0)))
       (func $d (export "d") (call $a) (drop)))"#;
-    let opts = crate::CompileOptions::default();
-    let m = crate::compile_partitioned(&super::wasm(wat), &opts, Some(3)).unwrap();
-    let file = object::File::parse(&*m.object).unwrap();
-    let globals: Vec<String> = file
-        .symbols()
-        .filter(|s| s.is_global() && !s.is_undefined())
-        .map(|s| s.name().unwrap().to_string())
-        .collect();
-    assert_eq!(globals, [mewz_abi::symbols::MODULE_DESCRIPTOR]);
-    assert!(m.timings.iter().any(|(stage, _)| *stage == "merge"));
+    for target in Target::all() {
+        let opts = crate::CompileOptions {
+            target: *target,
+            ..Default::default()
+        };
+        let m = crate::compile_partitioned(&super::wasm(wat), &opts, Some(3)).unwrap();
+        let file = object::File::parse(&*m.object).unwrap();
+        let globals: Vec<String> = file
+            .symbols()
+            .filter(|s| s.is_global() && !s.is_undefined())
+            .map(|s| s.name().unwrap().to_string())
+            .collect();
+        assert_eq!(globals, [mewz_abi::symbols::MODULE_DESCRIPTOR], "{target}");
+        assert!(m.timings.iter().any(|(stage, _)| *stage == "merge"));
+    }
 }
