@@ -46,11 +46,19 @@ pub fn target_machine(opts: &CompileOptions) -> Result<TargetMachine, CompileErr
     let llvm_target =
         LlvmTarget::from_triple(&triple).map_err(|e| CompileError::Backend(e.to_string()))?;
     let (default_cpu, default_features) = target.default_cpu();
-    let (cpu, features) = match &opts.cpu {
-        Some(cpu) => (cpu.as_str(), ""),
+    let host_cpu;
+    let host_features;
+    let (cpu, features) = match opts.cpu.as_deref() {
+        // Only on request: the default never depends on the build machine.
+        Some("native") => {
+            host_cpu = TargetMachine::get_host_cpu_name().to_string();
+            host_features = TargetMachine::get_host_cpu_features().to_string();
+            (host_cpu.as_str(), host_features.as_str())
+        }
+        Some(cpu) => (cpu, ""),
         None => (default_cpu, default_features),
     };
-    if !llvm_target_knows_cpu(target, cpu) {
+    if opts.cpu.as_deref() != Some("native") && !llvm_target_knows_cpu(target, cpu) {
         return Err(CompileError::Backend(format!(
             "unknown CPU `{cpu}` for target {}",
             target.name()

@@ -129,3 +129,20 @@ fn random_and_mutated_modules_never_panic() {
     }
     assert!(compiled >= 16, "only {compiled} random modules compiled");
 }
+
+#[test]
+fn named_and_native_cpus_compile() {
+    for (target, cpu) in [
+        (Target::X86_64, "x86-64-v3"),
+        (Target::HostX86_64, "native"),
+        (Target::Aarch64, "neoverse-n1"),
+        (Target::HostAarch64, "cortex-a72"),
+    ] {
+        let opts = CompileOptions {
+            target,
+            cpu: Some(cpu.into()),
+            ..Default::default()
+        };
+        compile(&super::wasm(super::HELLO), &opts).unwrap_or_else(|e| panic!("{cpu}: {e}"));
+    }
+}
