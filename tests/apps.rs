@@ -324,3 +324,57 @@ fn memory_cap_stops_memory_grow_on_every_target() {
         );
     }
 }
+
+#[test]
+fn hostile_guest_pointers_get_efault_not_a_fault() {
+    // Each call gets a pointer or length that leaves the 1-page memory; each must return
+    // EFAULT (21). The exit status has bit N set when call N did.
+    let wasm = wat_module(
+        "hostile-pointers",
+        r#"(module
+             (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+             (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
+             (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+             (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+             (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+             (memory (export "memory") 1)
+             (func $bit (param $errno i32) (param $n i32) (result i32)
+               (select (i32.shl (i32.const 1) (local.get $n)) (i32.const 0) (i32.eq (local.get $errno) (i32.const 21))))
+             (func (export "_start")
+               (local $r i32)
+               ;; iovec array far outside memory
+               (local.set $r (call $bit (call $fd_write (i32.const 1) (i32.const 0xfffffff0) (i32.const 1) (i32.const 0)) (i32.const 0)))
+               ;; a valid iovec whose buffer runs past the end of memory
+               (i32.store (i32.const 0) (i32.const 65000))
+               (i32.store (i32.const 4) (i32.const 1000))
+               (local.set $r (i32.or (local.get $r)
+                 (call $bit (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)) (i32.const 1))))
+               ;; result pointer straddling the end
+               (local.set $r (i32.or (local.get $r)
+                 (call $bit (call $args_sizes (i32.const 65534) (i32.const 16)) (i32.const 2))))
+               ;; length wrapping around 2^32
+               (local.set $r (i32.or (local.get $r)
+                 (call $bit (call $random (i32.const 16) (i32.const 0xfffffff8)) (i32.const 3))))
+               (local.set $r (i32.or (local.get $r)
+                 (call $bit (call $clock (i32.const 0) (i64.const 1) (i32.const 65532)) (i32.const 4))))
+               (call $exit (local.get $r))))"#,
+    );
+    for target in targets() {
+        let out = Command::new(MEWZ)
+            .args(["run", "--target", &target])
+            .arg(&wasm)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0b11111),
+            "{target}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{target}: wrote despite EFAULT: {:?}",
+            text(&out.stdout)
+        );
+    }
+}
