@@ -107,18 +107,18 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         for local in body.get_locals_reader()? {
             local_count += local?.0 as usize;
         }
-        // A function that calls nothing cannot recurse: with a small frame it stays within the
-        // margin the runtime keeps below the limit, so it needs no check.
-        if calls || local_count > LEAF_LOCALS_WITHOUT_CHECK {
-            t.check_stack()?;
-        }
+        // Every slot lives in the entry block, before any branch: only entry-block allocas are
+        // part of the static frame (others are dynamic stack allocations) and only they are
+        // promoted to SSA registers by SROA. The stack check below then measures the stack
+        // pointer after the whole frame is reserved, before anything is written to it.
+        let mut initial_values = Vec::with_capacity(local_count);
         for (i, param) in ty.params.iter().enumerate() {
             let llty = llvm_type(ctx, *param);
             let slot = t.b.build_alloca(llty, "param")?;
             let value = function
                 .get_nth_param(i as u32)
                 .ok_or_else(|| CompileError::Backend("parameter count mismatch".into()))?;
-            t.b.build_store(slot, value)?;
+            initial_values.push(value);
             t.locals.push((slot, llty));
         }
         for local in body.get_locals_reader()? {
@@ -127,9 +127,17 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             let llty = llvm_type(ctx, crate::module_info::convert_type(local_ty, offset)?);
             for _ in 0..count {
                 let slot = t.b.build_alloca(llty, "local")?;
-                t.b.build_store(slot, zero(llty))?;
+                initial_values.push(zero(llty));
                 t.locals.push((slot, llty));
             }
+        }
+        // A function that calls nothing cannot recurse: with a small frame it stays within the
+        // margin the runtime keeps below the limit, so it needs no check.
+        if calls || local_count > LEAF_LOCALS_WITHOUT_CHECK {
+            t.check_stack()?;
+        }
+        for (&(slot, _), value) in t.locals.iter().zip(initial_values) {
+            t.b.build_store(slot, value)?;
         }
         if let Some(desc) = env.memory_descriptor(&t.b)? {
             let base = t.b.build_load(t.ptr_type(), desc, "memory.base")?;
