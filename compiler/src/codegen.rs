@@ -1,6 +1,6 @@
 //! LLVM setup, the pass pipeline (named once, here) and object emission.
 
-use crate::env::{Env, Partition};
+use crate::env::{Env, Partition, add_function_attribute, function_symbol};
 use crate::error::CompileError;
 use crate::module_info::ModuleInfo;
 use crate::translate::FunctionTranslator;
@@ -18,6 +18,23 @@ use std::time::{Duration, Instant};
 /// Function code beyond which `-O2`/`-O3` use the light pipeline: LLVM's full pipeline needs
 /// minutes for multi-megabyte modules (a Go hello is 1.3 MiB of code).
 pub const LARGE_MODULE_BYTES: usize = 1024 * 1024;
+
+/// In modules over [`LARGE_MODULE_BYTES`], functions with at least this much code are
+/// compiled by the back end as `optnone` (after the IR pipeline has run on them): fast
+/// instruction selection and no machine-level optimisations, but still the greedy register
+/// allocator. SelectionDAG instruction selection and scheduling were two thirds of a Go
+/// hello's 15 s of code generation; this halves it, for code about 10% larger. Tiny functions
+/// (accessors, the hottest leaves) keep the full back end: they cost little to compile.
+const FAST_BACKEND_FUNCTION_BYTES: usize = 256;
+
+/// Overrides of the size-based code generation choices (tests force each path).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tuning {
+    /// Number of parallel partitions instead of one per core.
+    pub partitions: Option<usize>,
+    /// Functions from this many code bytes get the fast back end, whatever the module size.
+    pub fast_backend_function_bytes: Option<usize>,
+}
 
 /// The optimisation pipeline, named here only: LLVM's standard `default<On>`, or for very
 /// large modules a light one (promote locals, CSE, combine, simplify control flow) that keeps
@@ -147,11 +164,15 @@ pub fn compile_module(
     info: &ModuleInfo<'_>,
     opts: &CompileOptions,
     timings: &mut Vec<(&'static str, Duration)>,
-    forced_partitions: Option<usize>,
+    tuning: Tuning,
 ) -> Result<Output, CompileError> {
-    let partitions = partitions(info, forced_partitions);
+    let partitions = partitions(info, tuning.partitions);
+    let fast_backend_from = tuning
+        .fast_backend_function_bytes
+        .or((code_bytes(info) > LARGE_MODULE_BYTES).then_some(FAST_BACKEND_FUNCTION_BYTES));
     if partitions.len() == 1 {
-        let (output, stage_times) = compile_partition(info, opts, Partition::whole(info))?;
+        let (output, stage_times) =
+            compile_partition(info, opts, Partition::whole(info), fast_backend_from)?;
         timings.extend(stage_times);
         return Ok(output);
     }
@@ -163,7 +184,9 @@ pub fn compile_module(
                 // LLVM recurses on deep control flow; give it a main-thread-sized stack.
                 std::thread::Builder::new()
                     .stack_size(PARTITION_STACK_BYTES)
-                    .spawn_scoped(scope, move || compile_partition(info, opts, p))
+                    .spawn_scoped(scope, move || {
+                        compile_partition(info, opts, p, fast_backend_from)
+                    })
             })
             .collect();
         handles
@@ -264,6 +287,7 @@ fn compile_partition(
     info: &ModuleInfo<'_>,
     opts: &CompileOptions,
     partition: Partition,
+    fast_backend_from: Option<usize>,
 ) -> Result<(Output, StageTimes), CompileError> {
     let mut timings = Vec::new();
     let machine = target_machine(opts)?;
@@ -272,7 +296,7 @@ fn compile_partition(
     let defines_state = partition.defines_state();
     let functions = partition.functions.clone();
     let env = Env::new(&context, "wasm", info, opts, partition);
-    for index in functions {
+    for index in functions.clone() {
         let body = &info.bodies[index - info.imported_functions];
         FunctionTranslator::translate(&env, index as u32, body)?;
     }
@@ -300,6 +324,20 @@ fn compile_partition(
         )
         .map_err(|e| CompileError::Backend(e.to_string()))?;
     timings.push(("optimize", started.elapsed()));
+    if let Some(min_bytes) = fast_backend_from {
+        for index in functions {
+            let range = info.bodies[index - info.imported_functions].range();
+            // Looked up by name: the pipeline deletes functions it inlined everywhere.
+            let function = module.get_function(&function_symbol(index));
+            if let Some(function) =
+                function.filter(|_| (range.end - range.start) as usize >= min_bytes)
+            {
+                // `optnone` requires `noinline`; no inlining happens after this point anyway.
+                add_function_attribute(&context, function, "noinline");
+                add_function_attribute(&context, function, "optnone");
+            }
+        }
+    }
     let llvm_ir = opts.emit_llvm.then(|| module.print_to_string().to_string());
 
     let started = Instant::now();

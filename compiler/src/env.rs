@@ -118,6 +118,11 @@ pub fn results_struct<'ctx>(ctx: &'ctx Context, results: &[ValType]) -> StructTy
     ctx.struct_type(&fields, false)
 }
 
+/// The LLVM name of function `index` (function index space).
+pub fn function_symbol(index: usize) -> String {
+    format!("wasm_function_{index}")
+}
+
 pub fn add_function_attribute<'ctx>(ctx: &'ctx Context, f: FunctionValue<'ctx>, name: &str) {
     let kind = Attribute::get_named_enum_kind_id(name);
     f.add_attribute(AttributeLoc::Function, ctx.create_enum_attribute(kind, 0));
@@ -320,7 +325,7 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
                 Linkage::External
             };
             let f = self.module.add_function(
-                &format!("wasm_function_{function}"),
+                &function_symbol(function),
                 function_type(self.ctx, ty),
                 Some(linkage),
             );

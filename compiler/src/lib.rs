@@ -141,21 +141,21 @@ fn summary(info: &module_info::ModuleInfo<'_>) -> ModuleSummary {
 
 /// Compiles a module to an ELF relocatable object for `opts.target`.
 pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<CompiledModule, CompileError> {
-    compile_partitioned(wasm, opts, None)
+    compile_tuned(wasm, opts, codegen::Tuning::default())
 }
 
-/// [`compile`] with an explicit number of parallel code-generation partitions (tests).
-pub(crate) fn compile_partitioned(
+/// [`compile`] with the size-based code generation choices overridden (tests).
+pub(crate) fn compile_tuned(
     wasm: &[u8],
     opts: &CompileOptions,
-    partitions: Option<usize>,
+    tuning: codegen::Tuning,
 ) -> Result<CompiledModule, CompileError> {
     let mut timings = Vec::new();
     let started = Instant::now();
     module_info::validate(wasm)?;
     let info = module_info::ModuleInfo::parse(wasm)?;
     timings.push(("validate", started.elapsed()));
-    let output = codegen::compile_module(&info, opts, &mut timings, partitions)?;
+    let output = codegen::compile_module(&info, opts, &mut timings, tuning)?;
     Ok(CompiledModule {
         object: output.object,
         llvm_ir: output.llvm_ir,

@@ -90,6 +90,44 @@ fn llvm_ir_is_returned_on_request() {
     let ir = m.llvm_ir.unwrap();
     assert!(ir.contains("@__mewz_module"), "{ir}");
     assert!(ir.contains("wasi_snapshot_preview1.fd_write"));
+    assert!(
+        !ir.contains("optnone"),
+        "small modules get the full back end"
+    );
+}
+
+/// Large modules hand big functions to the back end as `optnone` (fast instruction selection).
+#[test]
+fn fast_backend_marks_functions_big_enough() {
+    let wat = r#"(module
+      (func (export "small") (result i32) (i32.const 1))
+      (func (export "big") (param i32) (result i32)
+        (i32.add (i32.mul (local.get 0) (local.get 0)) (i32.const 12345678))))"#;
+    let opts = crate::CompileOptions {
+        emit_llvm: true,
+        ..Default::default()
+    };
+    let tuning = crate::codegen::Tuning {
+        fast_backend_function_bytes: Some(8),
+        ..Default::default()
+    };
+    let ir = crate::compile_tuned(&super::wasm(wat), &opts, tuning)
+        .unwrap()
+        .llvm_ir
+        .unwrap();
+    let attributes_of = |name: &str| {
+        let define = ir
+            .lines()
+            .find(|l| l.starts_with("define") && l.contains(&format!("@{name}(")))
+            .unwrap_or_else(|| panic!("no {name} in {ir}"));
+        let group = define.rsplit('#').next().unwrap().trim_end_matches(" {");
+        ir.lines()
+            .find(|l| l.starts_with(&format!("attributes #{group} ")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(!attributes_of("wasm_function_0").contains("optnone"));
+    assert!(attributes_of("wasm_function_1").contains("optnone"));
 }
 
 #[test]
@@ -105,7 +143,11 @@ fn partitioned_objects_keep_only_the_descriptor_global() {
             target: *target,
             ..Default::default()
         };
-        let m = crate::compile_partitioned(&super::wasm(wat), &opts, Some(3)).unwrap();
+        let tuning = crate::codegen::Tuning {
+            partitions: Some(3),
+            ..Default::default()
+        };
+        let m = crate::compile_tuned(&super::wasm(wat), &opts, tuning).unwrap();
         let file = object::File::parse(&*m.object).unwrap();
         let globals: Vec<String> = file
             .symbols()

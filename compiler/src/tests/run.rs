@@ -1,6 +1,7 @@
 //! Execution: link a compiled object with a tiny C runtime (`driver.c`, built with clang-19)
 //! and call exports through the array-call trampolines.
 
+use crate::codegen::Tuning;
 use crate::{CompileOptions, ImportLinkage, Target};
 use mewz_abi::TrapCode;
 use std::io::Write;
@@ -20,14 +21,14 @@ impl Instance {
     }
 
     pub fn with_options(wat: &str, opts: CompileOptions) -> Instance {
-        Self::partitioned(wat, opts, None)
+        Self::tuned(wat, opts, Tuning::default())
     }
 
-    /// Compiled in `partitions` parallel LLVM modules (merged with ld.lld -r).
-    pub fn partitioned(wat: &str, mut opts: CompileOptions, partitions: Option<usize>) -> Instance {
+    /// Compiled with the size-based code generation choices overridden.
+    pub fn tuned(wat: &str, mut opts: CompileOptions, tuning: Tuning) -> Instance {
         opts.target = Target::HostX86_64;
         opts.import_linkage = ImportLinkage::Symbols;
-        let module = crate::compile_partitioned(&super::wasm(wat), &opts, partitions)
+        let module = crate::compile_tuned(&super::wasm(wat), &opts, tuning)
             .unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::tempdir().unwrap();
         let object = dir.path().join("module.o");
@@ -108,10 +109,22 @@ pub fn trap(code: TrapCode) -> String {
     format!("trap {}", code as u32)
 }
 
+/// The default back end, and the fast one large modules get, forced on every function.
+fn both_back_ends() -> [Tuning; 2] {
+    [
+        Tuning::default(),
+        Tuning {
+            fast_backend_function_bytes: Some(0),
+            ..Tuning::default()
+        },
+    ]
+}
+
 #[test]
 fn arithmetic_and_control_flow() {
-    let m = Instance::new(
-        r#"(module
+    for tuning in both_back_ends() {
+        let m = Instance::tuned(
+            r#"(module
       (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
       (func $fac (export "fac") (param i64) (result i64)
         (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 1))
@@ -144,85 +157,89 @@ fn arithmetic_and_control_flow() {
       (func (export "block_params") (result i32)
         (i32.const 5) (block (param i32) (result i32) (i32.const 2) (i32.mul)))
     )"#,
-    );
-    let f64_bits = |x: f64| x.to_bits().to_string();
-    let f32_bits = |x: f32| x.to_bits().to_string();
-    m.check(&[
-        ("add 2 3", "ok 5"),
-        ("add 4294967295 1", "ok 0"),
-        ("fac 20", "ok 2432902008176640000"),
-        ("sum 100", "ok 5050"),
-        ("switch 0", "ok 10"),
-        ("switch 1", "ok 20"),
-        ("switch 7", "ok 30"),
-        ("swap 1 2", "ok 2 1"),
-        ("multi", "ok 4294967292"),
-        ("div_s 7 0", &trap(TrapCode::IntegerDivideByZero)),
-        (
-            "div_s 2147483648 4294967295",
-            &trap(TrapCode::IntegerOverflow),
-        ),
-        ("rem_s 2147483648 4294967295", "ok 0"),
-        ("div_s 4294967289 2", "ok 4294967293"),
-        ("shl 1 33", "ok 2"),
-        ("clz 0", "ok 32"),
-        (
-            &format!("trunc {}", f64_bits(-2147483648.9)),
-            "ok 2147483648",
-        ),
-        (
-            &format!("trunc {}", f64_bits(2147483648.0)),
-            &trap(TrapCode::IntegerOverflow),
-        ),
-        (
-            &format!("trunc {}", f64_bits(f64::NAN)),
-            &trap(TrapCode::InvalidConversionToInteger),
-        ),
-        (&format!("trunc_sat {}", f32_bits(-5.0)), "ok 0"),
-        (&format!("trunc_sat {}", f32_bits(1e20)), "ok 4294967295"),
-        (
-            &format!("nearest {}", f64_bits(2.5)),
-            &format!("ok {}", f64_bits(2.0)),
-        ),
-        (
-            &format!("nearest {}", f64_bits(-3.5)),
-            &format!("ok {}", f64_bits(-4.0)),
-        ),
-        (
-            &format!("nearest {}", f64_bits(-0.4)),
-            &format!("ok {}", f64_bits(-0.0)),
-        ),
-        (
-            &format!("floor {}", f32_bits(-0.5)),
-            &format!("ok {}", f32_bits(-1.0)),
-        ),
-        (
-            &format!("floor {}", f32_bits(1e30)),
-            &format!("ok {}", f32_bits(1e30)),
-        ),
-        (
-            &format!("ceil {}", f64_bits(-0.5)),
-            &format!("ok {}", f64_bits(-0.0)),
-        ),
-        (
-            &format!("ceil {}", f64_bits(4.1)),
-            &format!("ok {}", f64_bits(5.0)),
-        ),
-        (
-            &format!("min {} {}", f64_bits(0.0), f64_bits(-0.0)),
-            &format!("ok {}", f64_bits(-0.0)),
-        ),
-        ("unreachable", &trap(TrapCode::Unreachable)),
-        ("deep 0", &trap(TrapCode::CallStackExhausted)),
-        ("add 1 1", "ok 2"),
-        ("block_params", "ok 10"),
-    ]);
+            CompileOptions::default(),
+            tuning,
+        );
+        let f64_bits = |x: f64| x.to_bits().to_string();
+        let f32_bits = |x: f32| x.to_bits().to_string();
+        m.check(&[
+            ("add 2 3", "ok 5"),
+            ("add 4294967295 1", "ok 0"),
+            ("fac 20", "ok 2432902008176640000"),
+            ("sum 100", "ok 5050"),
+            ("switch 0", "ok 10"),
+            ("switch 1", "ok 20"),
+            ("switch 7", "ok 30"),
+            ("swap 1 2", "ok 2 1"),
+            ("multi", "ok 4294967292"),
+            ("div_s 7 0", &trap(TrapCode::IntegerDivideByZero)),
+            (
+                "div_s 2147483648 4294967295",
+                &trap(TrapCode::IntegerOverflow),
+            ),
+            ("rem_s 2147483648 4294967295", "ok 0"),
+            ("div_s 4294967289 2", "ok 4294967293"),
+            ("shl 1 33", "ok 2"),
+            ("clz 0", "ok 32"),
+            (
+                &format!("trunc {}", f64_bits(-2147483648.9)),
+                "ok 2147483648",
+            ),
+            (
+                &format!("trunc {}", f64_bits(2147483648.0)),
+                &trap(TrapCode::IntegerOverflow),
+            ),
+            (
+                &format!("trunc {}", f64_bits(f64::NAN)),
+                &trap(TrapCode::InvalidConversionToInteger),
+            ),
+            (&format!("trunc_sat {}", f32_bits(-5.0)), "ok 0"),
+            (&format!("trunc_sat {}", f32_bits(1e20)), "ok 4294967295"),
+            (
+                &format!("nearest {}", f64_bits(2.5)),
+                &format!("ok {}", f64_bits(2.0)),
+            ),
+            (
+                &format!("nearest {}", f64_bits(-3.5)),
+                &format!("ok {}", f64_bits(-4.0)),
+            ),
+            (
+                &format!("nearest {}", f64_bits(-0.4)),
+                &format!("ok {}", f64_bits(-0.0)),
+            ),
+            (
+                &format!("floor {}", f32_bits(-0.5)),
+                &format!("ok {}", f32_bits(-1.0)),
+            ),
+            (
+                &format!("floor {}", f32_bits(1e30)),
+                &format!("ok {}", f32_bits(1e30)),
+            ),
+            (
+                &format!("ceil {}", f64_bits(-0.5)),
+                &format!("ok {}", f64_bits(-0.0)),
+            ),
+            (
+                &format!("ceil {}", f64_bits(4.1)),
+                &format!("ok {}", f64_bits(5.0)),
+            ),
+            (
+                &format!("min {} {}", f64_bits(0.0), f64_bits(-0.0)),
+                &format!("ok {}", f64_bits(-0.0)),
+            ),
+            ("unreachable", &trap(TrapCode::Unreachable)),
+            ("deep 0", &trap(TrapCode::CallStackExhausted)),
+            ("add 1 1", "ok 2"),
+            ("block_params", "ok 10"),
+        ]);
+    }
 }
 
 #[test]
 fn memory_data_grow_and_out_of_bounds() {
-    let m = Instance::new(
-        r#"(module
+    for tuning in both_back_ends() {
+        let m = Instance::tuned(
+            r#"(module
       (import "env" "add_one" (func $add_one (param i32) (result i32)))
       (memory 1 3)
       (data (i32.const 16) "\2a\00\00\00")
@@ -239,33 +256,36 @@ fn memory_data_grow_and_out_of_bounds() {
       (func (export "init") (param i32 i32 i32) (memory.init $passive (local.get 0) (local.get 1) (local.get 2)))
       (func (export "drop") (data.drop $passive))
     )"#,
-    );
-    m.check(&[
-        ("load 16", "ok 42"),
-        ("store 20 4294967295", "ok"),
-        ("load8 19", "ok 4294967295"),
-        ("load 65532", "ok 0"),
-        ("load 65533", &trap(TrapCode::OutOfBoundsMemoryAccess)),
-        ("probe 65535", &trap(TrapCode::OutOfBoundsMemoryAccess)),
-        ("probe 4294967295", &trap(TrapCode::OutOfBoundsMemoryAccess)),
-        ("size", "ok 1"),
-        ("grow 1", "ok 1"),
-        ("load 65536", "ok 0"),
-        ("grow 5", "ok 4294967295"),
-        ("size", "ok 2"),
-        ("import 41", "ok 42"),
-        ("copy 17 16 4", "ok"),
-        ("load 16", "ok 10794"),
-        ("copy 131070 0 3", &trap(TrapCode::OutOfBoundsMemoryAccess)),
-        ("fill 100 7 4", "ok"),
-        ("load 100", "ok 117901063"),
-        ("init 200 1 3", "ok"),
-        ("load 200", "ok 6579042"),
-        ("init 200 2 3", &trap(TrapCode::OutOfBoundsMemoryAccess)),
-        ("drop", "ok"),
-        ("init 200 0 0", "ok"),
-        ("init 200 0 1", &trap(TrapCode::OutOfBoundsMemoryAccess)),
-    ]);
+            CompileOptions::default(),
+            tuning,
+        );
+        m.check(&[
+            ("load 16", "ok 42"),
+            ("store 20 4294967295", "ok"),
+            ("load8 19", "ok 4294967295"),
+            ("load 65532", "ok 0"),
+            ("load 65533", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+            ("probe 65535", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+            ("probe 4294967295", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+            ("size", "ok 1"),
+            ("grow 1", "ok 1"),
+            ("load 65536", "ok 0"),
+            ("grow 5", "ok 4294967295"),
+            ("size", "ok 2"),
+            ("import 41", "ok 42"),
+            ("copy 17 16 4", "ok"),
+            ("load 16", "ok 10794"),
+            ("copy 131070 0 3", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+            ("fill 100 7 4", "ok"),
+            ("load 100", "ok 117901063"),
+            ("init 200 1 3", "ok"),
+            ("load 200", "ok 6579042"),
+            ("init 200 2 3", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+            ("drop", "ok"),
+            ("init 200 0 0", "ok"),
+            ("init 200 0 1", &trap(TrapCode::OutOfBoundsMemoryAccess)),
+        ]);
+    }
 }
 
 #[test]
@@ -276,10 +296,13 @@ fn tables_and_indirect_calls() {
 /// Functions, funcrefs, tables and segments split over parallel partitions behave the same.
 #[test]
 fn tables_and_indirect_calls_across_partitions() {
-    check_tables(Instance::partitioned(
+    check_tables(Instance::tuned(
         TABLES,
         CompileOptions::default(),
-        Some(3),
+        Tuning {
+            partitions: Some(3),
+            ..Tuning::default()
+        },
     ));
 }
 
