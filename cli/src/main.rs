@@ -115,6 +115,9 @@ struct RunArgs {
     args: Vec<String>,
 }
 
+/// Longest kernel command line `mewz run` passes (see `run_cmd`).
+const MAX_COMMAND_LINE: usize = 4000;
+
 /// An error in how mewz was invoked (exit status 2), as opposed to a failed build or run.
 #[derive(Debug)]
 struct UsageError(String);
@@ -421,6 +424,14 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             .to_string();
     }
     // The app's linear memory comes out of the kernel heap: give the machine room for it.
+    // QEMU's PVH loader overwrites its own boot structure past ~4 KiB of command line; keep
+    // every target to the same bound (bake long arguments into the image instead).
+    if command_line.len() > MAX_COMMAND_LINE {
+        return Err(usage(format!(
+            "arguments and environment make a {}-byte kernel command line; at most {MAX_COMMAND_LINE} fit (bake them in with `mewz build ... -- ARGS`)",
+            command_line.len()
+        )));
+    }
     let vm_memory = a.vm_memory.clone().or_else(|| {
         a.app_options
             .memory
