@@ -153,6 +153,16 @@ fn cpu_fault_is_reported_with_the_exception_status() {
 }
 
 #[test]
+fn repeated_kernel_options_keep_their_order() {
+    // The kernel takes the last of a repeated option: `heap` must run, not `panic`.
+    for_each_arch(|arch| {
+        let (status, _, err) = boot(arch, &["mewz.selftest=panic", "mewz.selftest=heap"]);
+        assert_eq!(status, 0, "{arch}: {err}");
+        assert!(err.contains("selftest heap: ok"), "{arch}: {err}");
+    });
+}
+
+#[test]
 fn panic_prints_its_message_and_the_panic_status() {
     for_each_arch(|arch| {
         let (status, _, err) = boot(arch, &["mewz.selftest=panic"]);

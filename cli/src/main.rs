@@ -366,6 +366,9 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // Kernel options in the order given: for a repeated option the last one wins.
+    let mut kernel_words = a.kernel_args.clone();
+    kernel_words.extend(a.verbose.then(|| "mewz.verbose".to_string()));
     let (target, image) = if bytes.starts_with(b"\0asm") {
         let target = a.target.unwrap_or_else(targets::default_target);
         if target == TargetName::Host {
@@ -377,9 +380,8 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
                 &exe,
                 &progress,
             )?;
-            let mut words = a.kernel_args.clone();
+            let mut words = kernel_words;
             words.extend(a.app_options.memory.map(|m| format!("mewz.memory={m}")));
-            words.extend(a.verbose.then(|| "mewz.verbose".to_string()));
             return app::run_host_executable(&exe, &name, &a.args, &a.app_options.env, &words);
         }
         let image = work.path().join("app.img");
@@ -413,17 +415,12 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         memory: a.app_options.memory,
         args: a.args,
     };
-    let mut command_line = runtime.command_line();
-    for w in a
-        .kernel_args
+    let command_line = kernel_words
         .iter()
-        .chain(a.verbose.then(|| "mewz.verbose".to_string()).iter())
-    {
-        command_line = format!("{} {}", mewz_kernel::cmdline::quote(w), command_line)
-            .trim()
-            .to_string();
-    }
-    // The app's linear memory comes out of the kernel heap: give the machine room for it.
+        .map(|w| mewz_kernel::cmdline::quote(w))
+        .chain(Some(runtime.command_line()).filter(|l| !l.is_empty()))
+        .collect::<Vec<_>>()
+        .join(" ");
     // QEMU's PVH loader overwrites its own boot structure past ~4 KiB of command line; keep
     // every target to the same bound (bake long arguments into the image instead).
     if command_line.len() > MAX_COMMAND_LINE {
@@ -432,6 +429,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             command_line.len()
         )));
     }
+    // The app's linear memory comes out of the kernel heap: give the machine room for it.
     let vm_memory = a.vm_memory.clone().or_else(|| {
         a.app_options
             .memory
