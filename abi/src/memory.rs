@@ -10,6 +10,13 @@
 pub const WASM_PAGE_SIZE: u64 = 64 * 1024;
 /// Largest number of pages a 32-bit memory can have.
 pub const MAX_WASM_PAGES: u64 = 65536;
+/// The most pages a memory may have here: one page short of 4 GiB. The spec lets
+/// `memory.grow` fail for implementation reasons; this limit keeps every valid address below
+/// `2^32 - 64 KiB`, so after a successful access at `p` the compiler knows that `p` plus a
+/// small constant cannot wrap (see `compiler/src/translate/address.rs`), which lets LLVM
+/// relate neighbouring accesses and vectorize loops. The runtime enforces it on
+/// instantiation and on `memory.grow`.
+pub const MAX_USABLE_PAGES: u64 = MAX_WASM_PAGES - 1;
 /// Addressable part of the reservation (4 GiB).
 pub const ADDRESSABLE_BYTES: u64 = MAX_WASM_PAGES * WASM_PAGE_SIZE;
 /// Guard after the addressable part; covers the largest static offset (u32::MAX) plus the

@@ -8,7 +8,9 @@ use crate::fault::{GuardKind, register_guard};
 use crate::platform::{MapError, Platform};
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
-use mewz_abi::memory::{MAX_WASM_PAGES, MemoryDescriptor, RESERVATION_BYTES, WASM_PAGE_SIZE};
+use mewz_abi::memory::{
+    MAX_USABLE_PAGES, MAX_WASM_PAGES, MemoryDescriptor, RESERVATION_BYTES, WASM_PAGE_SIZE,
+};
 
 /// Largest size any linear memory may grow to (`mewz.memory`); no limit by default.
 static LIMIT_BYTES: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -30,6 +32,8 @@ pub enum MemoryError {
         minimum_pages: u64,
         maximum_pages: u64,
     },
+    /// The minimum is above [`MAX_USABLE_PAGES`] (4 GiB - 64 KiB), mewz's implementation limit.
+    TooLarge { minimum_pages: u64 },
     /// The minimum is above the `mewz.memory` limit.
     AboveLimit {
         minimum_pages: u64,
@@ -58,6 +62,10 @@ impl fmt::Display for MemoryError {
                 minimum_pages * WASM_PAGE_SIZE / 1024,
                 limit_bytes / 1024
             ),
+            MemoryError::TooLarge { minimum_pages } => write!(
+                f,
+                "the module needs {minimum_pages} pages of memory; mewz supports at most {MAX_USABLE_PAGES} (4 GiB - 64 KiB)"
+            ),
             MemoryError::Map(e) => write!(f, "cannot map the linear memory: {e}"),
         }
     }
@@ -72,6 +80,9 @@ pub fn setup(p: &dyn Platform, desc: &mut MemoryDescriptor) -> Result<(), Memory
             minimum_pages,
             maximum_pages,
         });
+    }
+    if minimum_pages > MAX_USABLE_PAGES {
+        return Err(MemoryError::TooLarge { minimum_pages });
     }
     if minimum_pages > limit_pages() {
         let limit_bytes = LIMIT_BYTES.load(Ordering::Relaxed);
@@ -98,7 +109,8 @@ pub fn setup(p: &dyn Platform, desc: &mut MemoryDescriptor) -> Result<(), Memory
     Ok(())
 }
 
-/// `memory.grow`: the old size in pages, or `None` when the module's maximum, 4 GiB, the
+/// `memory.grow`: the old size in pages, or `None` when the module's maximum,
+/// [`MAX_USABLE_PAGES`], the
 /// `mewz.memory` limit or the machine's memory does not allow `delta_pages` more.
 pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> Option<u64> {
     if desc.base.is_null() {
@@ -106,7 +118,7 @@ pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> 
     }
     let old_pages = desc.current_bytes / WASM_PAGE_SIZE;
     let new_pages = old_pages + u64::from(delta_pages);
-    if new_pages > desc.maximum_pages.min(MAX_WASM_PAGES).min(limit_pages()) {
+    if new_pages > desc.maximum_pages.min(MAX_USABLE_PAGES).min(limit_pages()) {
         return None;
     }
     if delta_pages > 0 {
@@ -218,6 +230,22 @@ pub(crate) mod tests {
             "the module needs 128 KiB of memory but mewz.memory allows 64 KiB"
         );
         set_limit(None);
+        let mut d = descriptor(MAX_WASM_PAGES, MAX_WASM_PAGES);
+        let err = setup(&p, &mut d).unwrap_err();
+        assert_eq!(
+            err,
+            MemoryError::TooLarge {
+                minimum_pages: 65536
+            }
+        );
+        assert_eq!(
+            format!("{err}"),
+            "the module needs 65536 pages of memory; mewz supports at most 65535 (4 GiB - 64 KiB)"
+        );
+        let mut d = descriptor(0, MAX_WASM_PAGES);
+        setup(&p, &mut d).unwrap();
+        assert_eq!(grow(&p, &mut d, 65536), None, "4 GiB is past the limit");
+        let mut d = descriptor(2, 2);
         p.map_budget.store(0, Ordering::SeqCst);
         assert_eq!(
             setup(&p, &mut d),
