@@ -387,3 +387,145 @@ fn explicit_bounds_checks_trap_without_the_guard() {
         ("load 4294967295", &trap(TrapCode::OutOfBoundsMemoryAccess)),
     ]);
 }
+
+/// `p + constant` becomes `add nuw` only where an earlier access proved it cannot wrap
+/// (`translate/address.rs`): everywhere else a wrapped index must still reach low memory.
+/// Each case would trap (index past 4 GiB) if a fact leaked out of the construct that proved it.
+#[test]
+fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
+    let wat = r#"(module
+      (memory 1)
+      (data (i32.const 4) "\2a\00\00\00")
+      (func (export "after_if") (param $p i32) (param $c i32) (result i32)
+        (if (local.get $c) (then (drop (i32.load (local.get $p)))))
+        (i32.load (i32.add (local.get $p) (i32.const 8))))
+      (func (export "in_else") (param $p i32) (param $c i32) (result i32)
+        (if (result i32) (local.get $c)
+          (then (drop (i32.load (local.get $p))) (i32.const 0))
+          (else (i32.load (i32.add (local.get $p) (i32.const 8))))))
+      (func (export "kept_on_stack") (param $p i32) (param $c i32) (result i32)
+        (local.get $p)
+        (if (local.get $c) (then (drop (i32.load (local.get $p)))))
+        (i32.const 8) (i32.add) (i32.load))
+      (func (export "in_block") (param $p i32) (param $c i32) (result i32)
+        (local.get $p)
+        (block (br_if 0 (i32.eqz (local.get $c))) (drop (i32.load (local.get $p))))
+        (i32.load (i32.add (i32.const 8))))
+      (func (export "reassigned") (param $p i32) (param $q i32) (result i32)
+        (drop (i32.load (local.get $p)))
+        (local.set $p (local.get $q))
+        (i32.load (i32.add (local.get $p) (i32.const 8))))
+      (func (export "next_iteration") (param $p i32) (param $n i32) (result i32) (local $s i32)
+        (drop (i32.load (local.get $p)))
+        (block $done
+          (loop $l
+            (local.set $s (i32.add (local.get $s) (i32.load (i32.add (local.get $p) (i32.const 8)))))
+            (br_if $done (i32.eq (local.get $p) (local.get $n)))
+            (local.set $p (local.get $n))
+            (br $l)))
+        (local.get $s))
+      (func (export "pair") (param $p i32) (result i32)
+        (i32.add (i32.load (local.get $p)) (i32.load (i32.add (local.get $p) (i32.const 4)))))
+    )"#;
+    // The translator's own output (no pipeline at -O0): only `pair` may have an `add nuw`.
+    let opts = CompileOptions {
+        emit_llvm: true,
+        opt_level: 0,
+        ..CompileOptions::default()
+    };
+    let ir = crate::compile(&super::wasm(wat), &opts)
+        .unwrap()
+        .llvm_ir
+        .unwrap();
+    for (index, name) in [
+        "after_if",
+        "in_else",
+        "kept_on_stack",
+        "in_block",
+        "reassigned",
+        "next_iteration",
+        "pair",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let body = ir
+            .split("\ndefine ")
+            .find(|f| f.contains(&format!("@wasm_function_{index}(")))
+            .unwrap();
+        assert_eq!(
+            body.contains("add nuw i32"),
+            *name == "pair",
+            "{name}:\n{body}"
+        );
+    }
+    for tuning in both_back_ends() {
+        let m = Instance::tuned(wat, CompileOptions::default(), tuning);
+        let oob = trap(TrapCode::OutOfBoundsMemoryAccess);
+        m.check(&[
+            ("after_if 4294967292 0", "ok 42"),
+            ("in_else 4294967292 0", "ok 42"),
+            ("kept_on_stack 4294967292 0", "ok 42"),
+            ("in_block 4294967292 0", "ok 42"),
+            ("after_if 4294967292 1", &oob),
+            ("reassigned 0 4294967292", "ok 42"),
+            ("next_iteration 0 4294967292", "ok 42"),
+            ("pair 0", "ok 42"),
+            ("pair 65532", &oob),
+            ("pair 4294967292", &oob),
+        ]);
+    }
+}
+
+/// The shape clang gives a loop it unrolled by two (`p`, `p + 8` per iteration) is vectorized,
+/// and stays right when the two arrays overlap (the runtime alias check takes the scalar loop).
+#[test]
+fn unrolled_loops_over_linear_memory_vectorize_and_respect_overlap() {
+    let wat = r#"(module
+      (memory 1)
+      (func $add (export "add") (param $c i32) (param $b i32) (param $n i32) (local $t i32)
+        (loop $l
+          (i32.store (local.get $c) (i32.add (i32.load (local.get $c)) (i32.load (local.get $b))))
+          (local.set $t (i32.add (local.get $c) (i32.const 4)))
+          (i32.store (local.get $t)
+            (i32.add (i32.load (local.get $t)) (i32.load (i32.add (local.get $b) (i32.const 4)))))
+          (local.set $c (i32.add (local.get $c) (i32.const 8)))
+          (local.set $b (i32.add (local.get $b) (i32.const 8)))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+      (func (export "fill") (param $p i32) (param $n i32) (local $i i32)
+        (loop $l
+          (i32.store (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))) (local.get $i))
+          (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n)))))
+      (func (export "get") (param i32) (result i32) (i32.load (local.get 0))))"#;
+    let opts = CompileOptions {
+        emit_llvm: true,
+        ..CompileOptions::default()
+    };
+    let ir = crate::compile(&super::wasm(wat), &opts)
+        .unwrap()
+        .llvm_ir
+        .unwrap();
+    let add = ir
+        .split("\ndefine ")
+        .find(|f| f.contains("@wasm_function_0("))
+        .unwrap();
+    assert!(add.contains("x i32>"), "not vectorized:\n{add}");
+    let m = Instance::new(wat);
+    // Disjoint: c[0..64] += b[0..64] with b[i] = i and c[i] = i: c[i] = 2i.
+    // Overlapping (c = b + 4): each pair reads what the previous pair wrote, as scalar code
+    // does: c[k] = b[k] + b[k-1] chains into a running sum.
+    m.check(&[
+        ("fill 1024 64", "ok"),
+        ("fill 2048 64", "ok"),
+        ("add 2048 1024 32", "ok"),
+        ("get 2048", "ok 0"),
+        ("get 2052", "ok 2"),
+        ("get 2300", "ok 126"),
+        ("fill 4096 64", "ok"),
+        ("add 4100 4096 16", "ok"),
+        ("get 4100", "ok 1"),
+        ("get 4104", "ok 3"),
+        ("get 4108", "ok 6"),
+        ("get 4224", "ok 528"),
+    ]);
+}

@@ -77,6 +77,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let (params, results) = self.block_signature(blockty)?;
         let next = self.env.ctx.append_basic_block(self.function, "block.end");
         let end_phis = self.phis_at(next, &results)?;
+        self.addresses.enter(false);
         self.frames.push(Frame {
             kind: FrameKind::Block,
             results,
@@ -106,6 +107,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         for phi in &header_phis {
             self.stack.push(phi.as_basic_value());
         }
+        self.addresses.enter(true);
         self.frames.push(Frame {
             kind: FrameKind::Loop,
             results,
@@ -135,6 +137,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         self.b.build_conditional_branch(c, then_block, else_block)?;
         self.b.position_at_end(then_block);
         let param_values = self.stack[self.stack.len() - params.len()..].to_vec();
+        self.addresses.enter(false);
         self.frames.push(Frame {
             kind: FrameKind::If,
             results,
@@ -170,6 +173,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         self.stack.extend(params);
         self.b.position_at_end(else_block);
         self.unreachable = None;
+        self.addresses.else_branch();
         Ok(())
     }
 
@@ -181,6 +185,9 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let reachable = self.unreachable.is_none() && !self.block_terminated();
         self.unreachable = None;
         let frame = self.frames.pop().expect("validated end");
+        if frame.kind != FrameKind::Function {
+            self.addresses.leave();
+        }
         if reachable {
             self.add_incoming_from_stack(&frame.end_phis);
             self.b.build_unconditional_branch(frame.next)?;

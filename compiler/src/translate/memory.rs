@@ -186,7 +186,10 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     /// Effective address of an access of `size` bytes at the popped index + `memarg.offset`.
     fn effective_address(&mut self, memarg: &MemArg, size: u32) -> Result<PointerValue<'ctx>> {
         let i64t = self.env.ctx.i64_type();
-        let index = self.pop_wide()?;
+        let index32 = self.pop_int();
+        self.addresses
+            .accessed(index32, memarg.offset, u64::from(size));
+        let index = self.b.build_int_z_extend(index32, i64t, "")?;
         let offset = if memarg.offset == 0 {
             index
         } else {
@@ -198,7 +201,13 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             let limit = self.current_bytes()?;
             self.check_range(offset, size_value, limit, TrapCode::OutOfBoundsMemoryAccess)?;
         }
-        self.linear_address(offset)
+        let base = self.base_for(index32)?;
+        // SAFETY: a plain byte GEP into the memory reservation; the runtime's guard region
+        // catches anything out of bounds.
+        Ok(unsafe {
+            self.b
+                .build_gep(self.env.ctx.i8_type(), base, &[offset], "addr")?
+        })
     }
 
     fn load(

@@ -1,6 +1,7 @@
 //! The operator translator: turns one wasm function body into LLVM IR, one family of operators
 //! per file. It reaches module state only through [`Env`].
 
+mod address;
 mod control;
 mod memory;
 mod numeric;
@@ -69,6 +70,7 @@ pub struct FunctionTranslator<'e, 'ctx, 'a> {
     memory_base: Option<PointerValue<'ctx>>,
     memory_descriptor: Option<PointerValue<'ctx>>,
     trap_blocks: HashMap<u32, BasicBlock<'ctx>>,
+    addresses: address::AddressFacts<'ctx>,
 }
 
 impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
@@ -99,6 +101,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             memory_base: None,
             memory_descriptor: None,
             trap_blocks: HashMap::new(),
+            addresses: address::AddressFacts::new(0, 0),
         };
         let calls = operators
             .iter()
@@ -131,6 +134,11 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 t.locals.push((slot, llty));
             }
         }
+        let maximum_pages = info
+            .memories
+            .first()
+            .map_or(0, |m| m.maximum.unwrap_or(mewz_abi::memory::MAX_WASM_PAGES));
+        t.addresses = address::AddressFacts::new(t.locals.len(), maximum_pages);
         // A function that calls nothing cannot recurse: with a small frame it stays within the
         // margin the runtime keeps below the limit, so it needs no check.
         if calls || local_count > LEAF_LOCALS_WITHOUT_CHECK {

@@ -10,17 +10,20 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             Operator::LocalGet { local_index } => {
                 let (slot, ty) = self.locals[*local_index as usize];
                 let v = self.b.build_load(ty, slot, "")?;
+                self.addresses.local_get(*local_index, v);
                 self.push(v);
             }
             Operator::LocalSet { local_index } => {
                 let v = self.pop();
                 self.b
                     .build_store(self.locals[*local_index as usize].0, v)?;
+                self.addresses.local_set(*local_index, v);
             }
             Operator::LocalTee { local_index } => {
                 let v = *self.stack.last().expect("validated tee");
                 self.b
                     .build_store(self.locals[*local_index as usize].0, v)?;
+                self.addresses.local_set(*local_index, v);
             }
             Operator::GlobalGet { global_index } => {
                 let ty = llvm_type(
