@@ -3,7 +3,8 @@
 
 Run through ci/bench, which builds mewz and the examples first. Prints tables; the goals are
 printed next to the numbers, and a goal missed is marked, never hidden.
-  compute: mewz host AoT vs native (clang-19 -O2) vs wasmtime (precompiled), best of N runs
+  compute: mewz host AoT vs native (clang-19 -O2) vs wasmtime (precompiled): CPU time, best of
+           N interleaved runs
   compile: mewz compile time per module (and for the largest example, the Go hello)
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
@@ -21,19 +22,36 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def best_time(cmd, runs):
-    """Best wall time of `runs` runs of cmd, and its stdout (checked equal across runs)."""
-    best, out = math.inf, None
+def run_once(cmd):
+    """CPU seconds (user + sys, all threads) of one run of cmd, and its stdout.
+
+    CPU time, not wall time: on a shared 2-core VM the wall clock also counts the time our vCPU
+    was not running, which made run-to-run noise 20-30%; the best CPU time of interleaved runs
+    moves by a few %.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {stderr.strip()[-300:]}")
+    return usage.ru_utime + usage.ru_stime, stdout
+
+
+def best_times(cmds, runs):
+    """Best CPU time of each command over `runs` rounds, the commands interleaved in each round
+    so that a slow phase of the machine hits all of them alike; and each one's stdout."""
+    best, outs = [math.inf] * len(cmds), [None] * len(cmds)
     for _ in range(runs):
-        t = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        dt = time.perf_counter() - t
-        if r.returncode != 0:
-            raise RuntimeError(f"{cmd[0]} failed ({r.returncode}): {r.stderr.strip()[-300:]}")
-        if out is not None and r.stdout != out:
-            raise RuntimeError(f"{cmd} printed different outputs across runs")
-        best, out = min(best, dt), r.stdout
-    return best, out
+        for i, cmd in enumerate(cmds):
+            t, out = run_once(cmd)
+            if outs[i] is not None and out != outs[i]:
+                raise RuntimeError(f"{cmd} printed different outputs across runs")
+            best[i], outs[i] = min(best[i], t), out
+    return best, outs
 
 
 def geomean(xs):
@@ -41,8 +59,8 @@ def geomean(xs):
 
 
 def compute(work, runs):
-    print(f"\n## compute (best of {runs} runs, seconds)")
-    print(f"{'program':<8} {'native':>8} {'mewz':>8} {'wasmtime':>9} {'mewz/native':>12} {'mewz/wasmtime':>14} {'compile':>8}")
+    print(f"\n## compute (CPU seconds, best of {runs} interleaved runs)")
+    print(f"{'program':<10} {'native':>8} {'mewz':>8} {'wasmtime':>9} {'mewz/native':>12} {'mewz/wasmtime':>14} {'compile':>8}")
     vs_native, vs_wasmtime = [], []
     for src in sorted(f for f in os.listdir(PROGRAMS) if f.endswith(".c")):
         name = src[:-2]
@@ -54,17 +72,16 @@ def compute(work, runs):
         sh([MEWZ, "build", "--target", "host", wasm, "-o", native + ".mewz"])
         compile_s = time.perf_counter() - t
         sh([WASMTIME, "compile", wasm, "-o", native + ".cwasm"])
-        tn, on = best_time([native], runs)
-        tm, om = best_time([native + ".mewz"], runs)
-        tw, ow = best_time([WASMTIME, "run", "--allow-precompiled", native + ".cwasm"], runs)
+        (tn, tm, tw), (on, om, ow) = best_times(
+            [[native], [native + ".mewz"], [WASMTIME, "run", "--allow-precompiled", native + ".cwasm"]], runs)
         if not (on == om == ow):
             raise RuntimeError(f"{name}: outputs differ: native {on!r} mewz {om!r} wasmtime {ow!r}")
         vs_native.append(tm / tn)
         vs_wasmtime.append(tm / tw)
-        print(f"{name:<8} {tn:8.3f} {tm:8.3f} {tw:9.3f} {tm/tn:11.2f}x {tm/tw:13.2f}x {compile_s:7.2f}s")
+        print(f"{name:<10} {tn:8.3f} {tm:8.3f} {tw:9.3f} {tm/tn:11.2f}x {tm/tw:13.2f}x {compile_s:7.2f}s")
     gn, gw = geomean(vs_native), geomean(vs_wasmtime)
     mark = lambda ok: "ok" if ok else "MISSED"
-    print(f"{'geomean':<8} {'':>8} {'':>8} {'':>9} {gn:11.2f}x {gw:13.2f}x")
+    print(f"{'geomean':<10} {'':>8} {'':>8} {'':>9} {gn:11.2f}x {gw:13.2f}x")
     print(f"goals: mewz/native <= 1.15x ({mark(gn <= 1.15)}), mewz/wasmtime <= 0.80x ({mark(gw <= 0.80)})")
 
 
@@ -121,7 +138,7 @@ def boot(work, runs):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--runs", type=int, default=5)
     p.add_argument("--only", choices=["compute", "images", "boot"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
     a = p.parse_args()
