@@ -32,7 +32,7 @@
 use crate::memory::MemoryDescriptor;
 
 /// Bumped whenever any layout in this crate changes.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Layout of the descriptor.
 #[repr(C)]

@@ -25,15 +25,21 @@ pub const MEMORY_GROW: &str = "__mewz_memory_grow";
 /// updates the descriptor; compiled code never frees element storage.
 pub const TABLE_GROW: &str = "__mewz_table_grow";
 
-/// Lowest address the app's stack may use, defined by the runtime (`usize`). Compiled function
-/// prologues compare the stack pointer against it and trap with `CallStackExhausted` below it.
-/// The check runs after the prologue allocated the frame, and leaf functions with few locals
-/// skip it, so the runtime must keep at least [`STACK_LIMIT_MARGIN`] usable bytes below the
-/// limit (for those frames, the trap path and runtime calls such as `memory.grow`).
+/// Lowest address the app's stack may use, defined by the runtime (`usize`). Functions that can
+/// leave compiled code (a call to an import, `call_indirect`, `memory.grow`, `table.grow`)
+/// compare the stack pointer against it after their prologue and trap with
+/// `CallStackExhausted` below it, so the runtime must keep at least [`STACK_LIMIT_MARGIN`]
+/// usable bytes below the limit for its own code. Wasm-to-wasm calls are not checked: the
+/// runtime keeps an unmapped guard of at least [`STACK_GUARD_MIN`] below the stack and reports
+/// a fault there as `CallStackExhausted`; compiled frames larger than a page probe each page
+/// on the way down, so no frame steps over the guard.
 pub const STACK_LIMIT: &str = "__mewz_stack_limit";
 
 /// Bytes of stack the runtime keeps usable below [`STACK_LIMIT`].
 pub const STACK_LIMIT_MARGIN: usize = 64 * 1024;
+
+/// Smallest unmapped guard the runtime keeps below the app's stack.
+pub const STACK_GUARD_MIN: usize = 4 * 1024;
 
 /// The module descriptor defined by compiled code, see [`crate::module`].
 pub const MODULE_DESCRIPTOR: &str = "__mewz_module";

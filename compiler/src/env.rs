@@ -333,6 +333,13 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
                 f.as_global_value().set_visibility(GlobalVisibility::Hidden);
             }
             add_function_attribute(self.ctx, f, "nounwind");
+            // Frames above a page touch every page on the way down, so deep recursion always
+            // lands in the runtime's stack guard instead of stepping over it.
+            f.add_attribute(
+                AttributeLoc::Function,
+                self.ctx
+                    .create_string_attribute("probe-stack", "inline-asm"),
+            );
             self.defined.push(f);
         }
     }

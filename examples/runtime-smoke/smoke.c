@@ -1,5 +1,5 @@
 // A hand-written stand-in for a compiled module: a mewz_abi::module::ModuleDescriptor (ABI
-// version 2) whose _start drives the kernel's app runtime directly (WASI calls through the
+// version 3) whose _start drives the kernel's app runtime directly (WASI calls through the
 // exported symbols, memory.grow, traps, the stack guard), so the runtime can be checked on
 // the unikernels without the compiler. The structs mirror abi/src/module.rs; the kernel
 // rejects the image loudly if the ABI version moves on. Guest pointers are offsets into the
@@ -108,4 +108,4 @@ static void start(void) {
 static const ExportedFunction start_fn = { { 0, 0, 0, 0, 0 }, 0, 0 };
 static const Export exports[] = { { "_start", 6, 0, (const void *)start, &start_fn, { 0x7f, 0 }, 0 } };
 __attribute__((section("mewz_module"), used, aligned(8)))
-ModuleDescriptor __mewz_module = { 2, 1, &memory, instantiate, exports, 0, 0, 0 };
+ModuleDescriptor __mewz_module = { 3, 1, &memory, instantiate, exports, 0, 0, 0 };

@@ -183,11 +183,12 @@ fn fatal(args: core::fmt::Arguments<'_>) -> ! {
 
 /// The trap a fault at `addr` means, if any.
 fn classify_fault(addr: usize) -> Option<TrapCode> {
-    if crate::memory::is_reserved(addr) {
-        return Some(TrapCode::OutOfBoundsMemoryAccess);
-    }
+    // The registered guards first: the app stack's guard is a reservation too.
     if let Some(trap) = mewz_kernel::fault::classify(addr) {
         return Some(trap);
+    }
+    if crate::memory::is_reserved(addr) {
+        return Some(TrapCode::OutOfBoundsMemoryAccess);
     }
     let low = WASM_STACK_LOW.load(Ordering::Relaxed);
     let high = WASM_STACK_HIGH.load(Ordering::Relaxed);

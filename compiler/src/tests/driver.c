@@ -21,6 +21,7 @@ extern ModuleDescriptor __mewz_module;
 uintptr_t __mewz_stack_limit;
 static sigjmp_buf trap_jump;
 static volatile int in_wasm;
+static uint8_t *stack_top;
 
 void __mewz_trap(uint32_t code) { siglongjmp(trap_jump, (int)code); }
 
@@ -53,6 +54,8 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     MemoryDescriptor *m = __mewz_module.memory;
     uint8_t *addr = info->si_addr;
     if (in_wasm && m && addr >= m->base && addr < m->base + RESERVATION_BYTES) siglongjmp(trap_jump, OOB_CODE);
+    // Wasm-to-wasm recursion has no check: it runs into the guard below this thread's stack.
+    if (in_wasm && addr < stack_top && addr + 64 * 1024 * 1024 > stack_top) siglongjmp(trap_jump, STACK_CODE);
     fprintf(stderr, "fault outside the reservation at %p\n", (void *)addr);
     _exit(99);
 }
@@ -65,6 +68,7 @@ int main(void) {
     sigaction(SIGSEGV, &sa, 0);
     sigaction(SIGBUS, &sa, 0);
     char here;
+    stack_top = (uint8_t *)&here;
     __mewz_stack_limit = (uintptr_t)&here - 4 * 1024 * 1024;
     if (__mewz_module.abi_version != ABI_VERSION) { printf("bad abi %u\n", __mewz_module.abi_version); return 2; }
     MemoryDescriptor *m = __mewz_module.memory;

@@ -94,6 +94,9 @@ fn llvm_ir_is_returned_on_request() {
         !ir.contains("optnone"),
         "small modules get the full back end"
     );
+    // Recursion is stopped by the runtime's stack guard, which a frame larger than a page
+    // could step over without probes.
+    assert!(ir.contains("\"probe-stack\"=\"inline-asm\""), "{ir}");
 }
 
 /// Large modules hand big functions to the back end as `optnone` (fast instruction selection).

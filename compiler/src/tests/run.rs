@@ -51,6 +51,10 @@ impl Instance {
                 "-DOOB_CODE={}",
                 TrapCode::OutOfBoundsMemoryAccess as u32
             ))
+            .arg(format!(
+                "-DSTACK_CODE={}",
+                TrapCode::CallStackExhausted as u32
+            ))
             .arg(&driver)
             .arg(&object)
             .arg("-o")

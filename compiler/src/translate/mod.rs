@@ -20,9 +20,6 @@ use mewz_abi::module::ValType;
 use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator};
 
-/// Leaf functions with at most this many locals skip the stack check (a few KiB of frame).
-const LEAF_LOCALS_WITHOUT_CHECK: usize = 64;
-
 pub type Result<T> = core::result::Result<T, CompileError>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,18 +100,20 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             trap_blocks: HashMap::new(),
             addresses: address::AddressFacts::new(0, 0),
         };
-        let calls = operators
-            .iter()
-            .any(|(op, _)| matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. }));
-        let mut local_count = ty.params.len();
-        for local in body.get_locals_reader()? {
-            local_count += local?.0 as usize;
-        }
+        // Calls that can leave compiled code: to an import (directly or through a table) or
+        // into the runtime.
+        let leaves_wasm = operators.iter().any(|(op, _)| match op {
+            Operator::Call { function_index } => info.is_imported_function(*function_index),
+            Operator::CallIndirect { .. }
+            | Operator::MemoryGrow { .. }
+            | Operator::TableGrow { .. } => true,
+            _ => false,
+        });
         // Every slot lives in the entry block, before any branch: only entry-block allocas are
         // part of the static frame (others are dynamic stack allocations) and only they are
         // promoted to SSA registers by SROA. The stack check below then measures the stack
         // pointer after the whole frame is reserved, before anything is written to it.
-        let mut initial_values = Vec::with_capacity(local_count);
+        let mut initial_values = Vec::new();
         for (i, param) in ty.params.iter().enumerate() {
             let llty = llvm_type(ctx, *param);
             let slot = t.b.build_alloca(llty, "param")?;
@@ -139,9 +138,10 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             .first()
             .map_or(0, |m| m.maximum.unwrap_or(mewz_abi::memory::MAX_WASM_PAGES));
         t.addresses = address::AddressFacts::new(t.locals.len(), maximum_pages);
-        // A function that calls nothing cannot recurse: with a small frame it stays within the
-        // margin the runtime keeps below the limit, so it needs no check.
-        if calls || local_count > LEAF_LOCALS_WITHOUT_CHECK {
+        // Wasm-to-wasm calls need no check: recursion ends in the runtime's guard below the
+        // stack (frames are probed, see `Env`), which it reports as call stack exhausted. Only
+        // code the runtime runs on this stack needs room, so only functions that call it check.
+        if leaves_wasm {
             t.check_stack()?;
         }
         for (&(slot, _), value) in t.locals.iter().zip(initial_values) {

@@ -6,14 +6,18 @@ use crate::platform::{MapError, Platform};
 /// Usable size of the app's stack (what a Linux main thread gets by default).
 pub const APP_STACK_BYTES: usize = 8 << 20;
 
-/// Room kept between the bottom of the stack and the stack limit: a compiled function checks the
-/// limit on entry, then its frame and whatever it calls without another check (WASI
-/// functions, the trap path, the platform's console) still need stack.
+/// Room kept between the bottom of the stack and the stack limit: functions that call into the
+/// runtime (WASI, `memory.grow`, ...) check the limit on entry, and the runtime code they call
+/// then runs in this room.
 pub const STACK_LIMIT_MARGIN: usize = 256 << 10;
 
-/// Unmapped space below the stack. More than a page, so that a function whose frame is larger
-/// than [`STACK_LIMIT_MARGIN`] still faults inside it rather than beyond it.
+/// Unmapped space below the stack. Wasm-to-wasm recursion is not checked: it runs into this
+/// guard (compiled frames are probed page by page), and the fault is the
+/// call-stack-exhausted trap.
 pub const STACK_GUARD_BYTES: usize = 64 << 10;
+
+const _: () = assert!(STACK_LIMIT_MARGIN >= mewz_abi::symbols::STACK_LIMIT_MARGIN);
+const _: () = assert!(STACK_GUARD_BYTES >= mewz_abi::symbols::STACK_GUARD_MIN);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppStack {

@@ -17,6 +17,7 @@ fn build_module(dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
     cc.args(["-O1", "-fPIC", "-c", "-o"])
         .arg(&object)
         .arg(&source);
+    cc.arg(format!("-DABI_VERSION={}", mewz_abi::module::ABI_VERSION));
     cc.arg(format!("-DTID_I32__I32={}", tid(&[I32], &[I32])));
     cc.arg(format!("-DTID_I32_I32__I32={}", tid(&[I32, I32], &[I32])));
     cc.arg(format!("-DTID_I32__NONE={}", tid(&[I32], &[])));
