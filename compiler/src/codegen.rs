@@ -27,6 +27,12 @@ pub const LARGE_MODULE_BYTES: usize = 1024 * 1024;
 /// (accessors, the hottest leaves) keep the full back end: they cost little to compile.
 const FAST_BACKEND_FUNCTION_BYTES: usize = 256;
 
+/// Functions with at least this much code skip vectorization (`noimplicitfloat`) and get the
+/// fast back end in any module: the SLP vectorizer's scheduler is quadratic in block size (a
+/// 137 KiB function with 10000 values live across a call spent 140 s there) and so is the
+/// full back end's scheduling.
+pub const HUGE_FUNCTION_BYTES: usize = 64 * 1024;
+
 /// Overrides of the size-based code generation choices (tests force each path).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tuning {
@@ -324,7 +330,8 @@ fn compile_partition(
         )
         .map_err(|e| CompileError::Backend(e.to_string()))?;
     timings.push(("optimize", started.elapsed()));
-    if let Some(min_bytes) = fast_backend_from {
+    let min_bytes = fast_backend_from.map_or(HUGE_FUNCTION_BYTES, |b| b.min(HUGE_FUNCTION_BYTES));
+    {
         for index in functions {
             let range = info.bodies[index - info.imported_functions].range();
             // Looked up by name: the pipeline deletes functions it inlined everywhere.

@@ -161,3 +161,57 @@ fn partitioned_objects_keep_only_the_descriptor_global() {
         assert!(m.timings.iter().any(|(stage, _)| *stage == "merge"));
     }
 }
+
+/// A function of 64 KiB or more skips vectorization and gets the fast back end even in a small
+/// module (the SLP vectorizer alone took 140 s on a 137 KiB function), and still computes
+/// the right thing.
+#[test]
+fn huge_functions_skip_vectorization_and_get_the_fast_back_end() {
+    let n = 6000u64;
+    let mut wat = String::from(
+        "(module (memory 1)\n (func (export \"small\") (result i32) (i32.const 1))\n (func (export \"big\") (result i64)",
+    );
+    for i in 0..n {
+        wat += &format!(" (local $l{i} i64)");
+    }
+    for i in 0..n {
+        wat += &format!(
+            "\n (local.set $l{i} (i64.add (i64.load offset={} (i32.const 0)) (i64.const {i})))",
+            (i % 8000) * 8
+        );
+    }
+    wat += "\n (i64.const 0)";
+    for i in 0..n {
+        wat += &format!(" (i64.add (local.get $l{i}))");
+    }
+    wat += "))";
+    let wasm = super::wasm(&wat);
+    let opts = crate::CompileOptions {
+        emit_llvm: true,
+        ..Default::default()
+    };
+    let ir = crate::compile(&wasm, &opts).unwrap().llvm_ir.unwrap();
+    let attributes_of = |name: &str| {
+        let define = ir
+            .lines()
+            .find(|l| l.starts_with("define") && l.contains(&format!("@{name}(")))
+            .unwrap_or_else(|| panic!("no {name}"));
+        let group = define.rsplit('#').next().unwrap().trim_end_matches(" {");
+        ir.lines()
+            .find(|l| l.starts_with(&format!("attributes #{group} ")))
+            .unwrap()
+            .to_string()
+    };
+    let big = attributes_of("wasm_function_1");
+    assert!(
+        big.contains("noimplicitfloat") && big.contains("optnone"),
+        "{big}"
+    );
+    let small = attributes_of("wasm_function_0");
+    assert!(
+        !small.contains("noimplicitfloat") && !small.contains("optnone"),
+        "{small}"
+    );
+    let m = super::run::Instance::new(&wat);
+    m.check(&[("big", &format!("ok {}", n * (n - 1) / 2))]);
+}

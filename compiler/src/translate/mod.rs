@@ -83,6 +83,9 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             let offset = reader.original_position() as usize;
             operators.push((reader.read()?, offset));
         }
+        if (body.range().end - body.range().start) as usize >= crate::codegen::HUGE_FUNCTION_BYTES {
+            crate::env::add_function_attribute(ctx, function, "noimplicitfloat");
+        }
         let b = ctx.create_builder();
         let entry = ctx.append_basic_block(function, "entry");
         b.position_at_end(entry);
