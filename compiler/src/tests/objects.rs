@@ -184,7 +184,8 @@ fn huge_functions_skip_vectorization_and_get_the_fast_back_end() {
     for i in 0..n {
         wat += &format!(" (i64.add (local.get $l{i}))");
     }
-    wat += "))";
+    // Explicit floating point still works in a noimplicitfloat function.
+    wat += " (f64.convert_i64_s) (f64.const 0.5) (f64.add) (i64.trunc_f64_s)))";
     let wasm = super::wasm(&wat);
     let opts = crate::CompileOptions {
         emit_llvm: true,
