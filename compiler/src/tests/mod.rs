@@ -11,6 +11,26 @@ pub fn wasm(wat: &str) -> Vec<u8> {
     wat::parse_str(wat).expect("test WAT parses")
 }
 
+/// The text of function `name` (`define ...` to its end) in printed LLVM IR.
+pub fn function_ir<'a>(ir: &'a str, name: &str) -> &'a str {
+    ir.split("\ndefine ")
+        .find(|f| f.contains(&format!("@{name}(")))
+        .unwrap_or_else(|| panic!("no {name} in the IR"))
+}
+
+/// The attribute group of function `name` in printed LLVM IR.
+pub fn function_attributes(ir: &str, name: &str) -> String {
+    let define = ir
+        .lines()
+        .find(|l| l.starts_with("define") && l.contains(&format!("@{name}(")))
+        .unwrap_or_else(|| panic!("no {name} in {ir}"));
+    let group = define.rsplit('#').next().unwrap().trim_end_matches(" {");
+    ir.lines()
+        .find(|l| l.starts_with(&format!("attributes #{group} ")))
+        .unwrap()
+        .to_string()
+}
+
 pub fn compile_for(wat: &str, target: Target) -> CompiledModule {
     let opts = CompileOptions {
         target,

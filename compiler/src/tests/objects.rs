@@ -118,17 +118,7 @@ fn fast_backend_marks_functions_big_enough() {
         .unwrap()
         .llvm_ir
         .unwrap();
-    let attributes_of = |name: &str| {
-        let define = ir
-            .lines()
-            .find(|l| l.starts_with("define") && l.contains(&format!("@{name}(")))
-            .unwrap_or_else(|| panic!("no {name} in {ir}"));
-        let group = define.rsplit('#').next().unwrap().trim_end_matches(" {");
-        ir.lines()
-            .find(|l| l.starts_with(&format!("attributes #{group} ")))
-            .unwrap()
-            .to_string()
-    };
+    let attributes_of = |name: &str| super::function_attributes(&ir, name);
     assert!(!attributes_of("wasm_function_0").contains("optnone"));
     assert!(attributes_of("wasm_function_1").contains("optnone"));
 }
@@ -192,17 +182,7 @@ fn huge_functions_skip_vectorization_and_get_the_fast_back_end() {
         ..Default::default()
     };
     let ir = crate::compile(&wasm, &opts).unwrap().llvm_ir.unwrap();
-    let attributes_of = |name: &str| {
-        let define = ir
-            .lines()
-            .find(|l| l.starts_with("define") && l.contains(&format!("@{name}(")))
-            .unwrap_or_else(|| panic!("no {name}"));
-        let group = define.rsplit('#').next().unwrap().trim_end_matches(" {");
-        ir.lines()
-            .find(|l| l.starts_with(&format!("attributes #{group} ")))
-            .unwrap()
-            .to_string()
-    };
+    let attributes_of = |name: &str| super::function_attributes(&ir, name);
     let big = attributes_of("wasm_function_1");
     assert!(
         big.contains("noimplicitfloat") && big.contains("optnone"),

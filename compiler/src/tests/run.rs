@@ -453,10 +453,7 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
     .iter()
     .enumerate()
     {
-        let body = ir
-            .split("\ndefine ")
-            .find(|f| f.contains(&format!("@wasm_function_{index}(")))
-            .unwrap();
+        let body = super::function_ir(&ir, &format!("wasm_function_{index}"));
         assert_eq!(
             body.contains("add nuw i32"),
             *name == "pair",
@@ -509,10 +506,7 @@ fn unrolled_loops_over_linear_memory_vectorize_and_respect_overlap() {
         .unwrap()
         .llvm_ir
         .unwrap();
-    let add = ir
-        .split("\ndefine ")
-        .find(|f| f.contains("@wasm_function_0("))
-        .unwrap();
+    let add = super::function_ir(&ir, "wasm_function_0");
     assert!(add.contains("x i32>"), "not vectorized:\n{add}");
     let m = Instance::new(wat);
     // Disjoint: c[0..64] += b[0..64] with b[i] = i and c[i] = i: c[i] = 2i.
