@@ -330,19 +330,17 @@ fn compile_partition(
         )
         .map_err(|e| CompileError::Backend(e.to_string()))?;
     timings.push(("optimize", started.elapsed()));
+    // Huge functions get the fast back end in any module (see HUGE_FUNCTION_BYTES).
     let min_bytes = fast_backend_from.map_or(HUGE_FUNCTION_BYTES, |b| b.min(HUGE_FUNCTION_BYTES));
-    {
-        for index in functions {
-            let range = info.bodies[index - info.imported_functions].range();
-            // Looked up by name: the pipeline deletes functions it inlined everywhere.
-            let function = module.get_function(&function_symbol(index));
-            if let Some(function) =
-                function.filter(|_| (range.end - range.start) as usize >= min_bytes)
-            {
-                // `optnone` requires `noinline`; no inlining happens after this point anyway.
-                add_function_attribute(&context, function, "noinline");
-                add_function_attribute(&context, function, "optnone");
-            }
+    for index in functions {
+        let range = info.bodies[index - info.imported_functions].range();
+        // Looked up by name: the pipeline deletes functions it inlined everywhere.
+        let function = module.get_function(&function_symbol(index));
+        if let Some(function) = function.filter(|_| (range.end - range.start) as usize >= min_bytes)
+        {
+            // `optnone` requires `noinline`; no inlining happens after this point anyway.
+            add_function_attribute(&context, function, "noinline");
+            add_function_attribute(&context, function, "optnone");
         }
     }
     let llvm_ir = opts.emit_llvm.then(|| module.print_to_string().to_string());

@@ -56,9 +56,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     /// origin id, unused by the empty template) keeps CSE from merging copies of different
     /// origins.
     pub(super) fn base_for(&mut self, index: IntValue<'ctx>) -> Result<PointerValue<'ctx>> {
-        let base = self
-            .memory_base
-            .expect("validated memory operators imply a memory");
+        let base = self.memory_base();
         let Some(origin) = self.addresses.origin(index) else {
             return Ok(base);
         };

@@ -116,8 +116,8 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 let size = self.current_bytes()?;
                 self.check_range(source, n, size, TrapCode::OutOfBoundsMemoryAccess)?;
                 self.check_range(destination, n, size, TrapCode::OutOfBoundsMemoryAccess)?;
-                let d = self.linear_address(destination)?;
-                let s = self.linear_address(source)?;
+                let d = self.linear_address(self.memory_base(), destination)?;
+                let s = self.linear_address(self.memory_base(), source)?;
                 self.b.build_memmove(d, 1, s, 1, n)?;
             }
             Operator::MemoryFill { .. } => {
@@ -126,7 +126,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 let destination = self.pop_wide()?;
                 let size = self.current_bytes()?;
                 self.check_range(destination, n, size, TrapCode::OutOfBoundsMemoryAccess)?;
-                let d = self.linear_address(destination)?;
+                let d = self.linear_address(self.memory_base(), destination)?;
                 let byte = self.b.build_int_truncate(value, i8t, "")?;
                 self.b.build_memset(d, 1, byte, n)?;
             }
@@ -170,11 +170,19 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         self.trap_if(out, code)
     }
 
-    /// `base + offset` for an i64 byte offset into linear memory.
-    fn linear_address(&self, offset: IntValue<'ctx>) -> Result<PointerValue<'ctx>> {
-        let base = self
-            .memory_base
-            .expect("validated memory operators imply a memory");
+    /// The memory's base, loaded once per function.
+    pub(super) fn memory_base(&self) -> PointerValue<'ctx> {
+        self.memory_base
+            .expect("validated memory operators imply a memory")
+    }
+
+    /// `base + offset` for an i64 byte offset into linear memory (through `base`, the memory's
+    /// base or a per-origin copy of it).
+    fn linear_address(
+        &self,
+        base: PointerValue<'ctx>,
+        offset: IntValue<'ctx>,
+    ) -> Result<PointerValue<'ctx>> {
         // SAFETY: a plain byte GEP into the memory reservation; the runtime's guard region
         // catches anything out of bounds.
         Ok(unsafe {
@@ -202,12 +210,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             self.check_range(offset, size_value, limit, TrapCode::OutOfBoundsMemoryAccess)?;
         }
         let base = self.base_for(index32)?;
-        // SAFETY: a plain byte GEP into the memory reservation; the runtime's guard region
-        // catches anything out of bounds.
-        Ok(unsafe {
-            self.b
-                .build_gep(self.env.ctx.i8_type(), base, &[offset], "addr")?
-        })
+        self.linear_address(base, offset)
     }
 
     fn load(
@@ -297,7 +300,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         self.check_range(source, n, available, TrapCode::OutOfBoundsMemoryAccess)?;
         let size = self.current_bytes()?;
         self.check_range(destination, n, size, TrapCode::OutOfBoundsMemoryAccess)?;
-        let d = self.linear_address(destination)?;
+        let d = self.linear_address(self.memory_base(), destination)?;
         // SAFETY: byte GEP inside the segment (range checked above).
         let s = unsafe {
             self.b
