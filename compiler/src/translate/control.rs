@@ -77,8 +77,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let (params, results) = self.block_signature(blockty)?;
         let next = self.env.ctx.append_basic_block(self.function, "block.end");
         let end_phis = self.phis_at(next, &results)?;
-        self.addresses.enter(false);
-        self.frames.push(Frame {
+        self.open(Frame {
             kind: FrameKind::Block,
             results,
             next,
@@ -107,8 +106,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         for phi in &header_phis {
             self.stack.push(phi.as_basic_value());
         }
-        self.addresses.enter(true);
-        self.frames.push(Frame {
+        self.open(Frame {
             kind: FrameKind::Loop,
             results,
             next,
@@ -137,8 +135,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         self.b.build_conditional_branch(c, then_block, else_block)?;
         self.b.position_at_end(then_block);
         let param_values = self.stack[self.stack.len() - params.len()..].to_vec();
-        self.addresses.enter(false);
-        self.frames.push(Frame {
+        self.open(Frame {
             kind: FrameKind::If,
             results,
             next,
@@ -148,6 +145,13 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             height: self.stack.len() - params.len(),
         });
         Ok(())
+    }
+
+    /// Pushes the frame of a `block`, `loop` or `if`; what straight-line code proved about
+    /// addresses is scoped to it (`end` leaves the scope).
+    fn open(&mut self, frame: Frame<'ctx>) {
+        self.addresses.enter(frame.kind == FrameKind::Loop);
+        self.frames.push(frame);
     }
 
     /// Sends the top `phis.len()` operands along an edge from the current block.
