@@ -2,11 +2,15 @@
 //! and NaN semantics (nothing is left to LLVM's undefined behaviour or poison).
 
 use super::{FunctionTranslator, Result};
+use inkwell::builder::{Builder, BuilderError};
 use inkwell::types::{BasicTypeEnum, FloatType, IntType};
 use inkwell::values::{BasicValueEnum, FloatValue, IntValue};
 use inkwell::{FloatPredicate, IntPredicate};
 use mewz_abi::TrapCode;
 use wasmparser::Operator;
+
+/// What an integer operation built by `ibin`/`shift` returns.
+type Built<'ctx> = core::result::Result<IntValue<'ctx>, BuilderError>;
 
 #[derive(Clone, Copy)]
 enum Rounding {
@@ -216,11 +220,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
 
     fn ibin(
         &mut self,
-        f: impl FnOnce(
-            &inkwell::builder::Builder<'ctx>,
-            IntValue<'ctx>,
-            IntValue<'ctx>,
-        ) -> core::result::Result<IntValue<'ctx>, inkwell::builder::BuilderError>,
+        f: impl FnOnce(&Builder<'ctx>, IntValue<'ctx>, IntValue<'ctx>) -> Built<'ctx>,
     ) -> Result<()> {
         let r = self.pop_int();
         let l = self.pop_int();
@@ -232,20 +232,14 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     /// Shifts take the count modulo the width (LLVM would make larger counts poison).
     fn shift(
         &mut self,
-        f: impl FnOnce(
-            &inkwell::builder::Builder<'ctx>,
-            IntValue<'ctx>,
-            IntValue<'ctx>,
-        ) -> core::result::Result<IntValue<'ctx>, inkwell::builder::BuilderError>,
+        f: impl FnOnce(&Builder<'ctx>, IntValue<'ctx>, IntValue<'ctx>) -> Built<'ctx>,
     ) -> Result<()> {
-        let r = self.pop_int();
-        let l = self.pop_int();
-        let ty = l.get_type();
-        let mask = ty.const_int(ty.get_bit_width() as u64 - 1, false);
-        let r = self.b.build_and(r, mask, "")?;
-        let v = f(&self.b, l, r)?;
-        self.push(v);
-        Ok(())
+        self.ibin(|b, l, r| {
+            let ty = l.get_type();
+            let mask = ty.const_int(ty.get_bit_width() as u64 - 1, false);
+            let r = b.build_and(r, mask, "")?;
+            f(b, l, r)
+        })
     }
 
     fn rotate(&mut self, intrinsic: &str) -> Result<()> {
