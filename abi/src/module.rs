@@ -119,7 +119,9 @@ pub const fn func_type_id(params: &[ValType], results: &[ValType]) -> u64 {
 }
 
 /// What a non-null `funcref` points to. Compiled code emits one per function that can be
-/// referenced; a runtime may build its own for host functions.
+/// referenced; a runtime may build its own for host functions. A `FuncRef` never changes
+/// once a module's code can reach it (an import's is filled in at link time, before the module
+/// runs): compiled code may load its fields once and reuse them.
 #[repr(C)]
 #[derive(Debug)]
 pub struct FuncRef {

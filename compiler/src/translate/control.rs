@@ -3,7 +3,8 @@
 use super::{Frame, FrameKind, FunctionTranslator, Result};
 use crate::env::{Callee, function_type};
 use inkwell::IntPredicate;
-use inkwell::values::{BasicValueEnum, CallSiteValue};
+use inkwell::types::BasicType;
+use inkwell::values::{BasicValue, BasicValueEnum, CallSiteValue};
 use mewz_abi::TrapCode;
 use mewz_abi::module::{ValType, funcref_offsets, table_descriptor_offsets};
 use wasmparser::{BlockType, Operator};
@@ -361,8 +362,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let i64t = ctx.i64_type();
         let type_id_ptr = self.byte_offset(funcref, funcref_offsets::TYPE_ID)?;
         let actual = self
-            .b
-            .build_load(i64t, type_id_ptr, "type_id")?
+            .funcref_field(i64t, type_id_ptr, "type_id")?
             .into_int_value();
         let expected = i64t.const_int(ty.type_id(), false);
         let mismatch = self
@@ -370,7 +370,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             .build_int_compare(IntPredicate::NE, actual, expected, "")?;
         self.trap_if(mismatch, TrapCode::IndirectCallTypeMismatch)?;
         let code_ptr = self.byte_offset(funcref, funcref_offsets::CODE)?;
-        let code = self.b.build_load(self.ptr_type(), code_ptr, "code")?;
+        let code = self.funcref_field(self.ptr_type(), code_ptr, "code")?;
         let call = self.b.build_indirect_call(
             function_type(ctx, &ty),
             code.into_pointer_value(),
@@ -378,6 +378,23 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             "",
         )?;
         self.push_results(call, &ty.results)
+    }
+
+    /// Loads a field of a `FuncRef`. A `FuncRef` never changes once it exists, so the load is
+    /// `!invariant.load`: a `call_indirect` through a loop-invariant element then checks the
+    /// type and finds the code once, before the loop.
+    fn funcref_field<T: BasicType<'ctx>>(
+        &self,
+        ty: T,
+        field: inkwell::values::PointerValue<'ctx>,
+        name: &str,
+    ) -> Result<BasicValueEnum<'ctx>> {
+        let ctx = self.env.ctx;
+        let value = self.b.build_load(ty, field, name)?;
+        let load = value.as_instruction_value().expect("a load instruction");
+        load.set_metadata(ctx.metadata_node(&[]), ctx.get_kind_id("invariant.load"))
+            .expect("metadata on a load");
+        Ok(value)
     }
 
     /// `ptr + offset` bytes.
