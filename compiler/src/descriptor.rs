@@ -256,6 +256,10 @@ impl<'e, 'ctx, 'a> Emitter<'e, 'ctx, 'a> {
             let SegmentMode::Active { index, offset } = elem.mode else {
                 continue;
             };
+            if info.frozen_tables[index as usize].is_some() {
+                // Already in the table's constant contents.
+                continue;
+            }
             let offset = self.eval_offset(&b, offset)?;
             let offset = b.build_int_z_extend(offset, i64t, "")?;
             let desc = env.table_descriptor(&b, index)?;

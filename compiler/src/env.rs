@@ -370,9 +370,20 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
             }
             let storage_type = self.ptr_type().array_type(table.minimum);
             let storage = self.private_global(storage_type, &format!("table{index}.elements"));
-            storage.set_initializer(&storage_type.const_zero());
+            let frozen = info.frozen_tables[index].as_ref();
+            match frozen {
+                // Its final contents, which nothing can change (see `frozen_tables`).
+                Some(items) => {
+                    let items: Vec<_> = items.iter().map(|i| self.reference(i)).collect();
+                    storage.set_initializer(&self.ptr_type().const_array(&items));
+                    storage.set_constant(true);
+                }
+                None => storage.set_initializer(&storage_type.const_zero()),
+            }
             storage.set_alignment(8);
             let g = self.private_global(self.table_descriptor_type, &format!("table{index}"));
+            // Nothing grows a frozen table, so its descriptor is constant too.
+            g.set_constant(frozen.is_some());
             let i32t = self.ctx.i32_type();
             g.set_initializer(
                 &self.table_descriptor_type.const_named_struct(&[
@@ -439,14 +450,8 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
             });
         }
         for (index, elem) in info.elems.iter().enumerate() {
-            let items: Vec<PointerValue<'ctx>> = elem
-                .items
-                .iter()
-                .map(|item| match item {
-                    ConstExpr::RefFunc(f) => self.funcref(*f),
-                    _ => self.ptr_type().const_null(),
-                })
-                .collect();
+            let items: Vec<PointerValue<'ctx>> =
+                elem.items.iter().map(|i| self.reference(i)).collect();
             let array = self.ptr_type().const_array(&items);
             let contents = self.private_global(array.get_type(), &format!("elem{index}"));
             contents.set_initializer(&array);
@@ -469,6 +474,15 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
     }
 
     /// The `FuncRef` of a function (what `ref.func` yields).
+    /// A reference constant: `ref.func`'s `FuncRef`, else null (`global.get` items are
+    /// stored at instantiation).
+    fn reference(&self, item: &ConstExpr) -> PointerValue<'ctx> {
+        match item {
+            ConstExpr::RefFunc(f) => self.funcref(*f),
+            _ => self.ptr_type().const_null(),
+        }
+    }
+
     pub fn funcref(&self, function: u32) -> PointerValue<'ctx> {
         if let Some(g) = self.funcrefs.borrow()[function as usize] {
             return g.as_pointer_value();

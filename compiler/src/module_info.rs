@@ -133,6 +133,11 @@ pub struct ModuleInfo<'a> {
     pub elems: Vec<ElemSegment>,
     pub datas: Vec<DataSegment<'a>>,
     pub bodies: Vec<FunctionBody<'a>>,
+    /// Per table, its contents if they are fixed at compile time (see [`frozen_tables`]).
+    pub frozen_tables: Vec<Option<Vec<ConstExpr>>>,
+    /// Per table, whether a `call_indirect` through it can only reach functions defined here:
+    /// frozen and holding no import.
+    pub calls_stay_in_module: Vec<bool>,
 }
 
 impl<'a> ModuleInfo<'a> {
@@ -322,8 +327,93 @@ impl<'a> ModuleInfo<'a> {
                 _ => {}
             }
         }
+        info.frozen_tables = frozen_tables(&info)?;
+        info.calls_stay_in_module = info
+            .frozen_tables
+            .iter()
+            .map(|t| {
+                t.as_ref().is_some_and(|items| {
+                    items.iter().all(|i| match i {
+                        ConstExpr::RefFunc(f) => !info.is_imported_function(*f),
+                        _ => true,
+                    })
+                })
+            })
+            .collect();
         Ok(info)
     }
+}
+
+/// Most elements a frozen table may have (8 bytes each in the image).
+pub const FROZEN_TABLE_LIMIT: u32 = 1 << 16;
+
+/// The tables whose contents are known at compile time and never change, with those contents
+/// (`RefFunc` or `RefNull` per element).
+///
+/// A table is frozen when it is defined here and not exported (no other module or host sees
+/// it), no instruction writes it (`table.set`, `table.grow`, `table.fill`, `table.init`, or
+/// the destination of `table.copy`), and every active segment into it has a constant offset
+/// and constant items and fits in its initial size. Its contents after instantiation are then
+/// the segments applied in order, and stay so: the code generator makes it a constant, so
+/// LLVM folds a `call_indirect` through a constant index into a direct call and hoists the
+/// lookup of a loop-invariant one out of loops. Tables larger than [`FROZEN_TABLE_LIMIT`]
+/// stay variables: as constants they would be stored in the image.
+fn frozen_tables(info: &ModuleInfo<'_>) -> Result<Vec<Option<Vec<ConstExpr>>>, CompileError> {
+    let mut contents: Vec<Option<Vec<ConstExpr>>> = info
+        .tables
+        .iter()
+        .map(|t| {
+            (t.import.is_none() && t.minimum <= FROZEN_TABLE_LIMIT)
+                .then(|| vec![ConstExpr::RefNull; t.minimum as usize])
+        })
+        .collect();
+    for export in &info.exports {
+        if let ExportKindIndex::Table(t) = export.kind {
+            contents[t as usize] = None;
+        }
+    }
+    for elem in &info.elems {
+        let SegmentMode::Active { index, offset } = &elem.mode else {
+            continue;
+        };
+        let Some(table) = contents[*index as usize].as_mut() else {
+            continue;
+        };
+        let fits = match offset {
+            ConstExpr::I32(o) => {
+                let start = *o as u32 as usize;
+                (start + elem.items.len() <= table.len()).then_some(start)
+            }
+            _ => None,
+        };
+        let constant = elem
+            .items
+            .iter()
+            .all(|i| matches!(i, ConstExpr::RefFunc(_) | ConstExpr::RefNull));
+        match fits {
+            Some(start) if constant => {
+                table[start..start + elem.items.len()].clone_from_slice(&elem.items);
+            }
+            _ => contents[*index as usize] = None,
+        }
+    }
+    if contents.iter().all(Option::is_none) {
+        return Ok(contents);
+    }
+    for body in &info.bodies {
+        for op in body.get_operators_reader()? {
+            let written = match op? {
+                Operator::TableSet { table }
+                | Operator::TableGrow { table }
+                | Operator::TableFill { table }
+                | Operator::TableInit { table, .. } => table,
+                Operator::TableCopy { dst_table, .. } => dst_table,
+                _ => continue,
+            };
+            contents[written as usize] = None;
+        }
+    }
+    Ok(contents)
 }
 
 fn unsupported(offset: usize, feature: &str) -> CompileError {

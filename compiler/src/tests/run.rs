@@ -360,6 +360,120 @@ fn check_tables(m: Instance) {
     ]);
 }
 
+/// A table no code can change (defined, not exported, never written) is a constant
+/// (`module_info::frozen_tables`): a `call_indirect` through a constant index folds to a
+/// direct call, and every check still traps as the spec says for the others.
+#[test]
+fn frozen_tables_are_constants_and_keep_every_check() {
+    let wat = r#"(module
+      (type $ii (func (param i32) (result i32)))
+      (table $f 5 funcref)
+      (table $w 2 funcref)
+      (table $x (export "exported") 1 funcref)
+      (table $g 2 funcref)
+      (elem (table $f) (i32.const 0) func $double $triple)
+      (elem (table $f) (i32.const 3) func $other)
+      (elem (table $f) (i32.const 1) func $double)
+      (elem (table $x) (i32.const 0) func $double)
+      (elem (table $g) (i32.const 0) func $triple)
+      (func $double (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+      (func $triple (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+      (func $other (param i64) (result i64) (local.get 0))
+      (func (export "call") (param i32 i32) (result i32)
+        (call_indirect $f (type $ii) (local.get 1) (local.get 0)))
+      (func (export "constant") (param i32) (result i32)
+        (call_indirect $f (type $ii) (local.get 0) (i32.const 1)))
+      (func (export "sum") (param i32 i32) (result i32) (local $s i32)
+        (loop $l
+          (local.set $s (i32.add (local.get $s)
+            (call_indirect $f (type $ii) (local.get 1) (local.get 0))))
+          (br_if $l (local.tee 1 (i32.sub (local.get 1) (i32.const 1)))))
+        (local.get $s))
+      (func (export "size") (result i32) (table.size $f))
+      (func (export "is_null") (param i32) (result i32) (ref.is_null (table.get $f (local.get 0))))
+      (func (export "copy") (param i32 i32) (result i32)
+        (table.copy $w $f (i32.const 0) (local.get 0) (i32.const 2))
+        (call_indirect $w (type $ii) (local.get 1) (i32.const 0)))
+      (func (export "call_g") (param i32) (result i32)
+        (call_indirect $g (type $ii) (local.get 0) (i32.const 0)))
+      (func (export "set_g") (table.set $g (i32.const 0) (ref.func $double)))
+    )"#;
+    for tuning in both_back_ends() {
+        let m = Instance::tuned(wat, CompileOptions::default(), tuning);
+        m.check(&[
+            ("call 0 5", "ok 10"),
+            // The third segment overwrote element 1.
+            ("call 1 5", "ok 10"),
+            ("call 2 5", &trap(TrapCode::UninitializedElement)),
+            ("call 3 5", &trap(TrapCode::IndirectCallTypeMismatch)),
+            ("call 5 5", &trap(TrapCode::UndefinedElement)),
+            ("call 4294967295 5", &trap(TrapCode::UndefinedElement)),
+            ("constant 7", "ok 14"),
+            ("sum 0 4", "ok 20"),
+            ("sum 2 4", &trap(TrapCode::UninitializedElement)),
+            ("size", "ok 5"),
+            ("is_null 2", "ok 1"),
+            ("is_null 4", "ok 1"),
+            ("is_null 5", &trap(TrapCode::OutOfBoundsTableAccess)),
+            ("copy 0 4", "ok 8"),
+            ("copy 4 4", &trap(TrapCode::OutOfBoundsTableAccess)),
+            // A written table is not frozen: the write is seen.
+            ("call_g 4", "ok 12"),
+            ("set_g", "ok"),
+            ("call_g 4", "ok 8"),
+        ]);
+    }
+    let opts = CompileOptions {
+        emit_llvm: true,
+        ..CompileOptions::default()
+    };
+    let ir = crate::compile(&super::wasm(wat), &opts)
+        .unwrap()
+        .llvm_ir
+        .unwrap();
+    let storage = |t: usize| {
+        ir.lines()
+            .find(|l| l.starts_with(&format!("@table{t}.elements = ")))
+            .unwrap_or_else(|| panic!("no table{t} in {ir}"))
+    };
+    assert!(storage(0).contains(" constant "), "{}", storage(0));
+    for written_or_exported in [1, 2, 3] {
+        let line = storage(written_or_exported);
+        assert!(!line.contains(" constant "), "{line}");
+    }
+    // `constant` (function 4) is `x * 2`: no lookup, no check, and no stack check either (it
+    // can only call functions of the module).
+    let constant = super::function_ir(&ir, "wasm_function_4");
+    assert!(!constant.contains(mewz_abi::symbols::TRAP), "{constant}");
+    assert!(!constant.contains("table"), "{constant}");
+}
+
+/// A segment that does not fit traps at instantiation, frozen candidate or not.
+#[test]
+fn a_segment_out_of_bounds_still_traps_at_instantiation() {
+    let m = Instance::new(
+        r#"(module
+      (type $ii (func (param i32) (result i32)))
+      (table $f 2 funcref)
+      (elem (table $f) (i32.const 1) func $double $double)
+      (func $double (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+      (func (export "call") (param i32 i32) (result i32)
+        (call_indirect $f (type $ii) (local.get 1) (local.get 0))))"#,
+    );
+    let out = m.run(&["call 1 1"]);
+    assert_eq!(
+        out.first().map(String::as_str),
+        Some(
+            format!(
+                "instantiate trap {}",
+                TrapCode::OutOfBoundsTableAccess as u32
+            )
+            .as_str()
+        ),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn start_function_and_globals() {
     let m = Instance::new(

@@ -107,9 +107,10 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         // into the runtime.
         let leaves_wasm = operators.iter().any(|(op, _)| match op {
             Operator::Call { function_index } => info.is_imported_function(*function_index),
-            Operator::CallIndirect { .. }
-            | Operator::MemoryGrow { .. }
-            | Operator::TableGrow { .. } => true,
+            Operator::CallIndirect { table_index, .. } => {
+                !info.calls_stay_in_module[*table_index as usize]
+            }
+            Operator::MemoryGrow { .. } | Operator::TableGrow { .. } => true,
             _ => false,
         });
         // Every slot lives in the entry block, before any branch: only entry-block allocas are
