@@ -11,6 +11,19 @@ pub fn wasm(wat: &str) -> Vec<u8> {
     wat::parse_str(wat).expect("test WAT parses")
 }
 
+/// The LLVM IR of `wat` compiled with the default options at `opt_level`.
+pub fn llvm_ir(wat: &str, opt_level: u8) -> String {
+    let opts = CompileOptions {
+        emit_llvm: true,
+        opt_level,
+        ..CompileOptions::default()
+    };
+    compile(&wasm(wat), &opts)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .llvm_ir
+        .expect("IR was asked for")
+}
+
 /// The text of function `name` (`define ...` to its end) in printed LLVM IR.
 pub fn function_ir<'a>(ir: &'a str, name: &str) -> &'a str {
     ir.split("\ndefine ")

@@ -82,12 +82,7 @@ fn every_target_exports_only_the_descriptor_and_imports_by_qualified_name() {
 
 #[test]
 fn llvm_ir_is_returned_on_request() {
-    let opts = crate::CompileOptions {
-        emit_llvm: true,
-        ..Default::default()
-    };
-    let m = crate::compile(&super::wasm(HELLO), &opts).unwrap();
-    let ir = m.llvm_ir.unwrap();
+    let ir = super::llvm_ir(HELLO, 2);
     assert!(ir.contains("@__mewz_module"), "{ir}");
     assert!(ir.contains("wasi_snapshot_preview1.fd_write"));
     assert!(
@@ -176,12 +171,7 @@ fn huge_functions_skip_vectorization_and_get_the_fast_back_end() {
     }
     // Explicit floating point still works in a noimplicitfloat function.
     wat += " (f64.convert_i64_s) (f64.const 0.5) (f64.add) (i64.trunc_f64_s)))";
-    let wasm = super::wasm(&wat);
-    let opts = crate::CompileOptions {
-        emit_llvm: true,
-        ..Default::default()
-    };
-    let ir = crate::compile(&wasm, &opts).unwrap().llvm_ir.unwrap();
+    let ir = super::llvm_ir(&wat, 2);
     let attributes_of = |name: &str| super::function_attributes(&ir, name);
     let big = attributes_of("wasm_function_1");
     assert!(

@@ -423,14 +423,7 @@ fn frozen_tables_are_constants_and_keep_every_check() {
             ("call_g 4", "ok 8"),
         ]);
     }
-    let opts = CompileOptions {
-        emit_llvm: true,
-        ..CompileOptions::default()
-    };
-    let ir = crate::compile(&super::wasm(wat), &opts)
-        .unwrap()
-        .llvm_ir
-        .unwrap();
+    let ir = super::llvm_ir(wat, 2);
     let storage = |t: usize| {
         ir.lines()
             .find(|l| l.starts_with(&format!("@table{t}.elements = ")))
@@ -546,15 +539,7 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
         (i32.add (i32.load (local.get $p)) (i32.load (i32.add (local.get $p) (i32.const 4)))))
     )"#;
     // The translator's own output (no pipeline at -O0): only `pair` may have an `add nuw`.
-    let opts = CompileOptions {
-        emit_llvm: true,
-        opt_level: 0,
-        ..CompileOptions::default()
-    };
-    let ir = crate::compile(&super::wasm(wat), &opts)
-        .unwrap()
-        .llvm_ir
-        .unwrap();
+    let ir = super::llvm_ir(wat, 0);
     for (index, name) in [
         "after_if",
         "in_else",
@@ -612,14 +597,7 @@ fn unrolled_loops_over_linear_memory_vectorize_and_respect_overlap() {
           (i32.store (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))) (local.get $i))
           (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n)))))
       (func (export "get") (param i32) (result i32) (i32.load (local.get 0))))"#;
-    let opts = CompileOptions {
-        emit_llvm: true,
-        ..CompileOptions::default()
-    };
-    let ir = crate::compile(&super::wasm(wat), &opts)
-        .unwrap()
-        .llvm_ir
-        .unwrap();
+    let ir = super::llvm_ir(wat, 2);
     let add = super::function_ir(&ir, "wasm_function_0");
     assert!(add.contains("x i32>"), "not vectorized:\n{add}");
     let m = Instance::new(wat);
