@@ -537,8 +537,40 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
         (local.get $s))
       (func (export "pair") (param $p i32) (result i32)
         (i32.add (i32.load (local.get $p)) (i32.load (i32.add (local.get $p) (i32.const 4)))))
+      (func (export "block_prefix") (param $p i32) (param $c i32) (result i32)
+        (block (drop (i32.load (local.get $p))) (br_if 0 (local.get $c)))
+        (i32.load (i32.add (local.get $p) (i32.const 8))))
+      (func (export "loop_invariant") (param $p i32) (param $n i32) (result i32) (local $s i32)
+        (drop (i32.load (local.get $p)))
+        (loop $l
+          (local.set $s (i32.add (local.get $s) (i32.load (i32.add (local.get $p) (i32.const 4)))))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (local.get $s))
+      (func (export "loop_exit_first") (param $p i32) (param $c i32) (result i32)
+        (block $done
+          (loop $l
+            (br_if $done (local.get $c))
+            (drop (i32.load (local.get $p)))
+            (local.set $c (i32.const 1))
+            (br $l)))
+        (i32.load (i32.add (local.get $p) (i32.const 8))))
+      (func (export "first_iteration") (param $p i32) (param $x i32) (param $n i32) (result i32)
+        (local $q i32)
+        (local.set $q (i32.add (local.get $p) (i32.const 16)))
+        (loop $l
+          (drop (i32.load (local.get $q)))
+          (local.set $q (i32.add (local.get $q) (i32.const 4)))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (i32.load (i32.add (i32.add (local.get $p) (i32.const 16))
+          (i32.shl (i32.and (local.get $x) (i32.const 255)) (i32.const 2)))))
+      (func (export "bounded_unproven") (param $p i32) (param $x i32) (result i32)
+        (i32.load (i32.add (local.get $p) (i32.and (local.get $x) (i32.const 255)))))
+      (func (export "bounded_too_far") (param $p i32) (param $x i32) (result i32)
+        (drop (i32.load (local.get $p)))
+        (i32.load (i32.add (local.get $p) (i32.and (local.get $x) (i32.const 0x1ffff)))))
     )"#;
-    // The translator's own output (no pipeline at -O0): only `pair` may have an `add nuw`.
+    // The translator's own output (no pipeline at -O0): only these may have an `add nuw`.
+    let proven = ["pair", "block_prefix", "loop_invariant", "first_iteration"];
     let ir = super::llvm_ir(wat, 0);
     for (index, name) in [
         "after_if",
@@ -548,6 +580,12 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
         "reassigned",
         "next_iteration",
         "pair",
+        "block_prefix",
+        "loop_invariant",
+        "loop_exit_first",
+        "first_iteration",
+        "bounded_unproven",
+        "bounded_too_far",
     ]
     .iter()
     .enumerate()
@@ -555,7 +593,7 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
         let body = super::function_ir(&ir, &format!("wasm_function_{index}"));
         assert_eq!(
             body.contains("add nuw i32"),
-            *name == "pair",
+            proven.contains(name),
             "{name}:\n{body}"
         );
     }
@@ -573,6 +611,18 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
             ("pair 0", "ok 42"),
             ("pair 65532", &oob),
             ("pair 4294967292", &oob),
+            ("block_prefix 4294967292 1", &oob),
+            ("block_prefix 65528 0", &oob),
+            ("block_prefix 65524 0", "ok 0"),
+            ("loop_invariant 0 3", "ok 126"),
+            ("loop_exit_first 4294967292 1", "ok 42"),
+            ("loop_exit_first 65532 0", &oob),
+            // p + 16 wraps to 4 (42), 8, 12; then the table at 4: x = 0 reads 42.
+            ("first_iteration 4294967284 0 3", "ok 42"),
+            ("first_iteration 4294967284 1 3", "ok 0"),
+            ("first_iteration 65520 0 1", &oob),
+            ("bounded_unproven 4294967292 8", "ok 42"),
+            ("bounded_too_far 0 4", "ok 42"),
         ]);
     }
 }

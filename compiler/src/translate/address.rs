@@ -1,17 +1,26 @@
-//! What straight-line code proves about memory indices, so that `index + constant` can be an
+//! What straight-line code proves about memory indices, so that `index + addend` can be an
 //! `add nuw`.
 //!
 //! Wasm's `i32.add` wraps, so an address `zext(p + 8)` is not `zext(p) + 8` to LLVM: it cannot
 //! relate two accesses a constant apart, and loops stay scalar (an unrolled `p`, `p + 8` pair
 //! cannot become one vector access). But once an access at `p + k + offset` of `size` bytes has
 //! returned, `p + k + offset + size <= memory size <= MAX_USABLE_PAGES * 64 KiB`, which is at
-//! least 64 KiB below 2^32; so every later `p + c` with `c <= k + offset + size + slack` cannot
-//! wrap. Only such adds get `nuw`: a wrapping add stays a wrapping add.
+//! least 64 KiB below 2^32; so every later `p + a` with `a <= k + offset + size + slack` cannot
+//! wrap. Only such adds get `nuw`: a wrapping add stays a wrapping add. The addend is a
+//! constant or a value with a known bound (`x & 255`, `(x & 255) << 2`, a `load8_u`); the
+//! access through `p + x` then addresses `p` first, so that a loop where only `x` varies
+//! computes `base + p` once, as C does for `table[x]`.
 //!
-//! Values are tracked by their origin: the value a local holds (an id, renewed whenever the
-//! local may change: `local.set`/`tee`, and at every control-flow merge and loop header)
-//! plus an exact constant. Facts are scoped to the construct that proved them: a fact proved
-//! inside `block`/`if`/`loop` does not hold after its `end` (or in the `else` branch).
+//! Values are tracked by their origin: an id for a value, plus an exact constant. A local's
+//! value gets a new id whenever it may change: at `local.set`/`tee`, and where the construct
+//! it is assigned in ends or loops back (a local the construct never assigns keeps its id).
+//! A wrapping `value + constant` gets one id however often it is computed.
+//!
+//! Facts are scoped to the construct that proved them: a fact proved inside a `block`/`if`/
+//! `loop` holds until its `end` (not in the `else` branch), except those proved before its first
+//! branch or nested construct. Every way out of a `block` or `loop` passes through those (a
+//! loop's on its first iteration, where a local it assigns still holds its value from before),
+//! so they hold after its `end` too; an `if`'s do not, the other branch may have run instead.
 //!
 //! Second, all of linear memory is one object to LLVM, so its loop analysis cannot tell the
 //! accesses through two different pointers apart from two accesses through one: in a loop over
@@ -25,29 +34,72 @@
 use super::{FunctionTranslator, Result};
 use inkwell::llvm_sys::prelude::LLVMValueRef;
 use inkwell::values::{AsValueRef, IntValue, PointerValue};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use wasmparser::Operator;
 
 impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
-    /// `i32.add`: `nuw` when one operand is a constant the facts allow past the other.
+    /// `i32.add`: `nuw` when the facts allow the largest value one operand can have (a
+    /// constant, or a bound like `x & 1023`'s) past the other.
     pub(super) fn i32_add(&mut self) -> Result<()> {
         let r = self.pop_int();
         let l = self.pop_int();
-        let proven = [(l, r), (r, l)].into_iter().find_map(|(value, constant)| {
-            let c = constant.get_zero_extended_constant()?;
-            self.addresses.add(value, c)
+        let proven = [(l, r), (r, l)].into_iter().find_map(|(value, addend)| {
+            let most = self.addresses.bound(addend)?;
+            let origin = self.addresses.add(value, most)?;
+            Some((value, addend, origin))
         });
         let sum = match proven {
-            Some(origin) => {
+            Some((value, addend, origin)) => {
                 let sum = self.b.build_int_nuw_add(l, r, "")?;
                 if !sum.is_const() {
+                    match addend.get_zero_extended_constant() {
+                        Some(c) => self.addresses.define(sum, origin.plus(c)),
+                        None => self.addresses.split(sum, value, addend),
+                    }
+                }
+                sum
+            }
+            None => {
+                let sum = self.b.build_int_add(l, r, "")?;
+                // A wrapping `value + constant` is still the same value each time it is
+                // computed: it gets one origin, so that what one access proves about it holds
+                // for the next computation too.
+                let wrapped = [(l, r), (r, l)].into_iter().find_map(|(value, constant)| {
+                    Some((
+                        self.addresses.origin(value)?,
+                        constant.get_zero_extended_constant()?,
+                    ))
+                });
+                if let (Some((origin, c)), false) = (wrapped, sum.is_const()) {
+                    let origin = self.addresses.wrapped(origin, c);
                     self.addresses.define(sum, origin);
                 }
                 sum
             }
-            None => self.b.build_int_add(l, r, "")?,
         };
         self.push(sum);
         Ok(())
+    }
+
+    /// Before an i32 operation that may narrow its result (`and`, `shl`, `shr_u`): the
+    /// largest value the result can have, from its operands (the top two stack values).
+    pub(super) fn result_bound(&self, op: &Operator<'a>) -> Option<u64> {
+        let n = self.stack.len();
+        let (l, r) = (
+            self.stack[n - 2].into_int_value(),
+            self.stack[n - 1].into_int_value(),
+        );
+        let facts = &self.addresses;
+        let count = || r.get_zero_extended_constant().map(|c| c & 31);
+        match op {
+            Operator::I32And => match (facts.bound(l), facts.bound(r)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            Operator::I32Shl => Some(facts.bound(l)? << count()?),
+            Operator::I32ShrU => Some(facts.bound(l).unwrap_or(u32::MAX as u64) >> count()?),
+            _ => None,
+        }
     }
 
     /// The memory base an access at `index` goes through: for an index with a known origin, a
@@ -60,6 +112,11 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let Some(origin) = self.addresses.origin(index) else {
             return Ok(base);
         };
+        if self.addresses.is_wrapped(origin) {
+            // `p + c` and `p + d` computed with wrapping usually point into the same object:
+            // separate copies would hide that they do.
+            return Ok(base);
+        }
         if let Some(b) = self.addresses.base(origin.id) {
             return Ok(b);
         }
@@ -111,15 +168,53 @@ pub(super) struct Origin {
     k: u64,
 }
 
+impl Origin {
+    fn plus(self, c: u64) -> Origin {
+        Origin {
+            id: self.id,
+            k: self.k + c,
+        }
+    }
+}
+
+/// What a construct's scope in [`AddressFacts`] needs at its `end`.
+struct Scope {
+    kind: ScopeKind,
+    /// Lengths of `proven` and `bases` at entry.
+    proven: usize,
+    bases: usize,
+    /// Length of `proven` when the construct's first branch or nested construct was reached;
+    /// None before. Facts proven up to there hold after a `block` or `loop` too: every way
+    /// out passes through them (a loop's on its first iteration).
+    prefix: Option<usize>,
+    /// The locals the construct assigns, with their origins at entry and at the start of the
+    /// body (fresh in a loop, whose header any iteration may reach).
+    assigned: Vec<(u32, Origin, Origin)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ScopeKind {
+    Block,
+    Loop,
+    If,
+}
+
 pub(super) struct AddressFacts<'ctx> {
     /// Origins of i32 values on the operand stack (by LLVM value).
     origins: HashMap<LLVMValueRef, Origin>,
+    /// Upper bounds of i32 values known from how they were computed (`x & 255`, ...).
+    bounds: HashMap<LLVMValueRef, u64>,
+    /// The origin of each wrapping sum `value(id) + k` computed so far, by `(id, k mod 2^32)`.
+    wrapped: HashMap<(u32, u64), Origin>,
+    wrapped_ids: HashSet<u32>,
+    /// Non-wrapping sums `value + addend` of a value with an origin and a bounded variable.
+    splits: HashMap<LLVMValueRef, (IntValue<'ctx>, IntValue<'ctx>)>,
     /// The origin of each local's current value.
     locals: Vec<Origin>,
     next_id: u32,
-    /// Proven `(id, c)`: `value(id) + c` does not wrap. Scoped by `marks`.
+    /// Proven `(id, c)`: `value(id) + c` does not wrap. Scoped by `scopes`.
     proven: Vec<(u32, u64)>,
-    marks: Vec<(usize, usize)>,
+    scopes: Vec<Scope>,
     /// Per origin, the copy of the memory base its accesses go through (scoped like `proven`).
     bases: Vec<(u32, PointerValue<'ctx>)>,
     /// `2^32 - 1 - largest memory size`: how far past the end of a successful access a
@@ -133,10 +228,14 @@ impl<'ctx> AddressFacts<'ctx> {
         let pages = maximum_pages.min(mewz_abi::memory::MAX_USABLE_PAGES);
         let mut facts = AddressFacts {
             origins: HashMap::new(),
+            bounds: HashMap::new(),
+            splits: HashMap::new(),
+            wrapped: HashMap::new(),
+            wrapped_ids: HashSet::new(),
             locals: Vec::with_capacity(locals),
             next_id: 0,
             proven: Vec::new(),
-            marks: Vec::new(),
+            scopes: Vec::new(),
             bases: Vec::new(),
             slack: (1u64 << 32) - 1 - pages * mewz_abi::memory::WASM_PAGE_SIZE,
         };
@@ -170,28 +269,36 @@ impl<'ctx> AddressFacts<'ctx> {
         self.locals[local as usize] = origin;
     }
 
-    /// Every local may hold a different value from here on (a merge or a loop header).
-    fn forget_locals(&mut self) {
-        for i in 0..self.locals.len() {
-            self.locals[i] = self.fresh();
-        }
-    }
-
-    /// Whether `value + constant` provably does not wrap; if so, the origin of the sum.
-    pub(super) fn add(&self, value: impl AsValueRef, constant: u64) -> Option<Origin> {
+    /// Whether `value + addend` provably does not wrap for any `addend <= most`; if so, the
+    /// origin of `value`.
+    pub(super) fn add(&self, value: impl AsValueRef, most: u64) -> Option<Origin> {
         let origin = *self.origins.get(&value.as_value_ref())?;
-        let k = origin.k + constant;
         let bound = self
             .proven
             .iter()
             .filter(|(id, _)| *id == origin.id)
             .map(|(_, c)| *c)
             .max()?;
-        (k <= bound).then_some(Origin { id: origin.id, k })
+        (origin.k + most <= bound).then_some(origin)
     }
 
     pub(super) fn origin(&self, value: impl AsValueRef) -> Option<Origin> {
         self.origins.get(&value.as_value_ref()).copied()
+    }
+
+    /// The largest value `value` can have, if it is known to be less than 2^32 - 1.
+    pub(super) fn bound(&self, value: IntValue<'ctx>) -> Option<u64> {
+        match value.get_zero_extended_constant() {
+            Some(c) => Some(c),
+            None => self.bounds.get(&value.as_value_ref()).copied(),
+        }
+    }
+
+    /// `value` is at most `bound`.
+    pub(super) fn set_bound(&mut self, value: impl AsValueRef, bound: u64) {
+        if bound < u32::MAX as u64 {
+            self.bounds.insert(value.as_value_ref(), bound);
+        }
     }
 
     pub(super) fn base(&self, id: u32) -> Option<PointerValue<'ctx>> {
@@ -204,6 +311,39 @@ impl<'ctx> AddressFacts<'ctx> {
 
     pub(super) fn set_base(&mut self, id: u32, base: PointerValue<'ctx>) {
         self.bases.push((id, base));
+    }
+
+    /// The origin of `value(origin) + c`, computed with wrapping.
+    pub(super) fn wrapped(&mut self, origin: Origin, c: u64) -> Origin {
+        let key = (origin.id, (origin.k + c) & u32::MAX as u64);
+        if let Some(o) = self.wrapped.get(&key) {
+            return *o;
+        }
+        let o = self.fresh();
+        self.wrapped.insert(key, o);
+        self.wrapped_ids.insert(o.id);
+        o
+    }
+
+    /// Whether `origin` is a wrapping sum's (see [`AddressFacts::wrapped`]).
+    pub(super) fn is_wrapped(&self, origin: Origin) -> bool {
+        self.wrapped_ids.contains(&origin.id)
+    }
+
+    /// `sum` is the non-wrapping `value + addend` [`AddressFacts::add`] allowed for a variable
+    /// `addend`.
+    pub(super) fn split(
+        &mut self,
+        sum: impl AsValueRef,
+        value: IntValue<'ctx>,
+        addend: IntValue<'ctx>,
+    ) {
+        self.splits.insert(sum.as_value_ref(), (value, addend));
+    }
+
+    /// The parts of a sum recorded by [`AddressFacts::split`].
+    pub(super) fn parts(&self, sum: impl AsValueRef) -> Option<(IntValue<'ctx>, IntValue<'ctx>)> {
+        self.splits.get(&sum.as_value_ref()).copied()
     }
 
     /// `sum` is the (non-wrapping) result [`AddressFacts::add`] allowed.
@@ -219,29 +359,110 @@ impl<'ctx> AddressFacts<'ctx> {
         }
     }
 
-    /// Entering `block`, `if` (the then branch) or `loop`.
-    pub(super) fn enter(&mut self, loop_header: bool) {
-        self.marks.push((self.proven.len(), self.bases.len()));
-        if loop_header {
-            self.forget_locals();
+    /// A control instruction (a branch, `unreachable`, or the start or end of a construct)
+    /// follows: what comes after it in the innermost construct is not run on every way out.
+    pub(super) fn control(&mut self) {
+        let proven = self.proven.len();
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.prefix.get_or_insert(proven);
         }
+    }
+
+    /// Entering a construct that assigns the locals `assigned`. The others keep their
+    /// values, and so their origins, throughout; at a loop header, the assigned ones may hold
+    /// a value from any iteration.
+    pub(super) fn enter(&mut self, kind: ScopeKind, assigned: &[u32]) {
+        let mut locals = Vec::with_capacity(assigned.len());
+        for &l in assigned {
+            let entry = self.locals[l as usize];
+            let start = if kind == ScopeKind::Loop {
+                self.fresh()
+            } else {
+                entry
+            };
+            self.locals[l as usize] = start;
+            locals.push((l, entry, start));
+        }
+        self.scopes.push(Scope {
+            kind,
+            proven: self.proven.len(),
+            bases: self.bases.len(),
+            prefix: None,
+            assigned: locals,
+        });
     }
 
     /// `else`: back to what held at the `if`.
     pub(super) fn else_branch(&mut self) {
-        if let Some(&(proven, bases)) = self.marks.last() {
-            self.proven.truncate(proven);
-            self.bases.truncate(bases);
+        let Some(scope) = self.scopes.last() else {
+            return;
+        };
+        self.proven.truncate(scope.proven);
+        self.bases.truncate(scope.bases);
+        for &(l, entry, _) in &scope.assigned {
+            self.locals[l as usize] = entry;
         }
-        self.forget_locals();
     }
 
-    /// `end` of a `block`, `if` or `loop`.
+    /// `end` of a `block`, `if` or `loop`: the facts of its prefix stay (not an `if`'s: the
+    /// other branch may have run instead); a loop's about a local's value at the header become
+    /// facts about the value it entered with. Assigned locals may now hold any path's value.
     pub(super) fn leave(&mut self) {
-        if let Some((proven, bases)) = self.marks.pop() {
-            self.proven.truncate(proven);
-            self.bases.truncate(bases);
+        let Some(scope) = self.scopes.pop() else {
+            return;
+        };
+        let keep = match scope.kind {
+            ScopeKind::If => scope.proven,
+            ScopeKind::Block | ScopeKind::Loop => scope.prefix.unwrap_or(self.proven.len()),
+        };
+        let kept: Vec<(u32, u64)> = self.proven[scope.proven..keep].to_vec();
+        self.proven.truncate(scope.proven);
+        self.bases.truncate(scope.bases);
+        let entries: HashMap<u32, Origin> = scope
+            .assigned
+            .iter()
+            .filter(|(_, entry, start)| entry != start)
+            .map(|&(_, entry, start)| (start.id, entry))
+            .collect();
+        for (id, c) in kept {
+            match entries.get(&id) {
+                Some(entry) => self.proven.push((entry.id, entry.k + c)),
+                None => self.proven.push((id, c)),
+            }
         }
-        self.forget_locals();
+        for &(l, _, _) in &scope.assigned {
+            self.locals[l as usize] = self.fresh();
+        }
     }
+}
+
+/// For each `block`, `loop` and `if` (by the index of its operator), the locals assigned
+/// anywhere inside it.
+pub(super) fn assigned_locals(operators: &[(Operator<'_>, usize)]) -> HashMap<usize, Vec<u32>> {
+    let mut open: Vec<(usize, Vec<u32>)> = Vec::new();
+    let mut done = HashMap::new();
+    for (i, (op, _)) in operators.iter().enumerate() {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                open.push((i, Vec::new()))
+            }
+            Operator::LocalSet { local_index } | Operator::LocalTee { local_index } => {
+                if let Some((_, locals)) = open.last_mut() {
+                    locals.push(*local_index);
+                }
+            }
+            Operator::End => {
+                if let Some((start, mut locals)) = open.pop() {
+                    locals.sort_unstable();
+                    locals.dedup();
+                    if let Some((_, outer)) = open.last_mut() {
+                        outer.extend_from_slice(&locals);
+                    }
+                    done.insert(start, locals);
+                }
+            }
+            _ => {}
+        }
+    }
+    done
 }

@@ -1,5 +1,6 @@
 //! Control flow: blocks, branches, calls, `select`, `drop`, `unreachable`.
 
+use super::address::ScopeKind;
 use super::{Frame, FrameKind, FunctionTranslator, Result};
 use crate::env::{Callee, function_type};
 use inkwell::IntPredicate;
@@ -11,6 +12,21 @@ use wasmparser::{BlockType, Operator};
 
 impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     pub(super) fn control(&mut self, op: &Operator<'a>) -> Result<bool> {
+        if matches!(
+            op,
+            Operator::Unreachable
+                | Operator::Block { .. }
+                | Operator::Loop { .. }
+                | Operator::If { .. }
+                | Operator::Else
+                | Operator::End
+                | Operator::Br { .. }
+                | Operator::BrIf { .. }
+                | Operator::BrTable { .. }
+                | Operator::Return
+        ) {
+            self.addresses.control();
+        }
         match op {
             Operator::Nop => {}
             Operator::Unreachable => {
@@ -151,7 +167,13 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     /// Pushes the frame of a `block`, `loop` or `if`; what straight-line code proved about
     /// addresses is scoped to it (`end` leaves the scope).
     fn open(&mut self, frame: Frame<'ctx>) {
-        self.addresses.enter(frame.kind == FrameKind::Loop);
+        let kind = match frame.kind {
+            FrameKind::Loop => ScopeKind::Loop,
+            FrameKind::If => ScopeKind::If,
+            _ => ScopeKind::Block,
+        };
+        let assigned = self.assigned.get(&self.at).map_or(&[][..], Vec::as_slice);
+        self.addresses.enter(kind, assigned);
         self.frames.push(frame);
     }
 

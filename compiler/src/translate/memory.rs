@@ -209,6 +209,21 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             let limit = self.current_bytes()?;
             self.check_range(offset, size_value, limit, TrapCode::OutOfBoundsMemoryAccess)?;
         }
+        if let Some((value, addend)) = self.addresses.parts(index32) {
+            // `value + addend` does not wrap: address `value` first, so that in a loop where
+            // only `addend` varies, that part is computed once (`table[x & 255]`).
+            let base = self.base_for(value)?;
+            let value = self.b.build_int_z_extend(value, i64t, "")?;
+            let start = self.linear_address(base, value)?;
+            let addend = self.b.build_int_z_extend(addend, i64t, "")?;
+            let rest = if memarg.offset == 0 {
+                addend
+            } else {
+                self.b
+                    .build_int_add(addend, i64t.const_int(memarg.offset, false), "")?
+            };
+            return self.linear_address(start, rest);
+        }
         let base = self.base_for(index32)?;
         self.linear_address(base, offset)
     }
@@ -245,10 +260,13 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 .b
                 .build_int_s_extend(value.into_int_value(), result, "")?
                 .into(),
-            Extend::Unsigned => self
-                .b
-                .build_int_z_extend(value.into_int_value(), result, "")?
-                .into(),
+            Extend::Unsigned => {
+                let v = self
+                    .b
+                    .build_int_z_extend(value.into_int_value(), result, "")?;
+                self.addresses.set_bound(v, (1 << (8 * size)) - 1);
+                v.into()
+            }
             Extend::None => value,
         };
         self.push(value);

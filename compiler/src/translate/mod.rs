@@ -68,6 +68,10 @@ pub struct FunctionTranslator<'e, 'ctx, 'a> {
     memory_descriptor: Option<PointerValue<'ctx>>,
     trap_blocks: HashMap<u32, BasicBlock<'ctx>>,
     addresses: address::AddressFacts<'ctx>,
+    /// The locals each construct assigns, by the index of its first operator.
+    assigned: HashMap<usize, Vec<u32>>,
+    /// Index of the operator being translated.
+    at: usize,
 }
 
 impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
@@ -102,6 +106,8 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             memory_descriptor: None,
             trap_blocks: HashMap::new(),
             addresses: address::AddressFacts::new(0, 0),
+            assigned: address::assigned_locals(&operators),
+            at: 0,
         };
         // Calls that can leave compiled code: to an import (directly or through a table) or
         // into the runtime.
@@ -172,6 +178,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         for i in 0..operators.len() {
             let (op, offset) = &operators[i];
             let next_is_drop = matches!(operators.get(i + 1), Some((Operator::Drop, _)));
+            t.at = i;
             t.operator(op, *offset, next_is_drop)?;
             if t.frames.is_empty() {
                 break;

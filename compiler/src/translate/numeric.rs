@@ -30,6 +30,10 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             ctx.f32_type(),
             ctx.f64_type(),
         );
+        let bound = match op {
+            O::I32And | O::I32Shl | O::I32ShrU => self.result_bound(op),
+            _ => None,
+        };
         match op {
             O::I32Const { value } => self.push(i32t.const_int(*value as u32 as u64, false)),
             O::I64Const { value } => self.push(i64t.const_int(*value as u64, false)),
@@ -163,6 +167,9 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             O::F32ReinterpretI32 => self.reinterpret(f32t.into())?,
             O::F64ReinterpretI64 => self.reinterpret(f64t.into())?,
             _ => return Ok(false),
+        }
+        if let (Some(b), Some(top)) = (bound, self.stack.last()) {
+            self.addresses.set_bound(*top, b);
         }
         Ok(true)
     }
