@@ -627,6 +627,56 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
     }
 }
 
+/// Two indices into one array (clang's `perm[i]`, `perm[j]` as two pointers stepped in
+/// opposite directions) share the array's root, so they stay one object to LLVM: the swap loop
+/// is not turned into a vector loop behind run-time overlap checks it would pay for on every
+/// (short) run, as native code isn't.
+#[test]
+fn indices_into_one_array_stay_one_object() {
+    let wat = r#"(module
+      (memory 1)
+      (func (export "flips") (param $perm i32) (result i32)
+        (local $k i32) (local $n i32) (local $hi i32) (local $i i32) (local $lo i32) (local $t i32)
+        (block $none
+          (br_if $none (local.tee $k (i32.load (local.get $perm))))
+          (return (i32.const 0)))
+        (loop $again
+          (block $short
+            (br_if $short (i32.lt_s (local.get $k) (i32.const 1)))
+            (local.set $hi (i32.add (local.get $perm) (i32.shl (local.get $k) (i32.const 2))))
+            (local.set $i (i32.const 1))
+            (local.set $lo (local.get $perm))
+            (loop $swap
+              (local.set $t (i32.load (local.get $lo)))
+              (i32.store (local.get $lo) (i32.load (local.get $hi)))
+              (i32.store (local.get $hi) (local.get $t))
+              (local.set $lo (i32.add (local.get $lo) (i32.const 4)))
+              (local.set $hi (i32.add (local.get $hi) (i32.const -4)))
+              (local.set $t (i32.lt_s (local.get $i)
+                (local.tee $k (i32.add (local.get $k) (i32.const -1)))))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $swap (local.get $t)))
+            (local.set $k (i32.load (local.get $perm))))
+          (local.set $n (i32.add (local.get $n) (i32.const 1)))
+          (br_if $again (local.get $k)))
+        (local.get $n))
+      (func (export "set") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+    )"#;
+    let ir = super::llvm_ir(wat, 2);
+    let flips = super::function_ir(&ir, "wasm_function_0");
+    assert!(!flips.contains("x i32>"), "vectorized:\n{flips}");
+    // [3, 0, 2, 1] -> [1, 2, 0, 3] -> [2, 1, 0, 3] -> [0, 1, 2, 3]: three flips.
+    let m = Instance::new(wat);
+    m.check(&[
+        ("set 0 3", "ok"),
+        ("set 4 0", "ok"),
+        ("set 8 2", "ok"),
+        ("set 12 1", "ok"),
+        ("flips 0", "ok 3"),
+        ("flips 0", "ok 0"),
+    ]);
+}
+
 /// The shape clang gives a loop it unrolled by two (`p`, `p + 8` per iteration) is vectorized,
 /// and stays right when the two arrays overlap (the runtime alias check takes the scalar loop).
 #[test]

@@ -26,15 +26,17 @@
 //! accesses through two different pointers apart from two accesses through one: in a loop over
 //! `c[p]`, `c[p + 8]` and `b[q]`, `b[q + 8]` it gives up on dependences and checks every pair of
 //! accesses at run time, including `c[p]` against `c[p + 8]`, which always overlap, so the
-//! vector loop never runs. Accesses whose index has an origin therefore go through a per-origin
-//! copy of the memory base (an empty `asm` LLVM cannot see through, but may hoist): accesses
-//! through one origin stay one object with exact distances, different origins may still alias
-//! and get one run-time check per pair of origins, as separate arrays in C would.
+//! vector loop never runs. Accesses therefore go through a copy of the memory base (an empty
+//! `asm` LLVM cannot see through, but may hoist) per root: the object an index points into, as
+//! far as can be told (a local's value, and what is computed from it by adding offsets or
+//! stepping it in a loop). Accesses through one root stay one object with exact distances, as
+//! two indices into one C array do; different roots may still alias and get one run-time
+//! check per pair, as separate arrays in C would.
 
 use super::{FunctionTranslator, Result};
 use inkwell::llvm_sys::prelude::LLVMValueRef;
 use inkwell::values::{AsValueRef, IntValue, PointerValue};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use wasmparser::Operator;
 
 impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
@@ -73,6 +75,8 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 if let (Some((origin, c)), false) = (wrapped, sum.is_const()) {
                     let origin = self.addresses.wrapped(origin, c);
                     self.addresses.define(sum, origin);
+                } else {
+                    self.addresses.offset_from(sum, l, r);
                 }
                 sum
             }
@@ -102,22 +106,17 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         }
     }
 
-    /// The memory base an access at `index` goes through: for an index with a known origin, a
-    /// copy of the base that LLVM cannot see through, one per origin (see the module comment).
+    /// The memory base an access at `index` goes through: for an index with a known root, a
+    /// copy of the base that LLVM cannot see through, one per root (see the module comment).
     /// The copy is `memory(none)`, so LICM hoists it out of loops; its second operand (the
-    /// origin id, unused by the empty template) keeps CSE from merging copies of different
-    /// origins.
+    /// root's id, unused by the empty template) keeps CSE from merging copies of different
+    /// roots.
     pub(super) fn base_for(&mut self, index: IntValue<'ctx>) -> Result<PointerValue<'ctx>> {
         let base = self.memory_base();
-        let Some(origin) = self.addresses.origin(index) else {
+        let Some(root) = self.addresses.root(index) else {
             return Ok(base);
         };
-        if self.addresses.is_wrapped(origin) {
-            // `p + c` and `p + d` computed with wrapping usually point into the same object:
-            // separate copies would hide that they do.
-            return Ok(base);
-        }
-        if let Some(b) = self.addresses.base(origin.id) {
+        if let Some(b) = self.addresses.base(root) {
             return Ok(b);
         }
         let ctx = self.env.ctx;
@@ -137,7 +136,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             asm,
             &[
                 base.into(),
-                ctx.i32_type().const_int(origin.id as u64, false).into(),
+                ctx.i32_type().const_int(root as u64, false).into(),
             ],
             "base",
         )?;
@@ -156,7 +155,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             .basic()
             .expect("asm returns the base")
             .into_pointer_value();
-        self.addresses.set_base(origin.id, b);
+        self.addresses.set_base(root, b);
         Ok(b)
     }
 }
@@ -206,7 +205,13 @@ pub(super) struct AddressFacts<'ctx> {
     bounds: HashMap<LLVMValueRef, u64>,
     /// The origin of each wrapping sum `value(id) + k` computed so far, by `(id, k mod 2^32)`.
     wrapped: HashMap<(u32, u64), Origin>,
-    wrapped_ids: HashSet<u32>,
+    /// The object each origin points into, as far as can be told (an origin id; by default
+    /// its own): `p + 8`, `p + x` and a loop's `p += 4` are `p`'s. Accesses through one root
+    /// share one copy of the memory base. Only a hint for LLVM's loop analysis: the copies
+    /// never make LLVM assume two accesses do not overlap.
+    roots: HashMap<u32, u32>,
+    /// Roots of values without an origin (`p + x`, `x` not a constant).
+    value_roots: HashMap<LLVMValueRef, u32>,
     /// Non-wrapping sums `value + addend` of a value with an origin and a bounded variable.
     splits: HashMap<LLVMValueRef, (IntValue<'ctx>, IntValue<'ctx>)>,
     /// The origin of each local's current value.
@@ -231,7 +236,8 @@ impl<'ctx> AddressFacts<'ctx> {
             bounds: HashMap::new(),
             splits: HashMap::new(),
             wrapped: HashMap::new(),
-            wrapped_ids: HashSet::new(),
+            roots: HashMap::new(),
+            value_roots: HashMap::new(),
             locals: Vec::with_capacity(locals),
             next_id: 0,
             proven: Vec::new(),
@@ -264,7 +270,10 @@ impl<'ctx> AddressFacts<'ctx> {
     pub(super) fn local_set(&mut self, local: u32, value: impl AsValueRef) {
         let origin = match self.origins.get(&value.as_value_ref()) {
             Some(o) => *o,
-            None => self.fresh(),
+            None => match self.value_roots.get(&value.as_value_ref()) {
+                Some(&root) => self.fresh_in(root),
+                None => self.fresh(),
+            },
         };
         self.locals[local as usize] = origin;
     }
@@ -319,15 +328,41 @@ impl<'ctx> AddressFacts<'ctx> {
         if let Some(o) = self.wrapped.get(&key) {
             return *o;
         }
-        let o = self.fresh();
+        let o = self.fresh_in(self.root_of(origin.id));
         self.wrapped.insert(key, o);
-        self.wrapped_ids.insert(o.id);
         o
     }
 
-    /// Whether `origin` is a wrapping sum's (see [`AddressFacts::wrapped`]).
-    pub(super) fn is_wrapped(&self, origin: Origin) -> bool {
-        self.wrapped_ids.contains(&origin.id)
+    fn root_of(&self, id: u32) -> u32 {
+        self.roots.get(&id).copied().unwrap_or(id)
+    }
+
+    /// A new origin pointing into `root`'s object.
+    fn fresh_in(&mut self, root: u32) -> Origin {
+        let o = self.fresh();
+        self.roots.insert(o.id, root);
+        o
+    }
+
+    /// The root `index` points into, if known.
+    pub(super) fn root(&self, index: impl AsValueRef) -> Option<u32> {
+        let value = index.as_value_ref();
+        match self.origins.get(&value) {
+            Some(o) => Some(self.root_of(o.id)),
+            None => self.value_roots.get(&value).copied(),
+        }
+    }
+
+    /// `sum` is `l + r`: if just one of them points into an object, so does `sum`.
+    pub(super) fn offset_from(
+        &mut self,
+        sum: impl AsValueRef,
+        l: IntValue<'ctx>,
+        r: IntValue<'ctx>,
+    ) {
+        if let (Some(root), None) | (None, Some(root)) = (self.root(l), self.root(r)) {
+            self.value_roots.insert(sum.as_value_ref(), root);
+        }
     }
 
     /// `sum` is the non-wrapping `value + addend` [`AddressFacts::add`] allowed for a variable
@@ -376,7 +411,7 @@ impl<'ctx> AddressFacts<'ctx> {
         for &l in assigned {
             let entry = self.locals[l as usize];
             let start = if kind == ScopeKind::Loop {
-                self.fresh()
+                self.fresh_in(self.root_of(entry.id))
             } else {
                 entry
             };
@@ -431,7 +466,8 @@ impl<'ctx> AddressFacts<'ctx> {
             }
         }
         for &(l, _, _) in &scope.assigned {
-            self.locals[l as usize] = self.fresh();
+            let now = self.locals[l as usize];
+            self.locals[l as usize] = self.fresh_in(self.root_of(now.id));
         }
     }
 }
