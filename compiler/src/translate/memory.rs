@@ -197,13 +197,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let index32 = self.pop_int();
         self.addresses
             .accessed(index32, memarg.offset, u64::from(size));
-        let index = self.b.build_int_z_extend(index32, i64t, "")?;
-        let offset = if memarg.offset == 0 {
-            index
-        } else {
-            self.b
-                .build_int_add(index, i64t.const_int(memarg.offset, false), "")?
-        };
+        let offset = self.widened_plus(index32, memarg.offset)?;
         if self.env.opts.bounds_checks {
             let size_value = i64t.const_int(size as u64, false);
             let limit = self.current_bytes()?;
@@ -213,19 +207,23 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             // `value + addend` does not wrap: address `value` first, so that in a loop where
             // only `addend` varies, that part is computed once (`table[x & 255]`).
             let base = self.base_for(value)?;
-            let value = self.b.build_int_z_extend(value, i64t, "")?;
-            let start = self.linear_address(base, value)?;
-            let addend = self.b.build_int_z_extend(addend, i64t, "")?;
-            let rest = if memarg.offset == 0 {
-                addend
-            } else {
-                self.b
-                    .build_int_add(addend, i64t.const_int(memarg.offset, false), "")?
-            };
-            return self.linear_address(start, rest);
+            let start = self.linear_address(base, self.widened_plus(value, 0)?)?;
+            return self.linear_address(start, self.widened_plus(addend, memarg.offset)?);
         }
         let base = self.base_for(index32)?;
         self.linear_address(base, offset)
+    }
+
+    /// `zext(v) + offset` as an i64.
+    fn widened_plus(&self, v: IntValue<'ctx>, offset: u64) -> Result<IntValue<'ctx>> {
+        let i64t = self.env.ctx.i64_type();
+        let wide = self.b.build_int_z_extend(v, i64t, "")?;
+        if offset == 0 {
+            return Ok(wide);
+        }
+        Ok(self
+            .b
+            .build_int_add(wide, i64t.const_int(offset, false), "")?)
     }
 
     fn load(
