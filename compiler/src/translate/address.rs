@@ -140,16 +140,14 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             ],
             "base",
         )?;
-        let memory_none = ctx.create_enum_attribute(
-            inkwell::attributes::Attribute::get_named_enum_kind_id("memory"),
-            0,
-        );
-        call.add_attribute(inkwell::attributes::AttributeLoc::Function, memory_none);
-        let nounwind = ctx.create_enum_attribute(
-            inkwell::attributes::Attribute::get_named_enum_kind_id("nounwind"),
-            0,
-        );
-        call.add_attribute(inkwell::attributes::AttributeLoc::Function, nounwind);
+        // `memory(none)` is the enum attribute `memory` with value 0.
+        for name in ["memory", "nounwind"] {
+            let kind = inkwell::attributes::Attribute::get_named_enum_kind_id(name);
+            call.add_attribute(
+                inkwell::attributes::AttributeLoc::Function,
+                ctx.create_enum_attribute(kind, 0),
+            );
+        }
         let b = call
             .try_as_basic_value()
             .basic()
@@ -220,7 +218,7 @@ pub(super) struct AddressFacts<'ctx> {
     /// Proven `(id, c)`: `value(id) + c` does not wrap. Scoped by `scopes`.
     proven: Vec<(u32, u64)>,
     scopes: Vec<Scope>,
-    /// Per origin, the copy of the memory base its accesses go through (scoped like `proven`).
+    /// Per root, the copy of the memory base its accesses go through (scoped like `proven`).
     bases: Vec<(u32, PointerValue<'ctx>)>,
     /// `2^32 - 1 - largest memory size`: how far past the end of a successful access a
     /// constant may still reach without wrapping.

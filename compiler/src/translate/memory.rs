@@ -177,7 +177,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     }
 
     /// `base + offset` for an i64 byte offset into linear memory (through `base`, the memory's
-    /// base or a per-origin copy of it).
+    /// base or a per-root copy of it).
     fn linear_address(
         &self,
         base: PointerValue<'ctx>,
