@@ -26,13 +26,13 @@ pub const MEMORY_GROW: &str = "__mewz_memory_grow";
 pub const TABLE_GROW: &str = "__mewz_table_grow";
 
 /// Lowest address the app's stack may use, defined by the runtime (`usize`). Functions that can
-/// leave compiled code (a call to an import, `call_indirect`, `memory.grow`, `table.grow`)
-/// compare the stack pointer against it after their prologue and trap with
-/// `CallStackExhausted` below it, so the runtime must keep at least [`STACK_LIMIT_MARGIN`]
-/// usable bytes below the limit for its own code. Wasm-to-wasm calls are not checked: the
-/// runtime keeps an unmapped guard of at least [`STACK_GUARD_MIN`] below the stack and reports
-/// a fault there as `CallStackExhausted`; compiled frames larger than a page probe each page
-/// on the way down, so no frame steps over the guard.
+/// leave compiled code (a call to an import, a `call_indirect` through a table that may hold
+/// one, `memory.grow`, `table.grow`) compare the stack pointer against it after their prologue
+/// and trap with `CallStackExhausted` below it, so the runtime must keep at least
+/// [`STACK_LIMIT_MARGIN`] usable bytes below the limit for its own code. Wasm-to-wasm calls are
+/// not checked: the runtime keeps an unmapped guard of at least [`STACK_GUARD_MIN`] below the
+/// stack and reports a fault there as `CallStackExhausted`; compiled frames larger than a page
+/// probe each page on the way down, so no frame steps over the guard.
 pub const STACK_LIMIT: &str = "__mewz_stack_limit";
 
 /// Bytes of stack the runtime keeps usable below [`STACK_LIMIT`].
