@@ -568,9 +568,19 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
       (func (export "bounded_too_far") (param $p i32) (param $x i32) (result i32)
         (drop (i32.load (local.get $p)))
         (i32.load (i32.add (local.get $p) (i32.and (local.get $x) (i32.const 0x1ffff)))))
+      (func (export "teed") (param $p i32) (param $x i32) (result i32) (local $q i32)
+        (i32.add
+          (i32.load (local.tee $q (i32.add (local.get $p) (local.get $x))))
+          (i32.load (i32.add (local.get $q) (i32.const 4)))))
     )"#;
     // The translator's own output (no pipeline at -O0): only these may have an `add nuw`.
-    let proven = ["pair", "block_prefix", "loop_invariant", "first_iteration"];
+    let proven = [
+        "pair",
+        "block_prefix",
+        "loop_invariant",
+        "first_iteration",
+        "teed",
+    ];
     let ir = super::llvm_ir(wat, 0);
     for (index, name) in [
         "after_if",
@@ -586,6 +596,7 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
         "first_iteration",
         "bounded_unproven",
         "bounded_too_far",
+        "teed",
     ]
     .iter()
     .enumerate()
@@ -623,6 +634,9 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
             ("first_iteration 65520 0 1", &oob),
             ("bounded_unproven 4294967292 8", "ok 42"),
             ("bounded_too_far 0 4", "ok 42"),
+            // p + x wraps to 4 (42); its access proves q + 4 = 8 cannot wrap.
+            ("teed 4294967292 8", "ok 42"),
+            ("teed 65528 4", &oob),
         ]);
     }
 }

@@ -273,6 +273,9 @@ impl<'ctx> AddressFacts<'ctx> {
                 None => self.fresh(),
             },
         };
+        // The value is now the local's: what an access through it proves (after a `tee`)
+        // holds for the local's later reads too.
+        self.origins.insert(value.as_value_ref(), origin);
         self.locals[local as usize] = origin;
     }
 
