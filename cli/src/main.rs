@@ -315,6 +315,7 @@ fn compile_cmd(a: CompileArgs) -> Result<u8> {
         bounds_checks: a.bounds_checks,
         emit_llvm: a.emit_llvm.is_some(),
         import_linkage: mewz_compiler::ImportLinkage::Symbols,
+        ..Default::default()
     };
     let bytes = std::fs::read(&a.app).with_context(|| format!("reading {}", a.app.display()))?;
     let start = std::time::Instant::now();

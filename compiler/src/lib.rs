@@ -49,6 +49,10 @@ pub struct CompileOptions {
     /// Also return the optimised LLVM IR.
     pub emit_llvm: bool,
     pub import_linkage: ImportLinkage,
+    /// Testing aid: translate every loop that can be translated twice (an innermost loop
+    /// without parameters, see `translate::versioning`) twice, also when the second copy
+    /// gains nothing, so that a test suite runs the machinery on all its loops. Never faster.
+    pub every_loop_twice: bool,
 }
 
 impl Default for CompileOptions {
@@ -60,6 +64,7 @@ impl Default for CompileOptions {
             bounds_checks: false,
             emit_llvm: false,
             import_linkage: ImportLinkage::Symbols,
+            every_loop_twice: false,
         }
     }
 }

@@ -13,10 +13,20 @@ pub fn wasm(wat: &str) -> Vec<u8> {
 
 /// The LLVM IR of `wat` compiled with the default options at `opt_level`.
 pub fn llvm_ir(wat: &str, opt_level: u8) -> String {
+    llvm_ir_with(
+        wat,
+        CompileOptions {
+            opt_level,
+            ..CompileOptions::default()
+        },
+    )
+}
+
+/// The LLVM IR of `wat` compiled with `opts`.
+pub fn llvm_ir_with(wat: &str, opts: CompileOptions) -> String {
     let opts = CompileOptions {
         emit_llvm: true,
-        opt_level,
-        ..CompileOptions::default()
+        ..opts
     };
     compile(&wasm(wat), &opts)
         .unwrap_or_else(|e| panic!("{e}"))

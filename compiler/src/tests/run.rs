@@ -641,6 +641,119 @@ fn index_arithmetic_wraps_unless_an_access_proved_otherwise() {
     }
 }
 
+/// A loop stepping a pointer it reads at `p + 8` (nbody's shape) gets a second copy whose
+/// header knows what the back edges proved, so `p + 8` is an `add nuw` there; the first
+/// iteration, and any entered from an edge that proved nothing, run in the first copy, where
+/// `p + 8` may wrap (at p = 2^32 - 8 it reads address 0).
+#[test]
+fn a_loop_stepping_a_pointer_runs_its_later_iterations_in_a_copy_that_knows_it() {
+    let wat = r#"(module
+      (memory 1)
+      (data (i32.const 0) "\01\00\00\00\02\00\00\00\04\00\00\00\08\00\00\00\10\00\00\00\20\00\00\00")
+      (func (export "walk") (param $p i32) (param $q i32) (param $n i32) (result i32)
+        (local $s i32)
+        (loop $l
+          (local.set $s (i32.add (local.get $s) (i32.load (i32.add (local.get $p) (i32.const 8)))))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (if (i32.eq (local.get $n) (i32.const 2))
+            (then (local.set $p (local.get $q)) (br $l)))
+          (local.set $s (i32.add (local.get $s)
+            (i32.load (local.tee $p (i32.add (local.get $p) (i32.const 8))))))
+          (br_if $l (local.get $n)))
+        (local.get $s))
+      (func (export "walk_table") (param $p i32) (param $n i32) (result i32) (local $s i32)
+        (block $done
+          (loop $l
+            (local.set $s (i32.add (local.get $s) (i32.load (i32.add (local.get $p) (i32.const 8)))))
+            (local.set $s (i32.add (local.get $s)
+              (i32.load (local.tee $p (i32.add (local.get $p) (i32.const 4))))))
+            (br_table $l $done (i32.eqz (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))
+        (local.get $s))
+      ;; What the second copy assumes about p is no fact about the p the loop began with.
+      (func (export "after_loop") (param $p i32) (param $n i32) (result i32)
+        (local $p0 i32) (local $s i32)
+        (local.set $p0 (local.get $p))
+        (loop $l
+          (local.set $s (i32.add (local.get $s) (i32.load (i32.add (local.get $p) (i32.const 8)))))
+          (local.set $s (i32.add (local.get $s)
+            (i32.load (local.tee $p (i32.add (local.get $p) (i32.const 8))))))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (i32.add (local.get $s) (i32.load (i32.add (local.get $p0) (i32.const 12)))))
+      ;; p + 12 is never accessed: no back edge knows anything about p.
+      (func (export "no_fact") (param $p i32) (param $n i32) (result i32) (local $s i32)
+        (loop $l
+          (local.set $s (i32.add (local.get $s) (i32.load (i32.add (local.get $p) (i32.const 8)))))
+          (local.set $p (i32.add (local.get $p) (i32.const 12)))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (local.get $s))
+    )"#;
+    let ir = super::llvm_ir(wat, 0);
+    for (index, twice) in [(0, true), (1, true), (2, true), (3, false)] {
+        let body = super::function_ir(&ir, &format!("wasm_function_{index}"));
+        assert_eq!(
+            body.contains("loop.fast"),
+            twice,
+            "function {index}:\n{body}"
+        );
+        assert_eq!(
+            body.contains("add nuw i32"),
+            twice,
+            "function {index}:\n{body}"
+        );
+    }
+    // After the loop, `p0 + 12` wraps: the assumption stayed in the second copy.
+    let body = super::function_ir(&ir, "wasm_function_2");
+    assert!(
+        !body
+            .lines()
+            .any(|l| l.contains("add nuw i32") && l.ends_with(", 12")),
+        "{body}"
+    );
+    let every = CompileOptions {
+        every_loop_twice: true,
+        ..CompileOptions::default()
+    };
+    // The testing aid makes a second copy of `no_fact`'s loop too, assuming nothing.
+    let ir = super::llvm_ir_with(
+        wat,
+        CompileOptions {
+            opt_level: 0,
+            ..every.clone()
+        },
+    );
+    let body = super::function_ir(&ir, "wasm_function_3");
+    assert!(
+        body.contains("loop.fast") && !body.contains("add nuw i32"),
+        "{body}"
+    );
+    for tuning in both_back_ends() {
+        for opts in [CompileOptions::default(), every.clone()] {
+            let m = Instance::tuned(wat, opts, tuning);
+            let oob = trap(TrapCode::OutOfBoundsMemoryAccess);
+            m.check(&[
+                // Reads 8, 8 (first copy); 16 (second), then p = q = 2^32 - 8 on an edge
+                // that proved nothing: back to the first copy, which reads 0 (p + 8 wraps),
+                // 0; then the second again: 8, 8.
+                ("walk 0 4294967288 4", "ok 34"),
+                ("walk 0 4294967288 5", "ok 50"),
+                // The same edge in the first copy: 8, then 0, 0 in the first copy again, then
+                // 8, 8 in the second.
+                ("walk 0 4294967288 3", "ok 14"),
+                // Entered with p + 8 wrapping: the first iteration is the first copy's.
+                ("walk 4294967288 0 1", "ok 2"),
+                ("walk 65528 0 2", &oob),
+                ("walk 65520 0 2", &oob),
+                ("walk_table 4294967292 3", "ok 21"),
+                ("walk_table 65528 1", &oob),
+                // 0, 0 in the loop, then p0 + 12 wraps to 4.
+                ("after_loop 4294967288 1", "ok 4"),
+                ("after_loop 4294967288 3", "ok 44"),
+                ("no_fact 4294967288 2", "ok 9"),
+            ]);
+        }
+    }
+}
+
 /// Two indices into one array (clang's `perm[i]`, `perm[j]` as two pointers stepped in
 /// opposite directions) share the array's root, so they stay one object to LLVM: the swap loop
 /// is not turned into a vector loop behind run-time overlap checks it would pay for on every

@@ -21,6 +21,8 @@
 //! branch or nested construct. Every way out of a `block` or `loop` passes through those (a
 //! loop's on its first iteration, where a local it assigns still holds its value from before),
 //! so they hold after its `end` too; an `if`'s do not, the other branch may have run instead.
+//! What a loop's back edges prove about the locals it steps holds at the header of a second
+//! copy of the loop that only those edges reach ([`super::versioning`]).
 //!
 //! Second, all of linear memory is one object to LLVM, so its loop analysis cannot tell the
 //! accesses through two different pointers apart from two accesses through one: in a loop over
@@ -62,6 +64,11 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 sum
             }
             None => {
+                for (value, addend) in [(l, r), (r, l)] {
+                    if let Some(most) = self.addresses.bound(addend) {
+                        self.addresses.want(value, most);
+                    }
+                }
                 let sum = self.b.build_int_add(l, r, "")?;
                 // A wrapping `value + constant` is still the same value each time it is
                 // computed: it gets one origin, so that what one access proves about it holds
@@ -158,6 +165,18 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     }
 }
 
+/// The facts at a point, for [`AddressFacts::rewind`]: the part of them that translating a
+/// construct changes and its `end` does not restore. The maps by LLVM value need no
+/// rewinding: later values are new ones, and ids are never reused.
+pub(super) struct Mark {
+    locals: Vec<Origin>,
+    /// `proven` is `proven[..from]` (which a construct begun later leaves as it is) + `tail`.
+    from: usize,
+    tail: Vec<(u32, u64)>,
+    bases: usize,
+    scopes: usize,
+}
+
 /// An i32 value known to equal (origin value `id`) + `k`, computed without wrapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Origin {
@@ -223,6 +242,9 @@ pub(super) struct AddressFacts<'ctx> {
     /// `2^32 - 1 - largest memory size`: how far past the end of a successful access a
     /// constant may still reach without wrapping.
     slack: u64,
+    /// Per origin id, the smallest `k + addend` of an add that had to wrap for want of a fact
+    /// about that origin (what a fact would have to reach to make one add `nuw`).
+    wanted: HashMap<u32, u64>,
 }
 
 impl<'ctx> AddressFacts<'ctx> {
@@ -241,6 +263,7 @@ impl<'ctx> AddressFacts<'ctx> {
             proven: Vec::new(),
             scopes: Vec::new(),
             bases: Vec::new(),
+            wanted: HashMap::new(),
             slack: (1u64 << 32) - 1 - pages * mewz_abi::memory::WASM_PAGE_SIZE,
         };
         for _ in 0..locals {
@@ -290,6 +313,76 @@ impl<'ctx> AddressFacts<'ctx> {
             .map(|(_, c)| *c)
             .max()?;
         (origin.k + most <= bound).then_some(origin)
+    }
+
+    /// `value + addend` wraps for any `addend <= most` as far as is known: note what a fact
+    /// about `value`'s origin would have to reach.
+    pub(super) fn want(&mut self, value: impl AsValueRef, most: u64) {
+        if let Some(origin) = self.origins.get(&value.as_value_ref()) {
+            let need = origin.k + most;
+            let w = self.wanted.entry(origin.id).or_insert(need);
+            *w = (*w).min(need);
+        }
+    }
+
+    /// What [`AddressFacts::want`] noted for origin `id`.
+    pub(super) fn wanted(&self, id: u32) -> Option<u64> {
+        self.wanted.get(&id).copied()
+    }
+
+    /// The id of the origin of `local`'s current value.
+    pub(super) fn local_origin_id(&self, local: u32) -> u32 {
+        self.locals[local as usize].id
+    }
+
+    /// The largest `c` such that `local`'s current value + `c` is known not to wrap.
+    pub(super) fn reach(&self, local: u32) -> Option<u64> {
+        let origin = self.locals[local as usize];
+        let c = self
+            .proven
+            .iter()
+            .filter(|(id, _)| *id == origin.id)
+            .map(|(_, c)| *c)
+            .max()?;
+        c.checked_sub(origin.k)
+    }
+
+    /// The facts now, to rewind to later in the same construct.
+    pub(super) fn mark(&self) -> Mark {
+        self.mark_from(self.proven.len())
+    }
+
+    /// The facts now, to rewind to after translating (again) what followed `earlier`.
+    pub(super) fn mark_after(&self, earlier: &Mark) -> Mark {
+        self.mark_from(earlier.from)
+    }
+
+    fn mark_from(&self, from: usize) -> Mark {
+        Mark {
+            locals: self.locals.clone(),
+            from,
+            tail: self.proven[from..].to_vec(),
+            bases: self.bases.len(),
+            scopes: self.scopes.len(),
+        }
+    }
+
+    /// Back to the facts at `mark`, taken in this construct, before anything in between was
+    /// translated or, for [`AddressFacts::mark_after`], as if only its `earlier` translation
+    /// had happened.
+    pub(super) fn rewind(&mut self, mark: &Mark) {
+        debug_assert_eq!(self.scopes.len(), mark.scopes);
+        self.locals.clone_from(&mark.locals);
+        self.proven.truncate(mark.from);
+        self.proven.extend_from_slice(&mark.tail);
+        self.bases.truncate(mark.bases);
+    }
+
+    /// Take as proven that `local`'s current value + `c` does not wrap (a loop header every
+    /// edge into which carries this fact, see [`super::versioning`]).
+    pub(super) fn assume(&mut self, local: u32, c: u64) {
+        let origin = self.locals[local as usize];
+        self.proven.push((origin.id, origin.k + c));
     }
 
     pub(super) fn origin(&self, value: impl AsValueRef) -> Option<Origin> {

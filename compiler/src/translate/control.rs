@@ -108,6 +108,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
 
     fn loop_(&mut self, blockty: BlockType) -> Result<()> {
         let (params, results) = self.block_signature(blockty)?;
+        self.version_loop_start();
         let header = self.env.ctx.append_basic_block(self.function, "loop");
         let header_phis = self.phis_at(header, &params)?;
         let values = self.pop_n(params.len());
@@ -132,6 +133,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             else_block: None,
             height,
         });
+        self.version_loop_opened();
         Ok(())
     }
 
@@ -267,10 +269,24 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         Ok(())
     }
 
+    /// Where a branch to the frame `depth` levels out goes, and the phis receiving its values.
+    fn branch_destination(
+        &mut self,
+        depth: u32,
+    ) -> (
+        inkwell::basic_block::BasicBlock<'ctx>,
+        Vec<inkwell::values::PhiValue<'ctx>>,
+    ) {
+        let index = self.frames.len() - 1 - depth as usize;
+        if let Some(block) = self.back_edge(index) {
+            return (block, Vec::new());
+        }
+        let (target, phis) = self.frames[index].branch_target();
+        (target, phis.to_vec())
+    }
+
     fn branch(&mut self, depth: u32) -> Result<()> {
-        let frame = &self.frames[self.frames.len() - 1 - depth as usize];
-        let (target, phis) = frame.branch_target();
-        let phis = phis.to_vec();
+        let (target, phis) = self.branch_destination(depth);
         self.add_incoming_from_stack(&phis);
         self.b.build_unconditional_branch(target)?;
         Ok(())
@@ -284,9 +300,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             condition.get_type().const_zero(),
             "",
         )?;
-        let frame = &self.frames[self.frames.len() - 1 - depth as usize];
-        let (target, phis) = frame.branch_target();
-        let phis = phis.to_vec();
+        let (target, phis) = self.branch_destination(depth);
         self.add_incoming_from_stack(&phis);
         let cont = self.env.ctx.append_basic_block(self.function, "br_if.cont");
         self.b.build_conditional_branch(c, target, cont)?;
@@ -305,9 +319,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 if let Some((_, bb)) = edge_blocks.iter().find(|(d, _)| *d == depth) {
                     return Ok(*bb);
                 }
-                let frame = &t.frames[t.frames.len() - 1 - depth as usize];
-                let (target, phis) = frame.branch_target();
-                let phis = phis.to_vec();
+                let (target, phis) = t.branch_destination(depth);
                 let bb = if phis.is_empty() {
                     target
                 } else {

@@ -7,6 +7,7 @@ mod memory;
 mod numeric;
 mod table;
 mod variable;
+mod versioning;
 
 use crate::env::{Env, llvm_type};
 use crate::error::CompileError;
@@ -72,6 +73,12 @@ pub struct FunctionTranslator<'e, 'ctx, 'a> {
     assigned: HashMap<usize, Vec<u32>>,
     /// Index of the operator being translated.
     at: usize,
+    /// Innermost loops to translate twice (see [`versioning`]): `loop` index -> `end` index.
+    versionable: HashMap<usize, usize>,
+    /// The loop being translated twice, and one about to be (its `end` and the state at
+    /// its `loop`).
+    versioned: Option<versioning::Versioned<'ctx>>,
+    pending: Option<(usize, versioning::Snapshot<'ctx>)>,
 }
 
 impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
@@ -87,7 +94,9 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             let offset = reader.original_position() as usize;
             operators.push((reader.read()?, offset));
         }
-        if (body.range().end - body.range().start) as usize >= crate::codegen::HUGE_FUNCTION_BYTES {
+        let huge =
+            (body.range().end - body.range().start) as usize >= crate::codegen::HUGE_FUNCTION_BYTES;
+        if huge {
             crate::env::add_function_attribute(ctx, function, "noimplicitfloat");
         }
         let b = ctx.create_builder();
@@ -108,6 +117,19 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             addresses: address::AddressFacts::new(0, 0),
             assigned: address::assigned_locals(&operators),
             at: 0,
+            // A huge function is compiled for speed of compilation (see `codegen`).
+            versionable: if huge {
+                HashMap::new()
+            } else {
+                versioning::versionable_loops(&operators, |blockty| match blockty {
+                    wasmparser::BlockType::FuncType(i) => {
+                        !info.types[*i as usize].params.is_empty()
+                    }
+                    _ => false,
+                })
+            },
+            versioned: None,
+            pending: None,
         };
         // Calls that can leave compiled code: to an import (directly or through a table) or
         // into the runtime.
@@ -175,11 +197,19 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             height: 0,
         });
 
-        for i in 0..operators.len() {
+        let mut i = 0;
+        while i < operators.len() {
             let (op, offset) = &operators[i];
             let next_is_drop = matches!(operators.get(i + 1), Some((Operator::Drop, _)));
             t.at = i;
             t.operator(op, *offset, next_is_drop)?;
+            i += 1;
+            if matches!(op, Operator::End) {
+                // The end of a loop's first copy may send us back for its second.
+                if let Some(next) = t.version_loop_end()? {
+                    i = next;
+                }
+            }
             if t.frames.is_empty() {
                 break;
             }

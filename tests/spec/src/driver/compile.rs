@@ -9,6 +9,10 @@ use std::process::Command;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
+/// Set (by `ci/spec --every-loop-twice`) to compile with
+/// [`CompileOptions::every_loop_twice`].
+pub const EVERY_LOOP_TWICE: &str = "MEWZ_SPEC_EVERY_LOOP_TWICE";
+
 /// Longest a spec module may take to compile: a wedged compiler is a failure, not a hang.
 const COMPILE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -24,6 +28,7 @@ pub fn compile_within(wasm: &[u8], arch: Arch, limit: Duration) -> Result<Vec<u8
     let options = CompileOptions {
         target: arch.compiler_target(),
         import_linkage: ImportLinkage::Slots,
+        every_loop_twice: std::env::var_os(EVERY_LOOP_TWICE).is_some(),
         ..CompileOptions::default()
     };
     let wasm = wasm.to_vec();
