@@ -306,13 +306,16 @@ impl<'ctx> AddressFacts<'ctx> {
     /// origin of `value`.
     pub(super) fn add(&self, value: impl AsValueRef, most: u64) -> Option<Origin> {
         let origin = *self.origins.get(&value.as_value_ref())?;
-        let bound = self
-            .proven
+        (origin.k + most <= self.proven_for(origin.id)?).then_some(origin)
+    }
+
+    /// The largest `c` proven for origin `id`: `value(id) + c` does not wrap.
+    fn proven_for(&self, id: u32) -> Option<u64> {
+        self.proven
             .iter()
-            .filter(|(id, _)| *id == origin.id)
+            .filter(|(i, _)| *i == id)
             .map(|(_, c)| *c)
-            .max()?;
-        (origin.k + most <= bound).then_some(origin)
+            .max()
     }
 
     /// `value + addend` wraps for any `addend <= most` as far as is known: note what a fact
@@ -338,13 +341,7 @@ impl<'ctx> AddressFacts<'ctx> {
     /// The largest `c` such that `local`'s current value + `c` is known not to wrap.
     pub(super) fn reach(&self, local: u32) -> Option<u64> {
         let origin = self.locals[local as usize];
-        let c = self
-            .proven
-            .iter()
-            .filter(|(id, _)| *id == origin.id)
-            .map(|(_, c)| *c)
-            .max()?;
-        c.checked_sub(origin.k)
+        self.proven_for(origin.id)?.checked_sub(origin.k)
     }
 
     /// The facts now, to rewind to later in the same construct.
