@@ -64,16 +64,7 @@ def compute(work, runs):
     vs_native, vs_wasmtime = [], []
     for src in sorted(f for f in os.listdir(PROGRAMS) if f.endswith(".c")):
         name = src[:-2]
-        path = os.path.join(PROGRAMS, src)
-        native, wasm = os.path.join(work, name), os.path.join(work, name + ".wasm")
-        sh(["clang-19", "-O2", path, "-o", native, "-lm"])
-        sh(["clang-19", "--target=wasm32-wasi", "-O2", path, "-o", wasm])
-        t = time.perf_counter()
-        sh([MEWZ, "build", "--target", "host", wasm, "-o", native + ".mewz"])
-        compile_s = time.perf_counter() - t
-        sh([WASMTIME, "compile", wasm, "-o", native + ".cwasm"])
-        (tn, tm, tw), (on, om, ow) = best_times(
-            [[native], [native + ".mewz"], [WASMTIME, "run", "--allow-precompiled", native + ".cwasm"]], runs)
+        (tn, tm, tw), (on, om, ow), compile_s = run_three(work, os.path.join(PROGRAMS, src), runs)
         if not (on == om == ow):
             raise RuntimeError(f"{name}: outputs differ: native {on!r} mewz {om!r} wasmtime {ow!r}")
         vs_native.append(tm / tn)
@@ -83,6 +74,29 @@ def compute(work, runs):
     mark = lambda ok: "ok" if ok else "MISSED"
     print(f"{'geomean':<10} {'':>8} {'':>8} {'':>9} {gn:11.2f}x {gw:13.2f}x")
     print(f"goals: mewz/native <= 1.15x ({mark(gn <= 1.15)}), mewz/wasmtime <= 0.80x ({mark(gw <= 0.80)})")
+    # What each engine costs before main runs is part of every time above.
+    empty = os.path.join(work, "empty.c")
+    with open(empty, "w") as f:
+        f.write("int main(void) { return 0; }\n")
+    (tn, tm, tw), _, _ = run_three(work, empty, runs)
+    print(f"startup (an empty main, in each time above): native {tn*1000:.1f} ms, mewz {tm*1000:.1f} ms, "
+          f"wasmtime {tw*1000:.1f} ms")
+
+
+def run_three(work, path, runs):
+    """Builds C program `path` natively, for mewz (host) and for wasmtime (precompiled); returns
+    their best CPU times and outputs (see best_times) and mewz's build time."""
+    name = os.path.basename(path)[:-2]
+    native, wasm = os.path.join(work, name), os.path.join(work, name + ".wasm")
+    sh(["clang-19", "-O2", path, "-o", native, "-lm"])
+    sh(["clang-19", "--target=wasm32-wasi", "-O2", path, "-o", wasm])
+    t = time.perf_counter()
+    sh([MEWZ, "build", "--target", "host", wasm, "-o", native + ".mewz"])
+    compile_s = time.perf_counter() - t
+    sh([WASMTIME, "compile", wasm, "-o", native + ".cwasm"])
+    times, outs = best_times(
+        [[native], [native + ".mewz"], [WASMTIME, "run", "--allow-precompiled", native + ".cwasm"]], runs)
+    return times, outs, compile_s
 
 
 def examples_dir(work):
