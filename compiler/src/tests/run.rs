@@ -679,6 +679,16 @@ fn a_loop_stepping_a_pointer_runs_its_later_iterations_in_a_copy_that_knows_it()
             (i32.load (local.tee $p (i32.add (local.get $p) (i32.const 8))))))
           (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
         (i32.add (local.get $s) (i32.load (i32.add (local.get $p0) (i32.const 12)))))
+      ;; clang's shape: the loop's end is never reached, the way out is a branch.
+      (func (export "walk_to") (param $p i32) (param $end i32) (result i32) (local $s i32)
+        (block $done
+          (loop $l
+            (local.set $s (i32.add (local.get $s) (i32.load (i32.add (local.get $p) (i32.const 8)))))
+            (local.set $s (i32.add (local.get $s)
+              (i32.load (local.tee $p (i32.add (local.get $p) (i32.const 8))))))
+            (br_if $done (i32.eq (local.get $p) (local.get $end)))
+            (br $l)))
+        (local.get $s))
       ;; p + 12 is never accessed: no back edge knows anything about p.
       (func (export "no_fact") (param $p i32) (param $n i32) (result i32) (local $s i32)
         (loop $l
@@ -688,7 +698,7 @@ fn a_loop_stepping_a_pointer_runs_its_later_iterations_in_a_copy_that_knows_it()
         (local.get $s))
     )"#;
     let ir = super::llvm_ir(wat, 0);
-    for (index, twice) in [(0, true), (1, true), (2, true), (3, false)] {
+    for (index, twice) in [(0, true), (1, true), (2, true), (3, true), (4, false)] {
         let body = super::function_ir(&ir, &format!("wasm_function_{index}"));
         assert_eq!(
             body.contains("loop.fast"),
@@ -721,7 +731,7 @@ fn a_loop_stepping_a_pointer_runs_its_later_iterations_in_a_copy_that_knows_it()
             ..every.clone()
         },
     );
-    let body = super::function_ir(&ir, "wasm_function_3");
+    let body = super::function_ir(&ir, "wasm_function_4");
     assert!(
         body.contains("loop.fast") && !body.contains("add nuw i32"),
         "{body}"
@@ -748,6 +758,8 @@ fn a_loop_stepping_a_pointer_runs_its_later_iterations_in_a_copy_that_knows_it()
                 // 0, 0 in the loop, then p0 + 12 wraps to 4.
                 ("after_loop 4294967288 1", "ok 4"),
                 ("after_loop 4294967288 3", "ok 44"),
+                ("walk_to 4294967288 8", "ok 10"),
+                ("walk_to 4294967288 16", "ok 42"),
                 ("no_fact 4294967288 2", "ok 9"),
             ]);
         }
