@@ -473,7 +473,6 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
         }
     }
 
-    /// The `FuncRef` of a function (what `ref.func` yields).
     /// A reference constant: `ref.func`'s `FuncRef`, else null (`global.get` items are
     /// stored at instantiation).
     fn reference(&self, item: &ConstExpr) -> PointerValue<'ctx> {
@@ -483,6 +482,7 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
         }
     }
 
+    /// The `FuncRef` of a function (what `ref.func` yields).
     pub fn funcref(&self, function: u32) -> PointerValue<'ctx> {
         if let Some(g) = self.funcrefs.borrow()[function as usize] {
             return g.as_pointer_value();

@@ -132,9 +132,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             header, assumed, ..
         } = &v.pass
         {
-            let holds = assumed
-                .iter()
-                .all(|&(l, c)| self.addresses.reach(l).is_some_and(|r| r >= c));
+            let holds = carries(assumed, |l| self.addresses.reach(l));
             return Some(if holds { *header } else { v.slow_header });
         }
         let reaches: Vec<Option<u64>> = v
@@ -171,12 +169,11 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 };
                 let here = self.current_block();
                 for (latch, reaches) in &latches {
-                    let carries = assumed.iter().all(|&(l, c)| {
-                        let i = v.assigned.iter().position(|&(a, _)| a == l);
-                        i.and_then(|i| reaches[i]).is_some_and(|r| r >= c)
+                    let holds = carries(&assumed, |l| {
+                        reaches[v.assigned.iter().position(|&(a, _)| a == l)?]
                     });
                     self.b.position_at_end(*latch);
-                    let to = if carries { target } else { v.slow_header };
+                    let to = if holds { target } else { v.slow_header };
                     self.b.build_unconditional_branch(to)?;
                 }
                 self.b.position_at_end(here);
@@ -281,6 +278,14 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         self.unreachable = s.unreachable;
         self.b.position_at_end(s.block);
     }
+}
+
+/// Whether an edge where each local `l` reaches `reach(l)` (see
+/// [`super::address::AddressFacts::reach`]) carries what the fast header assumes.
+fn carries(assumed: &[(u32, u64)], reach: impl Fn(u32) -> Option<u64>) -> bool {
+    assumed
+        .iter()
+        .all(|&(l, c)| reach(l).is_some_and(|r| r >= c))
 }
 
 /// The loops worth translating twice, by the index of their `loop` operator: innermost
