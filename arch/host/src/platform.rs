@@ -213,7 +213,7 @@ impl Platform for HostPlatform {
         // SAFETY: the kernel hands a 16-byte aligned top of a mapped stack it owns; the callee
         // follows the C ABI and returns, after which the old stack pointer is restored from a
         // callee-saved register.
-        unsafe { switch_stack_and_call(stack_top, entry, arg) }
+        unsafe { mewz_isa::call_on_stack(stack_top, entry, arg) }
     }
 
     fn wasm_trap(&self, code: TrapCode) -> ! {
@@ -262,66 +262,9 @@ fn sleep_until(deadline_ns: u64) {
     };
 }
 
-#[cfg(target_arch = "x86_64")]
-unsafe fn switch_stack_and_call(stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
-    // SAFETY: see `call_on_stack`; r12 is callee-saved, so it survives the call.
-    unsafe {
-        core::arch::asm!(
-            "mov r12, rsp",
-            "mov rsp, {top}",
-            "call {entry}",
-            "mov rsp, r12",
-            top = in(reg) stack_top,
-            entry = in(reg) entry,
-            in("rdi") arg,
-            out("r12") _,
-            clobber_abi("C"),
-        );
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-unsafe fn switch_stack_and_call(stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
-    // SAFETY: see `call_on_stack`; x20 is callee-saved, so it survives the call.
-    unsafe {
-        core::arch::asm!(
-            "mov x20, sp",
-            "mov sp, {top}",
-            "blr {entry}",
-            "mov sp, x20",
-            top = in(reg) stack_top,
-            entry = in(reg) entry,
-            in("x0") arg,
-            out("x20") _,
-            clobber_abi("C"),
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    static SEEN: AtomicUsize = AtomicUsize::new(0);
-
-    extern "C" fn record_stack(arg: usize) {
-        let local = 0u8;
-        SEEN.store(arg ^ (&raw const local as usize), Ordering::SeqCst);
-    }
-
-    #[test]
-    fn call_on_stack_runs_on_the_given_stack_and_returns() {
-        let mut stack = vec![0u128; 4096]; // 64 KiB, 16-byte aligned
-        let low = stack.as_mut_ptr() as usize;
-        let top = low + stack.len() * 16;
-        HOST.call_on_stack(top, record_stack, 0);
-        let sp = SEEN.load(Ordering::SeqCst);
-        assert!(
-            (low..top).contains(&sp),
-            "callee ran on {sp:#x}, not in {low:#x}..{top:#x}"
-        );
-    }
 
     #[test]
     fn an_expired_timer_counts_even_without_a_wait() {

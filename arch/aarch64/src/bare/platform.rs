@@ -7,7 +7,6 @@ use super::{gic, pl031, power, random, timer};
 use crate::machine::{self, Gic, Machine};
 use crate::memory_map::{self, Range, RangeList};
 use crate::mmu::PAGE_SIZE;
-use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use fdt::Fdt;
 use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
@@ -371,22 +370,9 @@ impl Platform for Aarch64 {
     }
 
     fn call_on_stack(&self, stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
-        // SAFETY: switches to the caller's stack (16-byte aligned, mapped), calls `entry` per
-        // the C ABI (all caller-saved registers clobbered) and restores our stack pointer from
-        // x20, which `entry` preserves (callee-saved).
-        unsafe {
-            asm!(
-                "mov x20, sp",
-                "mov sp, {top}",
-                "blr {entry}",
-                "mov sp, x20",
-                top = in(reg) stack_top,
-                entry = in(reg) entry,
-                in("x0") arg,
-                out("x20") _,
-                clobber_abi("C"),
-            )
-        }
+        // SAFETY: the kernel hands the 16-byte aligned top of a mapped stack it owns; `entry`
+        // returns, or a trap ends the program.
+        unsafe { mewz_isa::call_on_stack(stack_top, entry, arg) }
     }
 
     fn trigger_cpu_fault(&self) -> ! {

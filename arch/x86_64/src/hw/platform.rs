@@ -225,22 +225,9 @@ impl Platform for X86Platform {
     }
 
     fn call_on_stack(&self, stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
-        // SAFETY: the kernel gives a 16-byte aligned top of a mapped stack; the old stack
-        // pointer is kept in callee-saved r12 across the call and restored after it, and all
-        // caller-saved registers are declared clobbered.
-        unsafe {
-            asm!(
-                "mov r12, rsp",
-                "mov rsp, {stack}",
-                "call {entry}",
-                "mov rsp, r12",
-                stack = in(reg) stack_top,
-                entry = in(reg) entry,
-                in("rdi") arg,
-                out("r12") _,
-                clobber_abi("C"),
-            )
-        }
+        // SAFETY: the kernel hands the 16-byte aligned top of a mapped stack it owns; `entry`
+        // returns, or a trap ends the program.
+        unsafe { mewz_isa::call_on_stack(stack_top, entry, arg) }
     }
 
     fn trigger_cpu_fault(&self) -> ! {
