@@ -3,7 +3,7 @@
 use crate::env::{Env, Partition, add_function_attribute, function_symbol};
 use crate::error::CompileError;
 use crate::module_info::ModuleInfo;
-use crate::translate::FunctionTranslator;
+use crate::translate::{FunctionTranslator, strip_base_copies};
 use crate::{CompileOptions, Target};
 use inkwell::OptimizationLevel;
 use inkwell::context::Context;
@@ -329,6 +329,7 @@ fn compile_partition(
             options,
         )
         .map_err(|e| CompileError::Backend(e.to_string()))?;
+    strip_base_copies(module);
     timings.push(("optimize", started.elapsed()));
     // Huge functions get the fast back end in any module (see HUGE_FUNCTION_BYTES).
     let min_bytes = fast_backend_from.map_or(HUGE_FUNCTION_BYTES, |b| b.min(HUGE_FUNCTION_BYTES));

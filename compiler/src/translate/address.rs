@@ -34,9 +34,13 @@
 //! stepping it in a loop). Accesses through one root stay one object with exact distances, as
 //! two indices into one C array do; different roots may still alias and get one run-time
 //! check per pair, as separate arrays in C would.
+//! The copies are for the optimisation pipeline only: before code generation each is replaced
+//! by the base itself ([`strip_base_copies`]), so that the back end holds one base, not one per
+//! root.
 
 use super::{FunctionTranslator, Result};
 use inkwell::llvm_sys::prelude::LLVMValueRef;
+use inkwell::module::Module;
 use inkwell::values::{AsValueRef, IntValue, PointerValue};
 use std::collections::HashMap;
 use wasmparser::Operator;
@@ -117,7 +121,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     /// copy of the base that LLVM cannot see through, one per root (see the module comment).
     /// The copy is `memory(none)`, so LICM hoists it out of loops; its second operand (the
     /// root's id, unused by the empty template) keeps CSE from merging copies of different
-    /// roots.
+    /// roots. [`strip_base_copies`] removes the copies again before the back end.
     pub(super) fn base_for(&mut self, index: IntValue<'ctx>) -> Result<PointerValue<'ctx>> {
         let base = self.memory_base();
         let Some(root) = self.addresses.root(index) else {
@@ -132,7 +136,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let asm = ctx.create_inline_asm(
             fn_ty,
             String::new(),
-            "=r,0,i".into(),
+            BASE_COPY_CONSTRAINTS.into(),
             false,
             false,
             None,
@@ -162,6 +166,58 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             .into_pointer_value();
         self.addresses.set_base(root, b);
         Ok(b)
+    }
+}
+
+/// Constraints of the base copies' `asm` (output tied to the base, the root's id an immediate),
+/// by which [`strip_base_copies`] knows them.
+const BASE_COPY_CONSTRAINTS: &str = "=r,0,i";
+
+/// Replaces every base copy in `module` by the base it copies. The copies are for the
+/// optimisation pipeline, whose alias analysis sees one object per root; the back end needs
+/// no such hint, and there every copy would be a value of its own: a register held for each
+/// root across a loop (or spilled), a `mov` for each copy made outside one. Run after the
+/// pipeline and before code generation.
+pub(crate) fn strip_base_copies(module: &Module<'_>) {
+    use inkwell::llvm_sys::core::{
+        LLVMGetCalledValue, LLVMGetInlineAsmAsmString, LLVMGetInlineAsmConstraintString,
+        LLVMGetOperand, LLVMInstructionEraseFromParent, LLVMIsACallInst, LLVMIsAInlineAsm,
+        LLVMReplaceAllUsesWith,
+    };
+    let is_base_copy = |call: LLVMValueRef| {
+        // SAFETY: `call` is a live call instruction of `module`; the string getters return
+        // pointers into the asm value with their lengths, valid while the module is.
+        unsafe {
+            let asm = LLVMGetCalledValue(call);
+            if LLVMIsAInlineAsm(asm).is_null() {
+                return false;
+            }
+            let (mut template_len, mut constraints_len) = (0, 0);
+            LLVMGetInlineAsmAsmString(asm, &mut template_len);
+            let constraints = LLVMGetInlineAsmConstraintString(asm, &mut constraints_len);
+            template_len == 0
+                && std::slice::from_raw_parts(constraints.cast::<u8>(), constraints_len)
+                    == BASE_COPY_CONSTRAINTS.as_bytes()
+        }
+    };
+    for function in module.get_functions() {
+        for block in function.get_basic_blocks() {
+            let mut next = block.get_first_instruction();
+            while let Some(instruction) = next {
+                next = instruction.get_next_instruction();
+                let value = instruction.as_value_ref();
+                // SAFETY: `value` is a live instruction of `module`.
+                if unsafe { LLVMIsACallInst(value) }.is_null() || !is_base_copy(value) {
+                    continue;
+                }
+                // SAFETY: a base copy returns its first operand unchanged, so its uses may use
+                // that operand instead; it is then unused and can go.
+                unsafe {
+                    LLVMReplaceAllUsesWith(value, LLVMGetOperand(value, 0));
+                    LLVMInstructionEraseFromParent(value);
+                }
+            }
+        }
     }
 }
 

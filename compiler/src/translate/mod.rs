@@ -21,6 +21,8 @@ use mewz_abi::module::ValType;
 use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator};
 
+pub(crate) use address::strip_base_copies;
+
 pub type Result<T> = core::result::Result<T, CompileError>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
