@@ -210,9 +210,9 @@ impl Platform for HostPlatform {
     }
 
     fn call_on_stack(&self, stack_top: usize, entry: extern "C" fn(usize), arg: usize) {
-        // SAFETY: the kernel hands a 16-byte aligned top of a mapped stack it owns; the callee
-        // follows the C ABI and returns, after which the old stack pointer is restored from a
-        // callee-saved register.
+        // SAFETY: the kernel hands the 16-byte aligned top of a mapped stack it owns; `entry`
+        // returns, or a trap ends the process or jumps to a `trap::catch` frame older than
+        // this call.
         unsafe { mewz_isa::call_on_stack(stack_top, entry, arg) }
     }
 
