@@ -3,7 +3,9 @@
 use crate::env::{Env, Partition, add_function_attribute, function_symbol};
 use crate::error::CompileError;
 use crate::module_info::ModuleInfo;
-use crate::translate::{FunctionTranslator, strip_base_copies};
+use crate::translate::{
+    FunctionTranslator, release_used_in_place, release_used_loads, strip_base_copies,
+};
 use crate::{CompileOptions, Target};
 use inkwell::OptimizationLevel;
 use inkwell::context::Context;
@@ -40,17 +42,24 @@ pub struct Tuning {
     pub partitions: Option<usize>,
     /// Functions from this many code bytes get the fast back end, whatever the module size.
     pub fast_backend_function_bytes: Option<usize>,
+    /// The light pipeline at `-O2`/`-O3`, whatever the module size.
+    pub light_pipeline: bool,
 }
 
 /// The optimisation pipeline, named here only: LLVM's standard `default<On>`, or for very
 /// large modules a light one (promote locals, CSE, combine, simplify control flow) that keeps
-/// most of the benefit at a tenth of the cost.
-pub fn pass_pipeline(opt_level: u8, code_bytes: usize) -> String {
-    if opt_level >= 2 && code_bytes > LARGE_MODULE_BYTES {
-        return "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg)"
+/// most of the benefit at a tenth of the cost. The light one ends by deleting dead code
+/// (`adce`), which tells the loads nothing uses (`translate/dead_loads.rs`).
+pub fn pass_pipeline(opt_level: u8, light: bool) -> String {
+    if light {
+        return "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,adce)"
             .to_string();
     }
     format!("default<O{}>", opt_level.min(3))
+}
+
+fn light_pipeline(opt_level: u8, code_bytes: usize, tuning: Tuning) -> bool {
+    opt_level >= 2 && (tuning.light_pipeline || code_bytes > LARGE_MODULE_BYTES)
 }
 
 fn initialize_llvm() {
@@ -176,9 +185,10 @@ pub fn compile_module(
     let fast_backend_from = tuning
         .fast_backend_function_bytes
         .or((code_bytes(info) > LARGE_MODULE_BYTES).then_some(FAST_BACKEND_FUNCTION_BYTES));
+    let light = light_pipeline(opts.opt_level, code_bytes(info), tuning);
     if partitions.len() == 1 {
         let (output, stage_times) =
-            compile_partition(info, opts, Partition::whole(info), fast_backend_from)?;
+            compile_partition(info, opts, Partition::whole(info), fast_backend_from, light)?;
         timings.extend(stage_times);
         return Ok(output);
     }
@@ -191,7 +201,7 @@ pub fn compile_module(
                 std::thread::Builder::new()
                     .stack_size(PARTITION_STACK_BYTES)
                     .spawn_scoped(scope, move || {
-                        compile_partition(info, opts, p, fast_backend_from)
+                        compile_partition(info, opts, p, fast_backend_from, light)
                     })
             })
             .collect();
@@ -294,6 +304,7 @@ fn compile_partition(
     opts: &CompileOptions,
     partition: Partition,
     fast_backend_from: Option<usize>,
+    light: bool,
 ) -> Result<(Output, StageTimes), CompileError> {
     let mut timings = Vec::new();
     let machine = target_machine(opts)?;
@@ -321,14 +332,19 @@ fn compile_partition(
     // The SLP vectorizer is part of `default<O2>` (PassBuilderOptions' switch for it makes no
     // difference to the objects); it packs neighbouring accesses through one pointer (nbody's
     // field updates). Functions of HUGE_FUNCTION_BYTES or more opt out of it.
+    // Linear-memory loads are volatile until it is known which ones something uses (see
+    // `translate/dead_loads.rs`): before the pipeline, from a copy of the module, or, in the
+    // light pipeline, after it (cheaper, but no CSE of memory loads).
+    if !light {
+        release_used_loads(module, &machine).map_err(CompileError::Backend)?;
+    }
     let options = PassBuilderOptions::create();
     module
-        .run_passes(
-            &pass_pipeline(opts.opt_level, code_bytes(info)),
-            &machine,
-            options,
-        )
+        .run_passes(&pass_pipeline(opts.opt_level, light), &machine, options)
         .map_err(|e| CompileError::Backend(e.to_string()))?;
+    if light {
+        release_used_in_place(module);
+    }
     strip_base_copies(module);
     timings.push(("optimize", started.elapsed()));
     // Huge functions get the fast back end in any module (see HUGE_FUNCTION_BYTES).

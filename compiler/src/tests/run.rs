@@ -292,6 +292,47 @@ fn memory_data_grow_and_out_of_bounds() {
     }
 }
 
+/// A load whose value nothing uses still traps out of bounds (`translate/dead_loads.rs`):
+/// LLVM would delete it, and the trap with it.
+#[test]
+fn a_load_nothing_uses_still_traps() {
+    // Both ways of finding them: from a copy before the full pipeline, and after the light one.
+    for light_pipeline in [false, true] {
+        let m = Instance::tuned(
+            r#"(module
+      (memory 1)
+      (func (export "left_on_stack") (param i32)
+        (i32.load (local.get 0)) (br 0))
+      (func (export "into_a_dead_local") (param i32) (local i64)
+        (local.set 1 (i64.load (local.get 0))))
+      (func (export "through_arithmetic") (param i32) (result i32)
+        (f64.trunc (f64.load (local.get 0)))
+        (f64.const 1) (f64.add) (i32.const 7) (br 0))
+      (func (export "through_a_select") (param i32) (param i32)
+        (select (i32.load8_u (local.get 0)) (i32.const 3) (local.get 1))
+        (i32.eqz) (local.set 1))
+    )"#,
+            CompileOptions::default(),
+            Tuning {
+                light_pipeline,
+                ..Tuning::default()
+            },
+        );
+        let oob = trap(TrapCode::OutOfBoundsMemoryAccess);
+        m.check(&[
+            ("left_on_stack 65532", "ok"),
+            ("left_on_stack 65533", &oob),
+            ("into_a_dead_local 65528", "ok"),
+            ("into_a_dead_local 65529", &oob),
+            ("through_arithmetic 65528", "ok 7"),
+            ("through_arithmetic 65529", &oob),
+            ("through_a_select 65535 1", "ok"),
+            ("through_a_select 65536 1", &oob),
+            ("through_a_select 4294967295 0", &oob),
+        ]);
+    }
+}
+
 #[test]
 fn tables_and_indirect_calls() {
     check_tables(Instance::new(TABLES));

@@ -20,7 +20,7 @@ enum Extend {
 }
 
 impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
-    pub(super) fn memory(&mut self, op: &Operator<'a>, next_is_drop: bool) -> Result<bool> {
+    pub(super) fn memory(&mut self, op: &Operator<'a>) -> Result<bool> {
         let ctx = self.env.ctx;
         let (i8t, i16t, i32t, i64t) = (
             ctx.i8_type(),
@@ -29,49 +29,40 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             ctx.i64_type(),
         );
         let (f32t, f64t) = (ctx.f32_type(), ctx.f64_type());
-        let v = next_is_drop;
         match op {
-            Operator::I32Load { memarg } => {
-                self.load(memarg, i32t.into(), Extend::None, i32t, v)?
-            }
-            Operator::I64Load { memarg } => {
-                self.load(memarg, i64t.into(), Extend::None, i64t, v)?
-            }
-            Operator::F32Load { memarg } => {
-                self.load(memarg, f32t.into(), Extend::None, i32t, v)?
-            }
-            Operator::F64Load { memarg } => {
-                self.load(memarg, f64t.into(), Extend::None, i64t, v)?
-            }
+            Operator::I32Load { memarg } => self.load(memarg, i32t.into(), Extend::None, i32t)?,
+            Operator::I64Load { memarg } => self.load(memarg, i64t.into(), Extend::None, i64t)?,
+            Operator::F32Load { memarg } => self.load(memarg, f32t.into(), Extend::None, i32t)?,
+            Operator::F64Load { memarg } => self.load(memarg, f64t.into(), Extend::None, i64t)?,
             Operator::I32Load8S { memarg } => {
-                self.load(memarg, i8t.into(), Extend::Signed, i32t, v)?
+                self.load(memarg, i8t.into(), Extend::Signed, i32t)?
             }
             Operator::I32Load8U { memarg } => {
-                self.load(memarg, i8t.into(), Extend::Unsigned, i32t, v)?
+                self.load(memarg, i8t.into(), Extend::Unsigned, i32t)?
             }
             Operator::I32Load16S { memarg } => {
-                self.load(memarg, i16t.into(), Extend::Signed, i32t, v)?
+                self.load(memarg, i16t.into(), Extend::Signed, i32t)?
             }
             Operator::I32Load16U { memarg } => {
-                self.load(memarg, i16t.into(), Extend::Unsigned, i32t, v)?
+                self.load(memarg, i16t.into(), Extend::Unsigned, i32t)?
             }
             Operator::I64Load8S { memarg } => {
-                self.load(memarg, i8t.into(), Extend::Signed, i64t, v)?
+                self.load(memarg, i8t.into(), Extend::Signed, i64t)?
             }
             Operator::I64Load8U { memarg } => {
-                self.load(memarg, i8t.into(), Extend::Unsigned, i64t, v)?
+                self.load(memarg, i8t.into(), Extend::Unsigned, i64t)?
             }
             Operator::I64Load16S { memarg } => {
-                self.load(memarg, i16t.into(), Extend::Signed, i64t, v)?
+                self.load(memarg, i16t.into(), Extend::Signed, i64t)?
             }
             Operator::I64Load16U { memarg } => {
-                self.load(memarg, i16t.into(), Extend::Unsigned, i64t, v)?
+                self.load(memarg, i16t.into(), Extend::Unsigned, i64t)?
             }
             Operator::I64Load32S { memarg } => {
-                self.load(memarg, i32t.into(), Extend::Signed, i64t, v)?
+                self.load(memarg, i32t.into(), Extend::Signed, i64t)?
             }
             Operator::I64Load32U { memarg } => {
-                self.load(memarg, i32t.into(), Extend::Unsigned, i64t, v)?
+                self.load(memarg, i32t.into(), Extend::Unsigned, i64t)?
             }
             Operator::I32Store { memarg }
             | Operator::I64Store { memarg }
@@ -232,7 +223,6 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         memory_type: BasicTypeEnum<'ctx>,
         extend: Extend,
         result: inkwell::types::IntType<'ctx>,
-        volatile: bool,
     ) -> Result<()> {
         let size = match memory_type {
             BasicTypeEnum::IntType(t) => t.get_bit_width() / 8,
@@ -246,13 +236,8 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         instruction
             .set_alignment(1)
             .map_err(|e| crate::CompileError::Backend(e.to_string()))?;
-        if volatile {
-            // The result is dropped: only the access itself (and its possible trap) matters,
-            // so it must not be deleted.
-            instruction
-                .set_volatile(true)
-                .map_err(|e| crate::CompileError::Backend(e.to_string()))?;
-        }
+        // Kept if its value turns out unused.
+        super::dead_loads::protect(self.env.ctx, instruction);
         let value = match extend {
             Extend::Signed => self
                 .b

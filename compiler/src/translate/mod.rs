@@ -3,6 +3,7 @@
 
 mod address;
 mod control;
+mod dead_loads;
 mod memory;
 mod numeric;
 mod table;
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator};
 
 pub(crate) use address::strip_base_copies;
+pub(crate) use dead_loads::{release_used as release_used_loads, release_used_in_place};
 
 pub type Result<T> = core::result::Result<T, CompileError>;
 
@@ -202,9 +204,8 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let mut i = 0;
         while i < operators.len() {
             let (op, offset) = &operators[i];
-            let next_is_drop = matches!(operators.get(i + 1), Some((Operator::Drop, _)));
             t.at = i;
-            t.operator(op, *offset, next_is_drop)?;
+            t.operator(op, *offset)?;
             i += 1;
             if matches!(op, Operator::End) {
                 // The end of a loop's first copy may send us back for its second.
@@ -219,13 +220,13 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         Ok(())
     }
 
-    fn operator(&mut self, op: &Operator<'a>, offset: usize, next_is_drop: bool) -> Result<()> {
+    fn operator(&mut self, op: &Operator<'a>, offset: usize) -> Result<()> {
         if let Some(depth) = self.unreachable {
             return self.skip_unreachable(op, depth);
         }
         if self.control(op)?
             || self.variable(op)?
-            || self.memory(op, next_is_drop)?
+            || self.memory(op)?
             || self.table(op)?
             || self.numeric(op)?
         {
