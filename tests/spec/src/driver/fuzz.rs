@@ -94,10 +94,7 @@ fn reference(wasm: &[u8], rng: &mut SplitMix64) -> Result<String, String> {
     let instance = match Linker::<()>::new(&engine).instantiate_and_start(&mut store, &module) {
         Ok(instance) => instance,
         Err(e) => {
-            let code = e
-                .as_trap_code()
-                .ok_or_else(|| format!("wasmi cannot instantiate it: {e}"))?;
-            let message = trap_message(code).ok_or_else(|| format!("wasmi: {e}"))?;
+            let message = instantiation_trap(&e).ok_or_else(|| format!("wasmi: {e}"))?;
             writeln!(out, "(assert_trap (module binary {binary}) {message:?})").unwrap();
             return Ok(out);
         }
@@ -164,6 +161,19 @@ fn trap_message(code: TrapCode) -> Option<&'static str> {
         TrapCode::BadSignature => "indirect call type mismatch",
         _ => return None,
     })
+}
+
+/// The spec's message for a failed instantiation: a trap in the start function, or a segment
+/// that does not fit (wasmi reports those as errors of its own, the spec as traps).
+fn instantiation_trap(e: &wasmi::Error) -> Option<&'static str> {
+    use wasmi::errors::{ErrorKind, InstantiationError, MemoryError};
+    match e.kind() {
+        ErrorKind::Instantiation(InstantiationError::ElementSegmentDoesNotFit { .. }) => {
+            Some("out of bounds table access")
+        }
+        ErrorKind::Memory(MemoryError::OutOfBoundsAccess) => Some("out of bounds memory access"),
+        _ => e.as_trap_code().and_then(trap_message),
+    }
 }
 
 /// An argument: mostly the values where arithmetic has its edges, sometimes random bits.
