@@ -329,15 +329,15 @@ fn compile_partition(
     timings.push(("translate", started.elapsed()));
 
     let started = Instant::now();
-    // The SLP vectorizer is part of `default<O2>` (PassBuilderOptions' switch for it makes no
-    // difference to the objects); it packs neighbouring accesses through one pointer (nbody's
-    // field updates). Functions of HUGE_FUNCTION_BYTES or more opt out of it.
     // Linear-memory loads are volatile until it is known which ones something uses (see
     // `translate/dead_loads.rs`): before the pipeline, from a copy of the module, or, in the
     // light pipeline, after it (cheaper, but no CSE of memory loads).
     if !light {
         release_used_loads(module, &machine).map_err(CompileError::Backend)?;
     }
+    // The SLP vectorizer is part of `default<O2>` (PassBuilderOptions' switch for it makes no
+    // difference to the objects); it packs neighbouring accesses through one pointer (nbody's
+    // field updates). Functions of HUGE_FUNCTION_BYTES or more opt out of it.
     let options = PassBuilderOptions::create();
     module
         .run_passes(&pass_pipeline(opts.opt_level, light), &machine, options)

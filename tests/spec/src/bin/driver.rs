@@ -2,11 +2,13 @@
 //! hosted runtime.
 //!
 //! Usage: `mewz-spec --executor CMD... [--target x86_64|aarch64] [--jobs N]
-//!         [--failures-md PATH] [--keep] [--fuzz N [--seed S]] [FILTER...]` — `--executor` takes the rest of its argument,
-//! split on spaces (e.g. `"qemu-aarch64 -L /usr/aarch64-linux-gnu /path/mewz-spec-exec"`).
-//! A FILTER keeps the files whose name contains it. `--keep` leaves the compiled shared objects
-//! (and the fuzzing scripts) and executor logs in the scratch directory (printed at the end) for debugging.
-//! `--fuzz N` runs, instead of the spec suite, N scripts made by differential fuzzing
+//!         [--failures-md PATH] [--keep] [--fuzz N [--seed S]] [FILTER...]`
+//!
+//! `--executor` takes the rest of its argument, split on spaces (e.g.
+//! `"qemu-aarch64 -L /usr/aarch64-linux-gnu /path/mewz-spec-exec"`). A FILTER keeps the files
+//! whose name contains it. `--keep` leaves the compiled shared objects, the fuzzing scripts and
+//! the executor logs in the scratch directory (printed at the end) for debugging. `--fuzz N`
+//! runs, instead of the spec suite, N scripts made by differential fuzzing
 //! (`mewz_spec::driver::fuzz`) from the seeds S, S+1, ... (S defaults to 1).
 
 use mewz_spec::driver::report;
@@ -103,7 +105,10 @@ fn main() {
     // Biggest scripts first, so the slowest ones do not start last.
     files.sort_by_key(|(_, text)| std::cmp::Reverse(text.len()));
     if files.is_empty() {
-        eprintln!("mewz-spec: no spec file matches {:?}", opts.filters);
+        match opts.fuzz {
+            Some(_) => eprintln!("mewz-spec: no fuzzing script to run"),
+            None => eprintln!("mewz-spec: no spec file matches {:?}", opts.filters),
+        }
         std::process::exit(2);
     }
     // Initialise LLVM's target registry once before workers compile concurrently.
