@@ -311,6 +311,8 @@ fn a_load_nothing_uses_still_traps() {
       (func (export "through_a_select") (param i32) (param i32)
         (select (i32.load8_u (local.get 0)) (i32.const 3) (local.get 1))
         (i32.eqz) (local.set 1))
+      (func (export "constant_inside") (drop (i32.load offset=65530 (i32.const 2))))
+      (func (export "constant_past_the_end") (drop (i32.load offset=65530 (i32.const 3))))
     )"#,
             CompileOptions::default(),
             Tuning {
@@ -329,6 +331,8 @@ fn a_load_nothing_uses_still_traps() {
             ("through_a_select 65535 1", "ok"),
             ("through_a_select 65536 1", &oob),
             ("through_a_select 4294967295 0", &oob),
+            ("constant_inside", "ok"),
+            ("constant_past_the_end", &oob),
         ]);
     }
 }

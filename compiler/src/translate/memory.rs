@@ -205,6 +205,20 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         self.linear_address(base, offset)
     }
 
+    /// Whether the access about to be made (its index on top of the stack) is at a constant
+    /// address inside the memory's minimum size: it can never trap, a memory never shrinks.
+    fn always_in_bounds(&self, memarg: &MemArg, size: u32) -> bool {
+        let index = self
+            .stack
+            .last()
+            .and_then(|v| v.into_int_value().get_zero_extended_constant());
+        let minimum = self.env.info.memories.first().map_or(0, |m| m.minimum);
+        index.is_some_and(|i| {
+            i + memarg.offset + u64::from(size)
+                <= minimum.saturating_mul(mewz_abi::memory::WASM_PAGE_SIZE)
+        })
+    }
+
     /// `zext(v) + offset` as an i64.
     fn widened_plus(&self, v: IntValue<'ctx>, offset: u64) -> Result<IntValue<'ctx>> {
         let i64t = self.env.ctx.i64_type();
@@ -229,6 +243,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             BasicTypeEnum::FloatType(t) if t == self.env.ctx.f32_type() => 4,
             _ => 8,
         };
+        let never_traps = self.always_in_bounds(memarg, size);
         let address = self.effective_address(memarg, size)?;
         let value = self.b.build_load(memory_type, address, "load")?;
         let instruction = inkwell::values::BasicValue::as_instruction_value(&value)
@@ -236,8 +251,10 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         instruction
             .set_alignment(1)
             .map_err(|e| crate::CompileError::Backend(e.to_string()))?;
-        // Kept if its value turns out unused.
-        super::dead_loads::protect(self.env.ctx, instruction);
+        if !never_traps {
+            // Kept if its value turns out unused.
+            super::dead_loads::protect(self.env.ctx, instruction);
+        }
         let value = match extend {
             Extend::Signed => self
                 .b
