@@ -73,14 +73,14 @@ fn protected<'ctx>(module: &Module<'ctx>) -> Vec<(InstructionValue<'ctx>, Option
 }
 
 /// Makes every protected load of `module` an ordinary load again unless the copy shows that
-/// nothing uses its value. Returns how many stay volatile.
-pub(crate) fn release_used(module: &Module<'_>, machine: &TargetMachine) -> Result<usize, String> {
+/// nothing uses its value.
+pub(crate) fn release_used(module: &Module<'_>, machine: &TargetMachine) -> Result<(), String> {
     let context = module.get_context();
     let kind = context.get_kind_id(KIND);
     let i64t = context.i64_type();
     let loads = protected(module);
     if loads.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     for (n, (load, _)) in loads.iter().enumerate() {
         let number = i64t.const_int(n as u64, false).into();
@@ -103,12 +103,13 @@ pub(crate) fn release_used(module: &Module<'_>, machine: &TargetMachine) -> Resu
         seen[n] = true;
     }
     drop(copy);
-    Ok(release(loads.iter().map(|(load, _)| *load).zip(used)))
+    release(loads.iter().map(|(load, _)| *load).zip(used));
+    Ok(())
 }
 
 /// [`release_used`] for a module whose pipeline has run with the loads still volatile and
-/// ended with `adce`: a load left without a use there is dead. Returns how many stay volatile.
-pub(crate) fn release_used_in_place(module: &Module<'_>) -> usize {
+/// ended with `adce`: a load left without a use there is dead.
+pub(crate) fn release_used_in_place(module: &Module<'_>) {
     release(
         protected(module)
             .into_iter()
@@ -116,15 +117,10 @@ pub(crate) fn release_used_in_place(module: &Module<'_>) -> usize {
     )
 }
 
-/// Makes the used loads ordinary loads; returns how many stay volatile.
-fn release<'ctx>(loads: impl Iterator<Item = (InstructionValue<'ctx>, bool)>) -> usize {
-    let mut kept = 0;
-    for (load, used) in loads {
-        if used {
-            let _ = load.set_volatile(false);
-        } else {
-            kept += 1;
-        }
+/// Makes the used loads ordinary loads.
+fn release<'ctx>(loads: impl Iterator<Item = (InstructionValue<'ctx>, bool)>) {
+    for (load, _) in loads.filter(|&(_, used)| used) {
+        // Cannot fail on a load.
+        let _ = load.set_volatile(false);
     }
-    kept
 }
