@@ -4,7 +4,7 @@ use crate::env::{Env, Partition, add_function_attribute, function_symbol};
 use crate::error::CompileError;
 use crate::module_info::ModuleInfo;
 use crate::translate::{
-    FunctionTranslator, release_used_in_place, release_used_loads, strip_base_copies,
+    FunctionTranslator, settle_loads, settle_loads_in_place, strip_base_copies,
 };
 use crate::{CompileOptions, Target};
 use inkwell::OptimizationLevel;
@@ -329,11 +329,11 @@ fn compile_partition(
     timings.push(("translate", started.elapsed()));
 
     let started = Instant::now();
-    // Linear-memory loads are volatile until it is known which ones something uses (see
-    // `translate/dead_loads.rs`): before the pipeline, from a copy of the module, or, in the
-    // light pipeline, after it (cheaper, but no CSE of memory loads).
+    // Linear-memory loads are volatile until it is known which ones must stay where they are
+    // (see `translate/dead_loads.rs`): before the pipeline, from a copy of the module, or, in
+    // the light pipeline, after it (cheaper, but no CSE of memory loads).
     if !light {
-        release_used_loads(module, &machine).map_err(CompileError::Backend)?;
+        settle_loads(module, &machine).map_err(CompileError::Backend)?;
     }
     // The SLP vectorizer is part of `default<O2>` (PassBuilderOptions' switch for it makes no
     // difference to the objects); it packs neighbouring accesses through one pointer (nbody's
@@ -343,7 +343,7 @@ fn compile_partition(
         .run_passes(&pass_pipeline(opts.opt_level, light), &machine, options)
         .map_err(|e| CompileError::Backend(e.to_string()))?;
     if light {
-        release_used_in_place(module);
+        settle_loads_in_place(module).map_err(CompileError::Backend)?;
     }
     strip_base_copies(module);
     timings.push(("optimize", started.elapsed()));

@@ -296,10 +296,9 @@ fn memory_data_grow_and_out_of_bounds() {
 /// LLVM would delete it, and the trap with it.
 #[test]
 fn a_load_nothing_uses_still_traps() {
-    // Both ways of finding them: from a copy before the full pipeline, and after the light one.
-    for light_pipeline in [false, true] {
-        let m = Instance::tuned(
-            r#"(module
+    let oob = trap(TrapCode::OutOfBoundsMemoryAccess);
+    check_in_both_pipelines(
+        r#"(module
       (memory 1)
       (func (export "left_on_stack") (param i32)
         (i32.load (local.get 0)) (br 0))
@@ -314,14 +313,7 @@ fn a_load_nothing_uses_still_traps() {
       (func (export "constant_inside") (drop (i32.load offset=65530 (i32.const 2))))
       (func (export "constant_past_the_end") (drop (i32.load offset=65530 (i32.const 3))))
     )"#,
-            CompileOptions::default(),
-            Tuning {
-                light_pipeline,
-                ..Tuning::default()
-            },
-        );
-        let oob = trap(TrapCode::OutOfBoundsMemoryAccess);
-        m.check(&[
+        &[
             ("left_on_stack 65532", "ok"),
             ("left_on_stack 65533", &oob),
             ("into_a_dead_local 65528", "ok"),
@@ -333,8 +325,67 @@ fn a_load_nothing_uses_still_traps() {
             ("through_a_select 4294967295 0", &oob),
             ("constant_inside", "ok"),
             ("constant_past_the_end", &oob),
-        ]);
+        ],
+    );
+}
+
+/// Compiles `wat` with both ways of settling the loads (from a copy before the full pipeline,
+/// and after the light one) and checks each.
+fn check_in_both_pipelines(wat: &str, expected: &[(&str, &str)]) {
+    for light_pipeline in [false, true] {
+        let tuning = Tuning {
+            light_pipeline,
+            ..Tuning::default()
+        };
+        Instance::tuned(wat, CompileOptions::default(), tuning).check(expected);
     }
+}
+
+/// A load whose value is used on some ways on from it only (or only after something that may
+/// end the run) is not moved there: it traps first, as in wasm.
+#[test]
+fn a_used_load_traps_before_what_follows_it() {
+    let oob = trap(TrapCode::OutOfBoundsMemoryAccess);
+    check_in_both_pipelines(
+        r#"(module
+      (memory 1)
+      (func $traps (unreachable))
+      (func (export "used_on_one_branch") (param i32 i32) (result i32) (local i32)
+        (local.set 2 (i32.load (local.get 0)))
+        (if (local.get 1) (then (return (local.get 2))))
+        (i32.const 5))
+      (func (export "used_after_a_division") (param i32 i32) (result i32)
+        (i32.load (local.get 0)) (i32.div_s (i32.const 1) (local.get 1)) (i32.add))
+      (func (export "used_after_a_call_that_traps") (param i32) (result i64) (local i64)
+        (local.set 1 (i64.load (local.get 0))) (call $traps) (local.get 1))
+      (func (export "used_in_a_loop") (param i32 i32) (result f64) (local f64)
+        (local.set 2 (f64.load (local.get 0)))
+        (block $done
+          (loop $l
+            (br_if $done (i32.eqz (local.get 1)))
+            (local.set 1 (i32.sub (local.get 1) (i32.const 1)))
+            (br $l)))
+        (local.get 2))
+    )"#,
+        &[
+            ("used_on_one_branch 0 0", "ok 5"),
+            ("used_on_one_branch 65533 0", &oob),
+            ("used_on_one_branch 65533 1", &oob),
+            ("used_after_a_division 0 1", "ok 1"),
+            ("used_after_a_division 65533 0", &oob),
+            (
+                "used_after_a_division 0 0",
+                &trap(TrapCode::IntegerDivideByZero),
+            ),
+            ("used_after_a_call_that_traps 65529", &oob),
+            (
+                "used_after_a_call_that_traps 0",
+                &trap(TrapCode::Unreachable),
+            ),
+            ("used_in_a_loop 65529 3", &oob),
+            ("used_in_a_loop 0 3", "ok 0"),
+        ],
+    );
 }
 
 #[test]

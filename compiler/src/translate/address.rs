@@ -41,7 +41,7 @@
 use super::{FunctionTranslator, Result};
 use inkwell::llvm_sys::prelude::LLVMValueRef;
 use inkwell::module::Module;
-use inkwell::values::{AsValueRef, IntValue, PointerValue};
+use inkwell::values::{AsValueRef, InstructionValue, IntValue, PointerValue};
 use std::collections::HashMap;
 use wasmparser::Operator;
 
@@ -173,6 +173,33 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
 /// by which [`strip_base_copies`] knows them.
 const BASE_COPY_CONSTRAINTS: &str = "=r,0,i";
 
+/// Whether `instruction` is a base copy (see [`FunctionTranslator::base_for`]).
+pub(super) fn is_base_copy(instruction: InstructionValue<'_>) -> bool {
+    use inkwell::llvm_sys::core::{
+        LLVMGetCalledValue, LLVMGetInlineAsmAsmString, LLVMGetInlineAsmConstraintString,
+        LLVMIsACallInst, LLVMIsAInlineAsm,
+    };
+    let call = instruction.as_value_ref();
+    // SAFETY: `call` is a live instruction, checked to be a call before its callee is read;
+    // the string getters return pointers into the asm value with their lengths, valid while
+    // the module is.
+    unsafe {
+        if LLVMIsACallInst(call).is_null() {
+            return false;
+        }
+        let asm = LLVMGetCalledValue(call);
+        if LLVMIsAInlineAsm(asm).is_null() {
+            return false;
+        }
+        let (mut template_len, mut constraints_len) = (0, 0);
+        LLVMGetInlineAsmAsmString(asm, &mut template_len);
+        let constraints = LLVMGetInlineAsmConstraintString(asm, &mut constraints_len);
+        template_len == 0
+            && std::slice::from_raw_parts(constraints.cast::<u8>(), constraints_len)
+                == BASE_COPY_CONSTRAINTS.as_bytes()
+    }
+}
+
 /// Replaces every base copy in `module` by the base it copies. The copies are for the
 /// optimisation pipeline, whose alias analysis sees one object per root; the back end needs
 /// no such hint, and there every copy would be a value of its own: a register held for each
@@ -180,36 +207,17 @@ const BASE_COPY_CONSTRAINTS: &str = "=r,0,i";
 /// pipeline and before code generation.
 pub(crate) fn strip_base_copies(module: &Module<'_>) {
     use inkwell::llvm_sys::core::{
-        LLVMGetCalledValue, LLVMGetInlineAsmAsmString, LLVMGetInlineAsmConstraintString,
-        LLVMGetOperand, LLVMInstructionEraseFromParent, LLVMIsACallInst, LLVMIsAInlineAsm,
-        LLVMReplaceAllUsesWith,
-    };
-    let is_base_copy = |call: LLVMValueRef| {
-        // SAFETY: `call` is a live call instruction of `module`; the string getters return
-        // pointers into the asm value with their lengths, valid while the module is.
-        unsafe {
-            let asm = LLVMGetCalledValue(call);
-            if LLVMIsAInlineAsm(asm).is_null() {
-                return false;
-            }
-            let (mut template_len, mut constraints_len) = (0, 0);
-            LLVMGetInlineAsmAsmString(asm, &mut template_len);
-            let constraints = LLVMGetInlineAsmConstraintString(asm, &mut constraints_len);
-            template_len == 0
-                && std::slice::from_raw_parts(constraints.cast::<u8>(), constraints_len)
-                    == BASE_COPY_CONSTRAINTS.as_bytes()
-        }
+        LLVMGetOperand, LLVMInstructionEraseFromParent, LLVMReplaceAllUsesWith,
     };
     for function in module.get_functions() {
         for block in function.get_basic_blocks() {
             let mut next = block.get_first_instruction();
             while let Some(instruction) = next {
                 next = instruction.get_next_instruction();
-                let value = instruction.as_value_ref();
-                // SAFETY: `value` is a live instruction of `module`.
-                if unsafe { LLVMIsACallInst(value) }.is_null() || !is_base_copy(value) {
+                if !is_base_copy(instruction) {
                     continue;
                 }
+                let value = instruction.as_value_ref();
                 // SAFETY: a base copy returns its first operand unchanged, so its uses may use
                 // that operand instead; it is then unused and can go.
                 unsafe {

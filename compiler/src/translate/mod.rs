@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator};
 
 pub(crate) use address::strip_base_copies;
-pub(crate) use dead_loads::{release_used as release_used_loads, release_used_in_place};
+pub(crate) use dead_loads::{settle_loads, settle_loads_in_place};
 
 pub type Result<T> = core::result::Result<T, CompileError>;
 
