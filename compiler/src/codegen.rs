@@ -182,10 +182,11 @@ pub fn compile_module(
     tuning: Tuning,
 ) -> Result<Output, CompileError> {
     let partitions = partitions(info, tuning.partitions);
+    let bytes = code_bytes(info);
     let fast_backend_from = tuning
         .fast_backend_function_bytes
-        .or((code_bytes(info) > LARGE_MODULE_BYTES).then_some(FAST_BACKEND_FUNCTION_BYTES));
-    let light = light_pipeline(opts.opt_level, code_bytes(info), tuning);
+        .or((bytes > LARGE_MODULE_BYTES).then_some(FAST_BACKEND_FUNCTION_BYTES));
+    let light = light_pipeline(opts.opt_level, bytes, tuning);
     if partitions.len() == 1 {
         let (output, stage_times) =
             compile_partition(info, opts, Partition::whole(info), fast_backend_from, light)?;

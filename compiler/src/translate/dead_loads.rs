@@ -185,6 +185,8 @@ fn pin<'ctx>(context: ContextRef<'ctx>, load: InstructionValue<'ctx>) -> Result<
     let Some(next) = load.get_next_instruction() else {
         return Ok(false);
     };
+    let builder = context.create_builder();
+    builder.position_before(&next);
     let value = match BasicValueEnum::try_from(load.as_any_value_enum()) {
         Ok(BasicValueEnum::IntValue(v)) => v,
         Ok(BasicValueEnum::FloatValue(v)) => {
@@ -193,8 +195,6 @@ fn pin<'ctx>(context: ContextRef<'ctx>, load: InstructionValue<'ctx>) -> Result<
             } else {
                 context.i64_type()
             };
-            let builder = context.create_builder();
-            builder.position_before(&next);
             builder
                 .build_bit_cast(v, bits, "pinned")
                 .map_err(|e| e.to_string())?
@@ -202,8 +202,6 @@ fn pin<'ctx>(context: ContextRef<'ctx>, load: InstructionValue<'ctx>) -> Result<
         }
         _ => return Ok(false),
     };
-    let builder = context.create_builder();
-    builder.position_before(&next);
     let fn_ty = context
         .void_type()
         .fn_type(&[value.get_type().into()], false);
