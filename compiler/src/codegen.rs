@@ -68,6 +68,19 @@ fn initialize_llvm() {
         let config = InitializationConfig::default();
         LlvmTarget::initialize_x86(&config);
         LlvmTarget::initialize_aarch64(&config);
+        // LICM would otherwise keep a location a loop stores to in a register and store it
+        // once on the way out: a store out of bounds would trap only then, after the rest of
+        // the loop's effects (wasm traps at the first one). Costs nothing measurable.
+        let args = [c"mewz".as_ptr(), c"-disable-licm-promotion".as_ptr()];
+        // SAFETY: two NUL-terminated strings that outlive the call; LLVM options are set
+        // once, before any pass runs (this is inside the `Once`).
+        unsafe {
+            inkwell::llvm_sys::support::LLVMParseCommandLineOptions(
+                args.len() as i32,
+                args.as_ptr(),
+                std::ptr::null(),
+            )
+        };
     });
 }
 
@@ -334,7 +347,8 @@ fn compile_partition(
     // (see `translate/dead_loads.rs`): before the pipeline, from a copy of the module, or, in
     // the light pipeline, after it (cheaper, but no CSE of memory loads).
     if !light {
-        settle_loads(module, &machine).map_err(CompileError::Backend)?;
+        settle_loads(module, &machine, &pass_pipeline(opts.opt_level, false))
+            .map_err(CompileError::Backend)?;
     }
     // The SLP vectorizer is part of `default<O2>` (PassBuilderOptions' switch for it makes no
     // difference to the objects); it packs neighbouring accesses through one pointer (nbody's

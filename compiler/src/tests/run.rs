@@ -388,6 +388,37 @@ fn a_used_load_traps_before_what_follows_it() {
     );
 }
 
+/// A memory access traps where wasm executes it also where only a later step of the pipeline
+/// finds the load's value irrelevant (pure code on it runs before a call that never returns;
+/// it is stored back where it was read; the branch on it has two equal sides once a store
+/// nothing reads is gone).
+#[test]
+fn an_access_traps_where_wasm_runs_it_whatever_the_pipeline_finds_later() {
+    let oob = trap(TrapCode::OutOfBoundsMemoryAccess);
+    let unreachable = trap(TrapCode::Unreachable);
+    check_in_both_pipelines(
+        r#"(module
+      (memory 1)
+      (data $unused "x")
+      (func $traps (unreachable))
+      (func (export "computed_on_before_a_call_that_traps") (param i32) (result i32) (local i32)
+        (local.set 1 (i32.eqz (i32.load (local.get 0)))) (call $traps) (local.get 1))
+      (func (export "stored_back") (param i32)
+        (i32.store (local.get 0) (i32.load (local.get 0))) (unreachable))
+      (func (export "branched_on_to_equal_sides") (param i32)
+        (if (i32.load (local.get 0)) (then (data.drop $unused))))
+    )"#,
+        &[
+            ("computed_on_before_a_call_that_traps 65533", &oob),
+            ("computed_on_before_a_call_that_traps 0", &unreachable),
+            ("stored_back 65533", &oob),
+            ("stored_back 0", &unreachable),
+            ("branched_on_to_equal_sides 65533", &oob),
+            ("branched_on_to_equal_sides 0", "ok"),
+        ],
+    );
+}
+
 #[test]
 fn tables_and_indirect_calls() {
     check_tables(Instance::new(TABLES));

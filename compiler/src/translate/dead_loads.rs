@@ -11,40 +11,37 @@
 //! after them. Had the load run first, as in wasm, it would have trapped first.
 //!
 //! So every linear-memory load is translated volatile, which LLVM never deletes, and tagged
-//! ([`protect`]). Before the optimisation pipeline, a copy of the module goes through a short
-//! one ([`PIPELINE`]) that promotes the locals, folds constants and branches, deletes all code
-//! no effect depends on (`adce`) and finds the functions that always return. There each load
-//! gets its [`Fate`] ([`settle_loads`]): one left without a use stays volatile; one whose
-//! value is used on every way on from it before anything that could end the run ([`covered`])
-//! becomes an ordinary load, which the optimiser may combine, hoist or vectorise, and which a
-//! use keeps alive wherever it goes; any other becomes an ordinary load that an empty `asm`
-//! right after it uses ([`pin`]), so it stays where it is. The copy is thrown away, so that the
-//! pipeline proper sees the module as translated. Very large modules, whose pipeline is short
-//! anyway, skip the copy: their pipeline runs with the loads volatile and ends with `adce`, and
-//! the fates are decided after it ([`settle_loads_in_place`]).
+//! ([`protect`]). Before the optimisation pipeline, a copy of the module goes through that same
+//! pipeline with the loads still volatile, so that everything it proves irrelevant there (code
+//! after a call that never returns, a branch whose sides turn out the same, a store of a value
+//! back where it was read, a result no caller uses) is irrelevant to the load too. There each
+//! load gets its [`Fate`] ([`settle_loads`]): one left without a use stays volatile; one whose
+//! value, or a value computed from it, an effect needs on every way on from it before anything
+//! that could end the run ([`covered`]) becomes an ordinary load, which the optimiser may
+//! combine, hoist or vectorise, and which that effect keeps alive wherever it goes; any other
+//! becomes an ordinary load that an empty `asm` right after it uses ([`pin`]), so it stays
+//! where it is. The copy is thrown away, so that the pipeline proper sees the module as
+//! translated. Very large modules, whose pipeline is short anyway, skip the copy: their
+//! pipeline runs with the loads volatile and ends with `adce`, and the fates are decided after
+//! it ([`settle_loads_in_place`]).
 //!
-//! What this does not see: a load whose value only a later, deeper step proves irrelevant
-//! (inlining into a caller that ignores the result), or whose one use a later step moves.
+//! What this does not see: a load whose effect the pipeline proper, with the loads no longer
+//! volatile, finds irrelevant where the copy's did not.
 
 use inkwell::attributes::{Attribute, AttributeLoc};
+use inkwell::basic_block::BasicBlock;
 use inkwell::context::{Context, ContextRef};
-use inkwell::module::Module;
+use inkwell::module::{Linkage, Module};
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::TargetMachine;
 use inkwell::values::{
-    AnyValue, AnyValueEnum, BasicMetadataValueEnum, BasicValue, BasicValueEnum, CallSiteValue,
-    InstructionOpcode, InstructionValue, Operand, PhiValue,
+    AnyValue, AnyValueEnum, AsValueRef, BasicMetadataValueEnum, BasicValue, BasicValueEnum,
+    CallSiteValue, FunctionValue, InstructionOpcode, InstructionValue, Operand, PhiValue,
 };
 use std::collections::HashSet;
 
 /// The metadata kind of a protected load.
 const KIND: &str = "mewz.access";
-
-/// The passes run on volatile-tagged loads to find those that matter: locals to SSA, constant
-/// folding and propagation, branch folding, then aggressive dead code elimination; and, for
-/// [`covered`], which functions always return.
-const PIPELINE: &str = "function(sroa,instcombine<no-verify-fixpoint>,simplifycfg,sccp,\
-     instcombine<no-verify-fixpoint>,simplifycfg,adce),cgscc(function-attrs)";
 
 /// Makes `load` volatile and tags it, until [`settle_loads`].
 pub(super) fn protect(context: &Context, load: InstructionValue<'_>) {
@@ -81,8 +78,12 @@ fn protected<'ctx>(module: &Module<'ctx>) -> Vec<(InstructionValue<'ctx>, Option
 }
 
 /// Decides the [`Fate`] of every protected load of `module` from a copy run through
-/// [`PIPELINE`], and carries it out.
-pub(crate) fn settle_loads(module: &Module<'_>, machine: &TargetMachine) -> Result<(), String> {
+/// `pipeline` (the one the module itself goes through next), and carries it out.
+pub(crate) fn settle_loads(
+    module: &Module<'_>,
+    machine: &TargetMachine,
+    pipeline: &str,
+) -> Result<(), String> {
     let context = module.get_context();
     let kind = context.get_kind_id(KIND);
     let i64t = context.i64_type();
@@ -96,10 +97,10 @@ pub(crate) fn settle_loads(module: &Module<'_>, machine: &TargetMachine) -> Resu
             .map_err(|e| e.to_string())?;
     }
     let copy = module.clone();
-    copy.run_passes(PIPELINE, machine, PassBuilderOptions::create())
+    copy.run_passes(pipeline, machine, PassBuilderOptions::create())
         .map_err(|e| e.to_string())?;
-    // The short pipeline may duplicate a load: it is dead or free only if every copy is, and
-    // pinned otherwise. One with no copy left was in code that never runs.
+    // The pipeline may duplicate a load (inlining, unrolling): it is dead or free only if
+    // every copy is, and pinned otherwise. One with no copy left was in code that never runs.
     let mut fates: Vec<Option<Fate>> = vec![None; loads.len()];
     for (load, number) in protected(&copy) {
         let Some(n) = number.map(|n| n as usize).filter(|&n| n < loads.len()) else {
@@ -220,74 +221,64 @@ fn pin<'ctx>(context: ContextRef<'ctx>, load: InstructionValue<'ctx>) -> Result<
     Ok(true)
 }
 
-/// Whether every way on from `load` reaches a use of its value before anything that could
-/// end the function or make the optimiser drop the load: a return, a trap, a call that might
-/// not return, or `load` itself again (round a loop). Only then can no transformation leave
-/// the load out of a run in which wasm executes it: it may be moved, merged or duplicated,
-/// but a use of its value still needs it. A load with no use is not covered.
+/// How many instructions [`covered`] may walk for one load before it gives up (the load is
+/// then pinned, which is always right).
+const WALK_BUDGET: usize = 20_000;
+
+/// Whether every way on from `load` reaches an anchor ([`Role::Anchor`]) that uses a value
+/// computed from this run of the load, before anything that could end the function: a
+/// return, a trap or a call that might not return. Only then can no transformation leave the
+/// load out of a run in which wasm executes it: it may be moved, merged or duplicated, but
+/// the anchor still needs its value, and the anchor stays where it is. A use by pure code is
+/// not enough, since the optimiser sinks pure code, and a load with it, into the one block
+/// that uses it, and deletes it where a later step finds its result unused (after a call
+/// that turns out never to return, say).
+///
+/// The walk follows each way with the set of values that hold, on it, what was computed from
+/// this run of the load: pure code on such a value adds its result, a phi adds itself on the
+/// edges that bring such a value, and a value computed again from other values leaves the
+/// set (so `load` itself does when it runs again round a loop, and an accumulator it was added
+/// to stays). A way on which the set runs empty is not covered.
 fn covered(load: InstructionValue<'_>) -> bool {
-    let mut users = HashSet::new();
-    // (phi block, incoming block): the edges on which a phi takes the load's value.
-    let mut phi_edges = HashSet::new();
-    let Ok(load_value) = BasicValueEnum::try_from(load.as_any_value_enum()) else {
-        return false;
-    };
-    let mut next_use = load.get_first_use();
-    while let Some(u) = next_use {
-        next_use = u.get_next_use();
-        let Some(user) = instruction(u.get_user()) else {
-            return false;
-        };
-        match PhiValue::try_from(user) {
-            Ok(phi) => {
-                let Some(block) = user.get_parent() else {
-                    return false;
-                };
-                for i in 0..phi.count_incoming() {
-                    if let Some((value, from)) = phi.get_incoming(i)
-                        && value == load_value
-                    {
-                        phi_edges.insert((block, from));
-                    }
-                }
-            }
-            // A select uses a value it picks only when it picks it, and the back end may
-            // well turn it into a branch with the load moved into one side.
-            Err(()) if user.get_opcode() == InstructionOpcode::Select => {
-                if user.get_operand(0) == Some(Operand::Value(load_value)) {
-                    users.insert(user);
-                }
-            }
-            Err(()) => {
-                users.insert(user);
-            }
-        }
-    }
-    if users.is_empty() && phi_edges.is_empty() {
-        return false;
-    }
     let Some(start) = load.get_parent() else {
         return false;
     };
-    let mut visited = HashSet::new();
-    let mut work = vec![(start, load.get_next_instruction())];
-    while let Some((block, mut next)) = work.pop() {
+    let mut budget = WALK_BUDGET;
+    let mut seen = HashSet::new();
+    let mut work = vec![(start, load.get_next_instruction(), vec![key(load)])];
+    'ways: while let Some((block, mut next, mut derived)) = work.pop() {
         while let Some(inst) = next {
             next = inst.get_next_instruction();
-            if users.contains(&inst) {
-                break;
+            budget = match budget.checked_sub(1) {
+                Some(b) => b,
+                None => return false,
+            };
+            if inst.get_opcode() == InstructionOpcode::Phi {
+                // Settled on the edge into the block.
+                continue;
             }
-            if inst == load || !goes_on(inst) {
+            let role = if uses_any(inst, &derived) {
+                role(inst, &derived, load)
+            } else {
+                Role::Unrelated
+            };
+            match role {
+                Role::Anchor => continue 'ways,
+                Role::Carries => insert(&mut derived, key(inst)),
+                Role::Unrelated => remove(&mut derived, key(inst)),
+            }
+            if derived.is_empty() || !goes_on(inst) {
                 return false;
             }
             if next.is_none() {
-                // The terminator: a `ret` or `unreachable` has no successors.
+                // The terminator, not an anchor: a `ret` or `unreachable` ends the way.
                 let mut successors = 0;
                 for i in 0..inst.get_num_operands() {
                     if let Some(Operand::Block(to)) = inst.get_operand(i) {
                         successors += 1;
-                        if !phi_edges.contains(&(to, block)) && visited.insert(to) {
-                            work.push((to, to.get_first_instruction()));
+                        let on = across(block, to, &derived);
+                        if seen.insert((to, on.clone())) {
+                            work.push((to, to.get_first_instruction(), on));
                         }
                     }
                 }
@@ -298,6 +289,188 @@ fn covered(load: InstructionValue<'_>) -> bool {
         }
     }
     true
+}
+
+/// What an instruction that uses a value computed from the load does with it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    /// It stays where it is and keeps the value needed: a store (but not one back to where
+    /// the load read), a call that passes it on to code that reads it, a branch on it, a
+    /// return whose result a caller uses.
+    Anchor,
+    /// Pure code whose result is computed from it.
+    Carries,
+    /// Neither: a select that may pick it (the back end may turn the select into a branch
+    /// with the load moved into one side), a call to code that ignores it, a return whose
+    /// result no caller uses.
+    Unrelated,
+}
+
+/// The [`Role`] of `inst`, which uses one of the `derived` values of `load`.
+fn role(inst: InstructionValue<'_>, derived: &[usize], load: InstructionValue<'_>) -> Role {
+    use InstructionOpcode::*;
+    match inst.get_opcode() {
+        // Storing the value back where it was loaded from is a no-op instcombine deletes.
+        Store if stores_back(inst, load) => Role::Unrelated,
+        Add | Sub | Mul | UDiv | SDiv | URem | SRem | FAdd | FSub | FMul | FDiv | FRem | FNeg
+        | Shl | LShr | AShr | And | Or | Xor | Trunc | ZExt | SExt | FPToUI | FPToSI | UIToFP
+        | SIToFP | FPTrunc | FPExt | PtrToInt | IntToPtr | BitCast | AddrSpaceCast
+        | GetElementPtr | ICmp | FCmp | ExtractValue | InsertValue | ExtractElement
+        | InsertElement | ShuffleVector | Freeze | Load => Role::Carries,
+        Select => match inst.get_operand(0) {
+            Some(Operand::Value(c)) if is_derived(c, derived) => Role::Carries,
+            _ => Role::Unrelated,
+        },
+        Call => call_role(inst, derived),
+        Return => match inst.get_parent().and_then(|b| b.get_parent()) {
+            Some(function) if result_matters(function) => Role::Anchor,
+            _ => Role::Unrelated,
+        },
+        _ => Role::Anchor,
+    }
+}
+
+/// Whether `store` may store what `load` read back where it read it: same address, and a value
+/// that is the load's through casts alone, as wide as what was read.
+fn stores_back(store: InstructionValue<'_>, load: InstructionValue<'_>) -> bool {
+    use InstructionOpcode::{BitCast, SExt, Trunc, ZExt};
+    if store.get_operand(1) != load.get_operand(0) {
+        return false;
+    }
+    let mut value = match store.get_operand(0) {
+        Some(Operand::Value(v)) => v,
+        _ => return false,
+    };
+    let stored_type = value.get_type();
+    loop {
+        let Some(inst) = value.as_instruction_value() else {
+            return false;
+        };
+        if inst == load {
+            return BasicValueEnum::try_from(load.as_any_value_enum())
+                .is_ok_and(|v| v.get_type() == stored_type);
+        }
+        if !matches!(inst.get_opcode(), BitCast | SExt | Trunc | ZExt) {
+            return false;
+        }
+        value = match inst.get_operand(0) {
+            Some(Operand::Value(v)) => v,
+            _ => return false,
+        };
+    }
+}
+
+/// The [`Role`] of a call that passes one of the `derived` values.
+fn call_role(inst: InstructionValue<'_>, derived: &[usize]) -> Role {
+    if super::address::is_base_copy(inst) {
+        return Role::Carries;
+    }
+    let Some(callee) = CallSiteValue::try_from(inst)
+        .ok()
+        .and_then(|call| call.get_called_fn_value())
+    else {
+        // Through a pointer or an `asm`: whatever it is gets the value.
+        return Role::Anchor;
+    };
+    if callee.get_intrinsic_id() != 0 {
+        let memory = Attribute::get_named_enum_kind_id("memory");
+        return match callee.get_enum_attribute(AttributeLoc::Function, memory) {
+            Some(effects) if effects.get_enum_value() == 0 => Role::Carries,
+            _ => Role::Anchor,
+        };
+    }
+    if callee.count_basic_blocks() == 0 {
+        return Role::Anchor;
+    }
+    // A defined function: the argument may be dropped if its parameter is unused.
+    let passes_on = (0..callee.count_params()).any(|i| {
+        matches!(inst.get_operand(i), Some(Operand::Value(v)) if is_derived(v, derived))
+            && callee
+                .get_nth_param(i)
+                .is_some_and(|p| p.get_first_use().is_some())
+    });
+    if passes_on {
+        Role::Anchor
+    } else {
+        Role::Unrelated
+    }
+}
+
+/// Whether what `function` returns matters to every caller it has: it is visible outside the
+/// module, and every call to it in the module uses its result. (One that ignores it can have
+/// it inlined, and then the result, and the loads it came from, are dead.)
+fn result_matters(function: FunctionValue<'_>) -> bool {
+    if !matches!(function.get_linkage(), Linkage::Private | Linkage::Internal) {
+        return true;
+    }
+    let mut next = function
+        .as_global_value()
+        .as_pointer_value()
+        .get_first_use();
+    while let Some(u) = next {
+        next = u.get_next_use();
+        let Some(user) = instruction(u.get_user()) else {
+            continue;
+        };
+        let calls = CallSiteValue::try_from(user)
+            .is_ok_and(|call| call.get_called_fn_value() == Some(function));
+        if calls && user.get_first_use().is_none() {
+            return false;
+        }
+    }
+    true
+}
+
+/// The values that hold what was computed from the load once a way goes from `from` into
+/// `to`: each phi of `to` is one of them if what it takes from `from` is.
+fn across(from: BasicBlock<'_>, to: BasicBlock<'_>, derived: &[usize]) -> Vec<usize> {
+    let mut on = derived.to_vec();
+    let mut next = to.get_first_instruction();
+    while let Some(inst) = next.filter(|i| i.get_opcode() == InstructionOpcode::Phi) {
+        next = inst.get_next_instruction();
+        let Ok(phi) = PhiValue::try_from(inst) else {
+            continue;
+        };
+        let takes = (0..phi.count_incoming()).any(|i| {
+            phi.get_incoming(i)
+                .is_some_and(|(value, block)| block == from && is_derived(value, derived))
+        });
+        if takes {
+            insert(&mut on, key(inst));
+        } else {
+            remove(&mut on, key(inst));
+        }
+    }
+    on
+}
+
+/// Whether an operand of `inst` is one of the `derived` values.
+fn uses_any(inst: InstructionValue<'_>, derived: &[usize]) -> bool {
+    (0..inst.get_num_operands())
+        .any(|i| matches!(inst.get_operand(i), Some(Operand::Value(v)) if is_derived(v, derived)))
+}
+
+fn is_derived(value: BasicValueEnum<'_>, derived: &[usize]) -> bool {
+    value
+        .as_instruction_value()
+        .is_some_and(|i| derived.binary_search(&key(i)).is_ok())
+}
+
+/// An instruction's identity in a sorted set of them.
+fn key(inst: InstructionValue<'_>) -> usize {
+    inst.as_value_ref() as usize
+}
+
+fn insert(set: &mut Vec<usize>, k: usize) {
+    if let Err(at) = set.binary_search(&k) {
+        set.insert(at, k);
+    }
+}
+
+fn remove(set: &mut Vec<usize>, k: usize) {
+    if let Ok(at) = set.binary_search(&k) {
+        set.remove(at);
+    }
 }
 
 /// The instruction `value` is, if it is one.
