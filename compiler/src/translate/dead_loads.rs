@@ -102,11 +102,12 @@ pub(crate) fn settle_loads(
     // The pipeline may duplicate a load (inlining, unrolling): it is dead or free only if
     // every copy is, and pinned otherwise. One with no copy left was in code that never runs.
     let mut fates: Vec<Option<Fate>> = vec![None; loads.len()];
+    let mut walk = MODULE_WALK_BUDGET;
     for (load, number) in protected(&copy) {
         let Some(n) = number.map(|n| n as usize).filter(|&n| n < loads.len()) else {
             continue;
         };
-        let fate = Fate::of(load);
+        let fate = Fate::of(load, &mut walk);
         fates[n] = Some(match fates[n] {
             Some(seen) if seen != fate => Fate::Pinned,
             _ => fate,
@@ -125,8 +126,9 @@ pub(crate) fn settle_loads(
 /// volatile load into the side that uses it).
 pub(crate) fn settle_loads_in_place(module: &Module<'_>) -> Result<(), String> {
     let context = module.get_context();
+    let mut walk = MODULE_WALK_BUDGET;
     for (load, _) in protected(module) {
-        settle(context, load, Fate::of(load))?;
+        settle(context, load, Fate::of(load, &mut walk))?;
     }
     Ok(())
 }
@@ -161,10 +163,11 @@ enum Fate {
 }
 
 impl Fate {
-    fn of(load: InstructionValue<'_>) -> Fate {
+    /// The fate of `load`; [`covered`] walks at most `walk` instructions, fewer left after.
+    fn of(load: InstructionValue<'_>, walk: &mut usize) -> Fate {
         if load.get_first_use().is_none() {
             Fate::Dead
-        } else if covered(load) {
+        } else if covered(load, walk) {
             Fate::Free
         } else {
             Fate::Pinned
@@ -221,9 +224,11 @@ fn pin<'ctx>(context: ContextRef<'ctx>, load: InstructionValue<'ctx>) -> Result<
     Ok(true)
 }
 
-/// How many instructions [`covered`] may walk for one load before it gives up (the load is
-/// then pinned, which is always right).
-const WALK_BUDGET: usize = 20_000;
+/// How many instructions [`covered`] may walk for one load, and for all the loads of a module,
+/// before it gives up: the load is then pinned, which is always right, so that a module made
+/// to make the walks long costs speed at run time, not minutes of compile time.
+const LOAD_WALK_BUDGET: usize = 20_000;
+const MODULE_WALK_BUDGET: usize = 20_000_000;
 
 /// Whether every way on from `load` reaches an anchor ([`Role::Anchor`]) that uses a value
 /// computed from this run of the load, before anything that could end the function: a
@@ -239,17 +244,25 @@ const WALK_BUDGET: usize = 20_000;
 /// edges that bring such a value, and a value computed again from other values leaves the
 /// set (so `load` itself does when it runs again round a loop, and an accumulator it was added
 /// to stays). A way on which the set runs empty is not covered.
-fn covered(load: InstructionValue<'_>) -> bool {
+fn covered(load: InstructionValue<'_>, walk: &mut usize) -> bool {
     let Some(start) = load.get_parent() else {
         return false;
     };
-    let mut budget = WALK_BUDGET;
+    let allowed = LOAD_WALK_BUDGET.min(*walk);
+    let mut left = allowed;
+    let covered = walk_ways(load, start, &mut left);
+    *walk -= allowed - left;
+    covered
+}
+
+/// [`covered`]'s walk, from `load` in `start`, within `budget` instructions.
+fn walk_ways(load: InstructionValue<'_>, start: BasicBlock<'_>, budget: &mut usize) -> bool {
     let mut seen = HashSet::new();
     let mut work = vec![(start, load.get_next_instruction(), vec![key(load)])];
     'ways: while let Some((block, mut next, mut derived)) = work.pop() {
         while let Some(inst) = next {
             next = inst.get_next_instruction();
-            budget = match budget.checked_sub(1) {
+            *budget = match budget.checked_sub(1) {
                 Some(b) => b,
                 None => return false,
             };
