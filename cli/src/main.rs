@@ -54,7 +54,8 @@ struct CompileArgs {
     /// LLVM optimisation level.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
     opt_level: u8,
-    /// LLVM CPU name (default: a portable baseline for the architecture).
+    /// LLVM CPU name (default: a portable baseline for the architecture; on x86_64 tuned for
+    /// x86-64-v3-era cores, without using their features).
     #[arg(long)]
     cpu: Option<String>,
     /// Explicit bounds checks on memory accesses instead of guard pages.

@@ -8,6 +8,7 @@ use crate::translate::{
 };
 use crate::{CompileOptions, Target};
 use inkwell::OptimizationLevel;
+use inkwell::attributes::AttributeLoc;
 use inkwell::context::Context;
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{
@@ -335,6 +336,15 @@ fn compile_partition(
         crate::descriptor::emit(&env)?;
     }
     let module = &env.module;
+    if let Some(tuning) = opts.target.default_tuning().filter(|_| opts.cpu.is_none()) {
+        let tune = context.create_string_attribute("tune-cpu", tuning);
+        for function in module
+            .get_functions()
+            .filter(|f| f.count_basic_blocks() > 0)
+        {
+            function.add_attribute(AttributeLoc::Function, tune);
+        }
+    }
     module.set_triple(&machine.get_triple());
     module.set_data_layout(&machine.get_target_data().get_data_layout());
     module

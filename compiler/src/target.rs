@@ -64,6 +64,14 @@ impl Target {
         matches!(self, Target::HostX86_64 | Target::HostAarch64)
     }
 
+    /// The CPU the default code is tuned for (scheduling and instruction choice only: it uses
+    /// no feature beyond [`Target::default_cpu`]'s, so it runs on every CPU of the
+    /// architecture). LLVM's own `generic` x86 tuning schedules for Sandy Bridge (2011); the
+    /// x86-64-v3 generation (Haswell and Zen onwards) is what clouds run today.
+    pub(crate) fn default_tuning(&self) -> Option<&'static str> {
+        self.is_x86().then_some("x86-64-v3")
+    }
+
     /// The portable baseline CPU and features used unless the user names a CPU.
     pub(crate) fn default_cpu(&self) -> (&'static str, &'static str) {
         if self.is_x86() {

@@ -186,3 +186,25 @@ fn huge_functions_skip_vectorization_and_get_the_fast_back_end() {
     let m = super::run::Instance::new(&wat);
     m.check(&[("big", &format!("ok {}", n * (n - 1) / 2))]);
 }
+
+/// Default x86 code is tuned for today's cores (tuning only: the CPU stays the portable
+/// baseline); a CPU the user names brings its own tuning, and aarch64 keeps LLVM's.
+#[test]
+fn default_x86_code_is_tuned_for_todays_cores() {
+    let wat = r#"(module (func (export "f") (param i32) (result i32) (i32.popcnt (local.get 0))))"#;
+    let attributes = |target, cpu: Option<&str>| {
+        let opts = crate::CompileOptions {
+            target,
+            cpu: cpu.map(String::from),
+            ..Default::default()
+        };
+        super::function_attributes(&super::llvm_ir_with(wat, opts), "wasm_function_0")
+    };
+    for target in [Target::X86_64, Target::HostX86_64] {
+        let tuned = attributes(target, None);
+        assert!(tuned.contains("\"tune-cpu\"=\"x86-64-v3\""), "{tuned}");
+        assert!(!tuned.contains("target-cpu"), "{tuned}");
+        assert!(!attributes(target, Some("x86-64")).contains("tune-cpu"));
+    }
+    assert!(!attributes(Target::Aarch64, None).contains("tune-cpu"));
+}
