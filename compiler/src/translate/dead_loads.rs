@@ -258,6 +258,7 @@ fn covered(load: InstructionValue<'_>, walk: &mut usize) -> bool {
 /// [`covered`]'s walk, from `load` in `start`, within `budget` instructions.
 fn walk_ways(load: InstructionValue<'_>, start: BasicBlock<'_>, budget: &mut usize) -> bool {
     let mut seen = HashSet::new();
+    let mut anchors = 0;
     let mut work = vec![(start, load.get_next_instruction(), vec![key(load)])];
     'ways: while let Some((block, mut next, mut derived)) = work.pop() {
         while let Some(inst) = next {
@@ -276,7 +277,10 @@ fn walk_ways(load: InstructionValue<'_>, start: BasicBlock<'_>, budget: &mut usi
                 Role::Unrelated
             };
             match role {
-                Role::Anchor => continue 'ways,
+                Role::Anchor => {
+                    anchors += 1;
+                    continue 'ways;
+                }
                 Role::Carries => insert(&mut derived, key(inst)),
                 Role::Unrelated => remove(&mut derived, key(inst)),
             }
@@ -301,7 +305,8 @@ fn walk_ways(load: InstructionValue<'_>, start: BasicBlock<'_>, budget: &mut usi
             }
         }
     }
-    true
+    // Ways that only ever come back round (a loop with no way out) need the value nowhere.
+    anchors > 0
 }
 
 /// What an instruction that uses a value computed from the load does with it.
