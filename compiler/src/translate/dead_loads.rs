@@ -156,7 +156,7 @@ fn settle<'ctx>(
 enum Fate {
     /// Nothing uses it: it stays volatile.
     Dead,
-    /// Its value is used on every way on from it ([`covered`]): an ordinary load.
+    /// An effect needs its value on every way on from it ([`covered`]): an ordinary load.
     Free,
     /// Used, but not on every way on: an ordinary load that an effect keeps in place ([`pin`]).
     Pinned,
