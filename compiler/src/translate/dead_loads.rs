@@ -38,7 +38,7 @@ use inkwell::values::{
     AnyValue, AnyValueEnum, AsValueRef, BasicMetadataValueEnum, BasicValue, BasicValueEnum,
     CallSiteValue, FunctionValue, InstructionOpcode, InstructionValue, Operand, PhiValue,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The metadata kind of a protected load.
 const KIND: &str = "mewz.access";
@@ -102,12 +102,12 @@ pub(crate) fn settle_loads(
     // The pipeline may duplicate a load (inlining, unrolling): it is dead or free only if
     // every copy is, and pinned otherwise. One with no copy left was in code that never runs.
     let mut fates: Vec<Option<Fate>> = vec![None; loads.len()];
-    let mut walk = MODULE_WALK_BUDGET;
+    let mut walks = Walks::new();
     for (load, number) in protected(&copy) {
         let Some(n) = number.map(|n| n as usize).filter(|&n| n < loads.len()) else {
             continue;
         };
-        let fate = Fate::of(load, &mut walk);
+        let fate = Fate::of(load, &mut walks);
         fates[n] = Some(match fates[n] {
             Some(seen) if seen != fate => Fate::Pinned,
             _ => fate,
@@ -126,9 +126,9 @@ pub(crate) fn settle_loads(
 /// volatile load into the side that uses it).
 pub(crate) fn settle_loads_in_place(module: &Module<'_>) -> Result<(), String> {
     let context = module.get_context();
-    let mut walk = MODULE_WALK_BUDGET;
+    let mut walks = Walks::new();
     for (load, _) in protected(module) {
-        settle(context, load, Fate::of(load, &mut walk))?;
+        settle(context, load, Fate::of(load, &mut walks))?;
     }
     Ok(())
 }
@@ -163,11 +163,11 @@ enum Fate {
 }
 
 impl Fate {
-    /// The fate of `load`; [`covered`] walks at most `walk` instructions, fewer left after.
-    fn of(load: InstructionValue<'_>, walk: &mut usize) -> Fate {
+    /// The fate of `load`, decided with what the module's `walks` share.
+    fn of(load: InstructionValue<'_>, walks: &mut Walks) -> Fate {
         if load.get_first_use().is_none() {
             Fate::Dead
-        } else if covered(load, walk) {
+        } else if covered(load, walks) {
             Fate::Free
         } else {
             Fate::Pinned
@@ -230,6 +230,29 @@ fn pin<'ctx>(context: ContextRef<'ctx>, load: InstructionValue<'ctx>) -> Result<
 const LOAD_WALK_BUDGET: usize = 20_000;
 const MODULE_WALK_BUDGET: usize = 20_000_000;
 
+/// What the walks of [`covered`] in one module share: how many instructions they may still
+/// walk, and whether each function's result matters ([`result_matters`]), found once.
+struct Walks {
+    left: usize,
+    results_matter: HashMap<usize, bool>,
+}
+
+impl Walks {
+    fn new() -> Walks {
+        Walks {
+            left: MODULE_WALK_BUDGET,
+            results_matter: HashMap::new(),
+        }
+    }
+
+    fn result_matters(&mut self, function: FunctionValue<'_>) -> bool {
+        *self
+            .results_matter
+            .entry(function.as_value_ref() as usize)
+            .or_insert_with(|| result_matters(function))
+    }
+}
+
 /// Whether every way on from `load` reaches an anchor ([`Role::Anchor`]) that uses a value
 /// computed from this run of the load, before anything that could end the function: a
 /// return, a trap or a call that might not return. Only then can no transformation leave the
@@ -244,19 +267,24 @@ const MODULE_WALK_BUDGET: usize = 20_000_000;
 /// edges that bring such a value, and a value computed again from other values leaves the
 /// set (so `load` itself does when it runs again round a loop, and an accumulator it was added
 /// to stays). A way on which the set runs empty is not covered.
-fn covered(load: InstructionValue<'_>, walk: &mut usize) -> bool {
+fn covered(load: InstructionValue<'_>, walks: &mut Walks) -> bool {
     let Some(start) = load.get_parent() else {
         return false;
     };
-    let allowed = LOAD_WALK_BUDGET.min(*walk);
+    let allowed = LOAD_WALK_BUDGET.min(walks.left);
     let mut left = allowed;
-    let covered = walk_ways(load, start, &mut left);
-    *walk -= allowed - left;
+    let covered = walk_ways(load, start, &mut left, walks);
+    walks.left -= allowed - left;
     covered
 }
 
 /// [`covered`]'s walk, from `load` in `start`, within `budget` instructions.
-fn walk_ways(load: InstructionValue<'_>, start: BasicBlock<'_>, budget: &mut usize) -> bool {
+fn walk_ways(
+    load: InstructionValue<'_>,
+    start: BasicBlock<'_>,
+    budget: &mut usize,
+    walks: &mut Walks,
+) -> bool {
     let mut seen = HashSet::new();
     let mut anchors = 0;
     let mut work = vec![(start, load.get_next_instruction(), vec![key(load)])];
@@ -272,7 +300,7 @@ fn walk_ways(load: InstructionValue<'_>, start: BasicBlock<'_>, budget: &mut usi
                 continue;
             }
             let role = if uses_any(inst, &derived) {
-                role(inst, &derived, load)
+                role(inst, &derived, load, walks)
             } else {
                 Role::Unrelated
             };
@@ -325,7 +353,12 @@ enum Role {
 }
 
 /// The [`Role`] of `inst`, which uses one of the `derived` values of `load`.
-fn role(inst: InstructionValue<'_>, derived: &[usize], load: InstructionValue<'_>) -> Role {
+fn role(
+    inst: InstructionValue<'_>,
+    derived: &[usize],
+    load: InstructionValue<'_>,
+    walks: &mut Walks,
+) -> Role {
     use InstructionOpcode::*;
     match inst.get_opcode() {
         // Storing the value back where it was loaded from is a no-op instcombine deletes.
@@ -341,7 +374,7 @@ fn role(inst: InstructionValue<'_>, derived: &[usize], load: InstructionValue<'_
         },
         Call => call_role(inst, derived),
         Return => match inst.get_parent().and_then(|b| b.get_parent()) {
-            Some(function) if result_matters(function) => Role::Anchor,
+            Some(function) if walks.result_matters(function) => Role::Anchor,
             _ => Role::Unrelated,
         },
         _ => Role::Anchor,
@@ -383,10 +416,7 @@ fn call_role(inst: InstructionValue<'_>, derived: &[usize]) -> Role {
     if super::address::is_base_copy(inst) {
         return Role::Carries;
     }
-    let Some(callee) = CallSiteValue::try_from(inst)
-        .ok()
-        .and_then(|call| call.get_called_fn_value())
-    else {
+    let Some(callee) = called_function(inst) else {
         // Through a pointer or an `asm`: whatever it is gets the value.
         return Role::Anchor;
     };
@@ -430,9 +460,7 @@ fn result_matters(function: FunctionValue<'_>) -> bool {
         let Some(user) = instruction(u.get_user()) else {
             continue;
         };
-        let calls = CallSiteValue::try_from(user)
-            .is_ok_and(|call| call.get_called_fn_value() == Some(function));
-        if calls && user.get_first_use().is_none() {
+        if called_function(user) == Some(function) && user.get_first_use().is_none() {
             return false;
         }
     }
@@ -491,6 +519,13 @@ fn remove(set: &mut Vec<usize>, k: usize) {
     }
 }
 
+/// The function `inst` calls by name, if it is such a call.
+fn called_function(inst: InstructionValue<'_>) -> Option<FunctionValue<'_>> {
+    CallSiteValue::try_from(inst)
+        .ok()
+        .and_then(|call| call.get_called_fn_value())
+}
+
 /// The instruction `value` is, if it is one.
 fn instruction(value: AnyValueEnum<'_>) -> Option<InstructionValue<'_>> {
     match value {
@@ -510,13 +545,10 @@ fn goes_on(inst: InstructionValue<'_>) -> bool {
         return true;
     }
     let will_return = Attribute::get_named_enum_kind_id("willreturn");
-    CallSiteValue::try_from(inst)
-        .ok()
-        .and_then(|call| call.get_called_fn_value())
-        .is_some_and(|callee| {
-            callee.get_intrinsic_id() != 0
-                || callee
-                    .get_enum_attribute(AttributeLoc::Function, will_return)
-                    .is_some()
-        })
+    called_function(inst).is_some_and(|callee| {
+        callee.get_intrinsic_id() != 0
+            || callee
+                .get_enum_attribute(AttributeLoc::Function, will_return)
+                .is_some()
+    })
 }
