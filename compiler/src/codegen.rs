@@ -356,16 +356,16 @@ fn compile_partition(
     // Linear-memory loads are volatile until it is known which ones must stay where they are
     // (see `translate/dead_loads.rs`): before the pipeline, from a copy of the module, or, in
     // the light pipeline, after it (cheaper, but no CSE of memory loads).
+    let pipeline = pass_pipeline(opts.opt_level, light);
     if !light {
-        settle_loads(module, &machine, &pass_pipeline(opts.opt_level, false))
-            .map_err(CompileError::Backend)?;
+        settle_loads(module, &machine, &pipeline).map_err(CompileError::Backend)?;
     }
     // The SLP vectorizer is part of `default<O2>` (PassBuilderOptions' switch for it makes no
     // difference to the objects); it packs neighbouring accesses through one pointer (nbody's
     // field updates). Functions of HUGE_FUNCTION_BYTES or more opt out of it.
     let options = PassBuilderOptions::create();
     module
-        .run_passes(&pass_pipeline(opts.opt_level, light), &machine, options)
+        .run_passes(&pipeline, &machine, options)
         .map_err(|e| CompileError::Backend(e.to_string()))?;
     if light {
         settle_loads_in_place(module).map_err(CompileError::Backend)?;

@@ -7,10 +7,11 @@
 //! `--executor` takes the rest of its argument, split on spaces (e.g.
 //! `"qemu-aarch64 -L /usr/aarch64-linux-gnu /path/mewz-spec-exec"`). A FILTER keeps the files
 //! whose name contains it; a FILTER that is the path of a `.wast` file runs that file instead
-//! (a kept fuzzing script, or one cut down by hand). `--keep` leaves the compiled shared objects, the fuzzing scripts and
-//! the executor logs in the scratch directory (printed at the end) for debugging. `--fuzz N`
-//! runs, instead of the spec suite, N scripts made by differential fuzzing
-//! (`mewz_spec::driver::fuzz`) from the seeds S, S+1, ... (S defaults to 1).
+//! (a kept fuzzing script, or one cut down by hand). `--keep` leaves the compiled shared
+//! objects, the fuzzing scripts and the executor logs in the scratch directory (printed at the
+//! end) for debugging. `--fuzz N` runs, instead of the spec suite, N scripts made by
+//! differential fuzzing (`mewz_spec::driver::fuzz`) from the seeds S, S+1, ... (S defaults
+//! to 1).
 
 use mewz_spec::driver::report;
 use mewz_spec::driver::runner::{Config, FileReport, run_file};
