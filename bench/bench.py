@@ -4,7 +4,7 @@
 Run through ci/bench, which builds mewz and the examples first. Prints tables; the goals are
 printed next to the numbers, and a goal missed is marked, never hidden.
   compute: mewz host AoT vs native (clang-19 -O2) vs wasmtime (precompiled): CPU time, best of
-           N interleaved runs
+           N interleaved runs (N = 30 unless --runs says otherwise; see COMPUTE_RUNS)
   compile: mewz compile time per module (and for the largest example, the Go hello)
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
@@ -16,6 +16,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEWZ = os.path.join(ROOT, "target", "release", "mewz")
 WASMTIME = os.path.join(ROOT, ".tools", "bin", "wasmtime")
 PROGRAMS = os.path.join(ROOT, "bench", "programs")
+# Rounds of the compute table. On a shared VM a run of wasmtime is slowed by noise more often
+# than one of mewz or native, so few rounds miss wasmtime's best time more often than theirs
+# and the mewz/wasmtime geomean reads low. From 120 rounds on an idle 2-core VM, cut into
+# pieces: 5 rounds read 0.773 on average (sd 0.016), 15 rounds 0.778 (sd 0.013), 30 rounds
+# 0.790 (sd 0.005), all 120 together 0.790.
+COMPUTE_RUNS = 30
+BOOT_RUNS = 5
 
 
 def sh(cmd, **kw):
@@ -150,9 +157,17 @@ def boot(work, runs):
         print(f"{target:<8} {k:12.3f} {a:8.3f} {a/k:10.2f}x {init:>20}   (goal app <= 1.2x kernel: {mark})")
 
 
+def positive(text):
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=positive,
+                   help=f"rounds per measurement (compute: {COMPUTE_RUNS}; boot: {BOOT_RUNS}, at least {BOOT_RUNS})")
     p.add_argument("--only", choices=["compute", "images", "boot"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
     a = p.parse_args()
@@ -160,11 +175,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
         print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if "compute" in parts:
-            compute(work, a.runs)
+            compute(work, a.runs or COMPUTE_RUNS)
         if "images" in parts:
             images(work, examples_dir(work), a.skip_go)
         if "boot" in parts:
-            boot(work, max(a.runs, 5))
+            boot(work, max(a.runs or BOOT_RUNS, BOOT_RUNS))
 
 
 if __name__ == "__main__":
