@@ -4,7 +4,7 @@
 Run through ci/bench, which builds mewz and the examples first. Prints tables; the goals are
 printed next to the numbers, and a goal missed is marked, never hidden.
   compute: mewz host AoT vs native (clang-19 -O2) vs wasmtime (precompiled): CPU time, best of
-           N interleaved runs (N = 30 unless --runs says otherwise; see COMPUTE_RUNS)
+           N interleaved runs (N: see --runs)
   compile: mewz compile time per module (and for the largest example, the Go hello)
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
