@@ -2,6 +2,7 @@
 
 use crate::error::CompileError;
 use mewz_abi::module::ValType;
+use std::collections::HashMap;
 use wasmparser::{
     DataKind, ElementItems, ElementKind, ExternalKind, FunctionBody, Operator, Parser, Payload,
     TypeRef, Validator, WasmFeatures,
@@ -138,6 +139,10 @@ pub struct ModuleInfo<'a> {
     /// Per table, whether a `call_indirect` through it can only reach functions defined here:
     /// frozen and holding no import.
     pub calls_stay_in_module: Vec<bool>,
+    /// Per frozen table and function type, the elements holding a function of that type, as
+    /// `(element, function)`: the only ones a `call_indirect` of that type can call without
+    /// trapping (see [`indirect_targets`]).
+    pub indirect_targets: Vec<HashMap<FuncType, Vec<(u32, u32)>>>,
 }
 
 impl<'a> ModuleInfo<'a> {
@@ -340,8 +345,30 @@ impl<'a> ModuleInfo<'a> {
                 })
             })
             .collect();
+        info.indirect_targets = indirect_targets(&info);
         Ok(info)
     }
+}
+
+/// Groups each frozen table's elements by the type of the function they hold. Null elements
+/// are left out, and so are all elements of tables that are not frozen (their contents are
+/// not known). Types compare structurally, as `call_indirect`'s check does in Wasm 2.0.
+fn indirect_targets(info: &ModuleInfo<'_>) -> Vec<HashMap<FuncType, Vec<(u32, u32)>>> {
+    info.frozen_tables
+        .iter()
+        .map(|items| {
+            let mut by_type: HashMap<FuncType, Vec<(u32, u32)>> = HashMap::new();
+            for (element, item) in items.iter().flatten().enumerate() {
+                if let ConstExpr::RefFunc(f) = item {
+                    by_type
+                        .entry(info.func_type(*f).clone())
+                        .or_default()
+                        .push((element as u32, *f));
+                }
+            }
+            by_type
+        })
+        .collect()
 }
 
 /// Most elements a frozen table may have (8 bytes each in the image).

@@ -568,6 +568,97 @@ fn frozen_tables_are_constants_and_keep_every_check() {
     assert!(!constant.contains("table"), "{constant}");
 }
 
+/// A `call_indirect` through a frozen table, whose elements of the call's type hold a few
+/// functions, switches on the index to direct calls of them (`control.rs`): each element
+/// calls its function, with one result or several, and every other index still traps as
+/// the spec says. With more functions of the type than the switch takes, the call goes
+/// through the table alone.
+#[test]
+fn indirect_calls_through_a_frozen_table_become_direct_calls() {
+    let wat = r#"(module
+      (type $ii (func (param i32) (result i32)))
+      (type $pair (func (param i32) (result i32 i32)))
+      (type $v (func (param i32)))
+      (table $f 9 funcref)
+      (table $many 5 funcref)
+      (elem (table $f) (i32.const 0) func $double $triple $double $other $swap)
+      (elem (table $f) (i32.const 6) func $double)
+      (elem (table $many) (i32.const 0) func $v0 $v1 $v2 $v3 $v4)
+      (global $g (mut i32) (i32.const 0))
+      (func $double (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+      (func $triple (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+      (func $other (param i64) (result i64) (local.get 0))
+      (func $swap (param i32) (result i32 i32) (i32.const 7) (local.get 0))
+      (func $v0 (param i32) (global.set $g (local.get 0)))
+      (func $v1 (param i32) (global.set $g (i32.add (local.get 0) (i32.const 1))))
+      (func $v2 (param i32) (global.set $g (i32.add (local.get 0) (i32.const 2))))
+      (func $v3 (param i32) (global.set $g (i32.add (local.get 0) (i32.const 3))))
+      (func $v4 (param i32) (global.set $g (i32.add (local.get 0) (i32.const 4))))
+      (func (export "call") (param i32 i32) (result i32)
+        (call_indirect $f (type $ii) (local.get 1) (local.get 0)))
+      (func (export "pair") (param i32 i32) (result i32 i32)
+        (call_indirect $f (type $pair) (local.get 1) (local.get 0)))
+      (func (export "many") (param i32 i32) (result i32)
+        (call_indirect $many (type $v) (local.get 1) (local.get 0))
+        (global.get $g))
+      (func (export "sum") (param i32 i32) (result i32) (local $s i32)
+        (loop $l
+          (local.set $s (i32.add (local.get $s)
+            (call_indirect $f (type $ii) (local.get 1) (local.get 0))))
+          (br_if $l (local.tee 1 (i32.sub (local.get 1) (i32.const 1)))))
+        (local.get $s))
+    )"#;
+    for tuning in both_back_ends() {
+        let m = Instance::tuned(wat, CompileOptions::default(), tuning);
+        m.check(&[
+            ("call 0 5", "ok 10"),
+            ("call 1 5", "ok 15"),
+            ("call 2 5", "ok 10"),
+            ("call 3 5", &trap(TrapCode::IndirectCallTypeMismatch)),
+            ("call 4 5", &trap(TrapCode::IndirectCallTypeMismatch)),
+            ("call 5 5", &trap(TrapCode::UninitializedElement)),
+            ("call 6 5", "ok 10"),
+            ("call 8 5", &trap(TrapCode::UninitializedElement)),
+            ("call 9 5", &trap(TrapCode::UndefinedElement)),
+            ("call 4294967295 5", &trap(TrapCode::UndefinedElement)),
+            ("pair 4 9", "ok 7 9"),
+            ("pair 0 9", &trap(TrapCode::IndirectCallTypeMismatch)),
+            ("pair 7 9", &trap(TrapCode::UninitializedElement)),
+            ("many 0 10", "ok 10"),
+            ("many 4 10", "ok 14"),
+            ("many 5 10", &trap(TrapCode::UndefinedElement)),
+            ("sum 1 4", "ok 30"),
+            ("sum 3 4", &trap(TrapCode::IndirectCallTypeMismatch)),
+        ]);
+    }
+    // Unoptimised, the switch and its direct calls are plain to see: to $double (function 0)
+    // and $triple (1) for `call`, to $swap (3) for `pair`, none for `many`.
+    let ir = super::llvm_ir(wat, 0);
+    let direct = |name: &str| {
+        super::function_ir(&ir, name)
+            .lines()
+            .filter(|l| l.starts_with("call_indirect.direct"))
+            .count()
+    };
+    assert_eq!(direct("wasm_function_9"), 2);
+    assert_eq!(direct("wasm_function_10"), 1);
+    assert_eq!(direct("wasm_function_11"), 0);
+    let call = super::function_ir(&ir, "wasm_function_9");
+    assert!(
+        call.contains("@wasm_function_0(") && call.contains("@wasm_function_1("),
+        "{call}"
+    );
+    assert!(super::function_ir(&ir, "wasm_function_10").contains("@wasm_function_3("));
+    // Optimised, `sum`'s loop calls nothing: both functions are inlined, and the table
+    // lookup is left only for the indices that trap.
+    let ir = super::llvm_ir(wat, 2);
+    let sum = super::function_ir(&ir, "wasm_function_12");
+    assert!(
+        !sum.contains("@wasm_function_0(") && !sum.contains("@wasm_function_1("),
+        "{sum}"
+    );
+}
+
 /// A segment that does not fit traps at instantiation, frozen candidate or not.
 #[test]
 fn a_segment_out_of_bounds_still_traps_at_instantiation() {

@@ -3,12 +3,18 @@
 use super::address::ScopeKind;
 use super::{Frame, FrameKind, FunctionTranslator, Result};
 use crate::env::{Callee, function_type};
+use crate::module_info::FuncType;
 use inkwell::IntPredicate;
 use inkwell::types::BasicType;
-use inkwell::values::{BasicValue, BasicValueEnum, CallSiteValue};
+use inkwell::values::{BasicMetadataValueEnum, BasicValue, BasicValueEnum, CallSiteValue};
 use mewz_abi::TrapCode;
 use mewz_abi::module::{ValType, funcref_offsets, table_descriptor_offsets};
 use wasmparser::{BlockType, Operator};
+
+/// Most functions a `call_indirect` is compiled to direct calls for.
+const DIRECT_TARGETS: usize = 4;
+/// Most table elements the switch of those direct calls tests.
+const DIRECT_ELEMENTS: usize = 64;
 
 impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     pub(super) fn control(&mut self, op: &Operator<'a>) -> Result<bool> {
@@ -344,17 +350,25 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         Ok(())
     }
 
-    fn push_results(&mut self, call: CallSiteValue<'ctx>, results: &[ValType]) -> Result<()> {
-        // Never a tail call: LLVM's tail-recursion elimination would turn unbounded wasm
-        // recursion (which must trap with call stack exhausted) into an endless loop.
+    /// The value `call` returns (`None` for no results). Never a tail call: LLVM's
+    /// tail-recursion elimination would turn unbounded wasm recursion (which must trap with
+    /// call stack exhausted) into an endless loop.
+    fn call_value(&self, call: CallSiteValue<'ctx>) -> Option<BasicValueEnum<'ctx>> {
         call.set_tail_call_kind(inkwell::values::LLVMTailCallKind::LLVMTailCallKindNoTail);
+        call.try_as_basic_value().basic()
+    }
+
+    /// Pushes what a call returned: one value, or each field of a multi-value aggregate.
+    fn push_results(
+        &mut self,
+        value: Option<BasicValueEnum<'ctx>>,
+        results: &[ValType],
+    ) -> Result<()> {
         if results.is_empty() {
             return Ok(());
         }
-        let value = call
-            .try_as_basic_value()
-            .basic()
-            .ok_or_else(|| crate::CompileError::Backend("call without result".into()))?;
+        let value =
+            value.ok_or_else(|| crate::CompileError::Backend("call without result".into()))?;
         if results.len() == 1 {
             self.push(value);
             return Ok(());
@@ -367,6 +381,19 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         Ok(())
     }
 
+    /// Calls function `function` of the module (defined or imported) directly.
+    fn call_function(
+        &mut self,
+        function: u32,
+        args: &[BasicMetadataValueEnum<'ctx>],
+    ) -> Result<Option<BasicValueEnum<'ctx>>> {
+        let call = match self.env.callee(&self.b, function)? {
+            Callee::Direct(f) => self.b.build_call(f, args, "")?,
+            Callee::Indirect(fty, code) => self.b.build_indirect_call(fty, code, args, "")?,
+        };
+        Ok(self.call_value(call))
+    }
+
     fn call(&mut self, function: u32) -> Result<()> {
         let ty = self.env.info.func_type(function).clone();
         let args: Vec<_> = self
@@ -374,13 +401,16 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             .into_iter()
             .map(Into::into)
             .collect();
-        let call = match self.env.callee(&self.b, function)? {
-            Callee::Direct(f) => self.b.build_call(f, &args, "")?,
-            Callee::Indirect(fty, code) => self.b.build_indirect_call(fty, code, &args, "")?,
-        };
-        self.push_results(call, &ty.results)
+        let value = self.call_function(function, &args)?;
+        self.push_results(value, &ty.results)
     }
 
+    /// `call_indirect`. When the table is frozen (`module_info::frozen_tables`) and its
+    /// elements of the call's type hold at most [`DIRECT_TARGETS`] functions in at most
+    /// [`DIRECT_ELEMENTS`] elements, a switch on the index first calls those directly (so
+    /// LLVM may inline them, as it would a `call`). Any other index takes the table lookup
+    /// with all its checks, which then traps as the spec says: no other element of a
+    /// frozen table can hold a function of this type.
     fn call_indirect(&mut self, type_index: u32, table: u32) -> Result<()> {
         let ctx = self.env.ctx;
         let ty = self.env.info.types[type_index as usize].clone();
@@ -390,6 +420,84 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             .into_iter()
             .map(Into::into)
             .collect();
+        let targets = self.direct_targets(table, &ty);
+        if targets.is_empty() {
+            let value = self.call_through_table(&ty, table, index, &args)?;
+            return self.push_results(value, &ty.results);
+        }
+        let end = ctx.append_basic_block(self.function, "call_indirect.end");
+        let lookup = ctx.append_basic_block(self.function, "call_indirect.lookup");
+        let mut cases = Vec::new();
+        let mut arms = Vec::new();
+        for (function, elements) in targets {
+            let bb = ctx.append_basic_block(self.function, "call_indirect.direct");
+            for element in elements {
+                cases.push((ctx.i32_type().const_int(u64::from(element), false), bb));
+            }
+            arms.push((function, bb));
+        }
+        self.b.build_switch(index, lookup, &cases)?;
+        let mut incoming = Vec::new();
+        for (function, bb) in arms {
+            self.b.position_at_end(bb);
+            let value = self.call_function(function, &args)?;
+            incoming.push((value, self.current_block()));
+            self.b.build_unconditional_branch(end)?;
+        }
+        self.b.position_at_end(lookup);
+        let value = self.call_through_table(&ty, table, index, &args)?;
+        incoming.push((value, self.current_block()));
+        self.b.build_unconditional_branch(end)?;
+        self.b.position_at_end(end);
+        let value = match incoming.first() {
+            Some((Some(first), _)) => {
+                let phi = self.b.build_phi(first.get_type(), "")?;
+                for (value, bb) in &incoming {
+                    let value = value.ok_or_else(|| {
+                        crate::CompileError::Backend("call without result".into())
+                    })?;
+                    phi.add_incoming(&[(&value as &dyn BasicValue, *bb)]);
+                }
+                Some(phi.as_basic_value())
+            }
+            _ => None,
+        };
+        self.push_results(value, &ty.results)
+    }
+
+    /// The functions (with the elements holding each, in element order) a `call_indirect` of
+    /// type `ty` through `table` is compiled to direct calls for; empty when the table is not
+    /// frozen or the calls would be too many (see [`FunctionTranslator::call_indirect`]).
+    fn direct_targets(&self, table: u32, ty: &FuncType) -> Vec<(u32, Vec<u32>)> {
+        let Some(elements) = self.env.info.indirect_targets[table as usize].get(ty) else {
+            return Vec::new();
+        };
+        if elements.len() > DIRECT_ELEMENTS {
+            return Vec::new();
+        }
+        let mut targets: Vec<(u32, Vec<u32>)> = Vec::new();
+        for &(element, function) in elements {
+            match targets.iter_mut().find(|(f, _)| *f == function) {
+                Some((_, at)) => at.push(element),
+                None => targets.push((function, vec![element])),
+            }
+        }
+        if targets.len() > DIRECT_TARGETS {
+            return Vec::new();
+        }
+        targets
+    }
+
+    /// Calls element `index` of `table` as type `ty`, after the checks `call_indirect` makes:
+    /// the index is in range, the element is not null, and its function has type `ty`.
+    fn call_through_table(
+        &mut self,
+        ty: &FuncType,
+        table: u32,
+        index: inkwell::values::IntValue<'ctx>,
+        args: &[BasicMetadataValueEnum<'ctx>],
+    ) -> Result<Option<BasicValueEnum<'ctx>>> {
+        let ctx = self.env.ctx;
         let funcref = self.table_element_checked(table, index, TrapCode::UndefinedElement)?;
         let is_null = self.b.build_is_null(funcref, "")?;
         self.trap_if(is_null, TrapCode::UninitializedElement)?;
@@ -406,12 +514,12 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         let code_ptr = self.byte_offset(funcref, funcref_offsets::CODE)?;
         let code = self.funcref_field(self.ptr_type(), code_ptr, "code")?;
         let call = self.b.build_indirect_call(
-            function_type(ctx, &ty),
+            function_type(ctx, ty),
             code.into_pointer_value(),
-            &args,
+            args,
             "",
         )?;
-        self.push_results(call, &ty.results)
+        Ok(self.call_value(call))
     }
 
     /// Loads a field of a `FuncRef`. A `FuncRef` never changes once it exists, so the load is
