@@ -1,4 +1,7 @@
-// Sorting with an indirect comparison call: call_indirect cost plus branchy integer code.
+// Sorting through a comparison function pointer (a call_indirect in wasm) plus branchy integer
+// code. mewz compiles that call_indirect to direct calls of the two comparators, which it
+// inlines: the table is fixed and holds no other function of their type. Native code and
+// wasmtime make an indirect call per comparison.
 // The sort is our own, so every engine runs the same algorithm (libc sorts differ).
 #include <stdio.h>
 #include <stdlib.h>
