@@ -59,14 +59,9 @@ fn without_table_exports(wasm: &[u8]) -> Result<Vec<u8>, String> {
             let mut exports = wasm_encoder::ExportSection::new();
             for export in reader.clone() {
                 let export = export.map_err(|e| format!("re-reading the module: {e}"))?;
-                let kind = match export.kind {
-                    wasmparser::ExternalKind::Table => continue,
-                    wasmparser::ExternalKind::Func => wasm_encoder::ExportKind::Func,
-                    wasmparser::ExternalKind::Memory => wasm_encoder::ExportKind::Memory,
-                    wasmparser::ExternalKind::Global => wasm_encoder::ExportKind::Global,
-                    other => return Err(format!("an export of kind {other:?}")),
-                };
-                exports.export(export.name, kind, export.index);
+                if export.kind != wasmparser::ExternalKind::Table {
+                    exports.export(export.name, export.kind.into(), export.index);
+                }
             }
             out.section(&exports);
         } else if let Some((id, range)) = payload.as_section() {
