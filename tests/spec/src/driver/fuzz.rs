@@ -5,16 +5,21 @@
 //! A script is a function of its seed alone: `fuzz-SEED.wast` is the same on every machine, so
 //! a failure in CI is reproduced with `ci/spec --fuzz 1 --seed SEED`.
 //!
-//! Every module exports all it defines, except that the tables of every other pair of seeds
-//! stay hidden: a table no other module sees, and no instruction writes, is fixed, and mewz
-//! compiles calls through it differently (`module_info::frozen_tables` in the compiler).
+//! Every wasm-smith module exports all it defines, except that the tables of every other pair
+//! of seeds stay hidden: a table no other module sees, and no instruction writes, is fixed, and
+//! mewz compiles calls through it differently (`module_info::frozen_tables` in the compiler).
 //!
-//! The module is instantiated (or its instantiation trap expected), then every exported
+//! A second module follows in every script, made here to test calls through tables
+//! (`fuzz/indirect.rs`), which wasm-smith almost never makes.
+//!
+//! Each module is instantiated (or its instantiation trap expected), then every exported
 //! function is invoked with a few argument sets, in export order, each call seeing the
 //! memory, tables and globals the calls before it left; last, every exported global is read.
 //! Modules cannot loop or recurse without end: wasm-smith's `ensure_termination` gives each
 //! module a budget of fuel, spent at every function entry and loop iteration and shared by all
 //! its calls, and traps with `unreachable` once it is gone.
+
+mod indirect;
 
 use arbitrary::Unstructured;
 use std::fmt::Write;
@@ -47,7 +52,9 @@ pub fn script(seed: u64) -> Result<String, String> {
     } else {
         without_table_exports(&wasm)?
     };
-    reference(&wasm, &mut rng)
+    let mut script = reference(&wasm, &mut rng)?;
+    script.push_str(&reference(&indirect::module(&mut rng), &mut rng)?);
+    Ok(script)
 }
 
 /// `wasm` with its table exports left out; every other section as it was.
