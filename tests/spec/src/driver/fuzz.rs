@@ -52,8 +52,9 @@ pub fn script(seed: u64) -> Result<String, String> {
     } else {
         without_table_exports(&wasm)?
     };
-    let mut script = reference(&wasm, &mut rng)?;
-    script.push_str(&reference(&indirect::module(&mut rng), &mut rng)?);
+    let mut script = reference(&wasm, &mut rng, ANY_TABLE_ACCESS)?;
+    let calls = indirect::module(&mut rng);
+    script.push_str(&reference(&calls, &mut rng, indirect::TABLE_OUT_OF_BOUNDS)?);
     Ok(script)
 }
 
@@ -114,8 +115,13 @@ fn generator(disallow_traps: bool) -> wasm_smith::Config {
     }
 }
 
-/// Runs `wasm` in wasmi and writes down what it did.
-fn reference(wasm: &[u8], rng: &mut SplitMix64) -> Result<String, String> {
+/// Runs `wasm` in wasmi and writes down what it did; `table_out_of_bounds` is the message for
+/// wasmi's `TableOutOfBounds` trap in this module (see [`ANY_TABLE_ACCESS`]).
+fn reference(
+    wasm: &[u8],
+    rng: &mut SplitMix64,
+    table_out_of_bounds: &'static str,
+) -> Result<String, String> {
     let mut config = wasmi::Config::default();
     config
         .wasm_tail_call(false)
@@ -164,7 +170,10 @@ fn reference(wasm: &[u8], rng: &mut SplitMix64) -> Result<String, String> {
                     let want: Vec<String> = results.iter().map(wast_result).collect();
                     writeln!(out, "(assert_return {call} {})", want.join(" ")).unwrap();
                 }
-                Err(e) => match e.as_trap_code().and_then(trap_message) {
+                Err(e) => match e
+                    .as_trap_code()
+                    .and_then(|code| trap_message(code, table_out_of_bounds))
+                {
                     Some(message) => writeln!(out, "(assert_trap {call} {message:?})").unwrap(),
                     // Out of stack (or anything else wasmi may not share with mewz): the
                     // state it leaves is not comparable, so the script ends here.
@@ -186,15 +195,18 @@ fn reference(wasm: &[u8], rng: &mut SplitMix64) -> Result<String, String> {
     Ok(out)
 }
 
-/// The spec's message for a trap, as the scripts write it. `TableOutOfBounds` is both the
-/// spec's "out of bounds table access" (`table.get` and the like) and its "undefined element"
-/// (`call_indirect`), so it gets the empty message, which any trap matches. `None`: not a trap
-/// both engines must agree on.
-fn trap_message(code: TrapCode) -> Option<&'static str> {
+/// wasmi's `TableOutOfBounds` is both the spec's "out of bounds table access" (`table.get` and
+/// the like) and its "undefined element" (`call_indirect`), so in a module that may do both it
+/// gets the empty message, which any trap matches.
+const ANY_TABLE_ACCESS: &str = "";
+
+/// The spec's message for a trap, as the scripts write it, with `table_out_of_bounds` for
+/// `TableOutOfBounds`. `None`: not a trap both engines must agree on.
+fn trap_message(code: TrapCode, table_out_of_bounds: &'static str) -> Option<&'static str> {
     Some(match code {
         TrapCode::UnreachableCodeReached => "unreachable",
         TrapCode::MemoryOutOfBounds => "out of bounds memory access",
-        TrapCode::TableOutOfBounds => "",
+        TrapCode::TableOutOfBounds => table_out_of_bounds,
         TrapCode::IndirectCallToNull => "uninitialized element",
         TrapCode::IntegerDivisionByZero => "integer divide by zero",
         TrapCode::IntegerOverflow => "integer overflow",
@@ -213,7 +225,9 @@ fn instantiation_trap(e: &wasmi::Error) -> Option<&'static str> {
             Some("out of bounds table access")
         }
         ErrorKind::Memory(MemoryError::OutOfBoundsAccess) => Some("out of bounds memory access"),
-        _ => e.as_trap_code().and_then(trap_message),
+        _ => e
+            .as_trap_code()
+            .and_then(|code| trap_message(code, ANY_TABLE_ACCESS)),
     }
 }
 

@@ -19,6 +19,9 @@ use wasm_encoder::{
     TypeSection, ValType,
 };
 
+/// The module's only table access is `call_indirect`, so an index out of a table's bounds is
+/// the spec's "undefined element".
+pub(super) const TABLE_OUT_OF_BOUNDS: &str = "undefined element";
 /// The signatures a type is drawn from.
 const SIGNATURES: [(&[ValType], &[ValType]); 5] = [
     (&[ValType::I32], &[ValType::I32]),
