@@ -62,7 +62,8 @@ pub(super) fn module(rng: &mut SplitMix64) -> Vec<u8> {
 
     // Callers: per type, one passing the index through and one reducing it.
     let mut exports = ExportSection::new();
-    let callers = function_types.len() as u32;
+    // The callees are functions 0..callees; the callers follow them.
+    let callees = function_types.len() as u32;
     for (ty, &s) in signatures.iter().enumerate() {
         let (params, results) = SIGNATURES[s];
         let caller_type = types.len();
@@ -70,7 +71,7 @@ pub(super) fn module(rng: &mut SplitMix64) -> Vec<u8> {
         types.ty().function(caller_params, results.iter().copied());
         let table = pick(table_sizes.len() as u64) as u32;
         for reduce in [false, true] {
-            let index = callers + 2 * ty as u32 + reduce as u32;
+            let index = callees + 2 * ty as u32 + reduce as u32;
             functions.function(caller_type);
             let mut f = Function::new([]);
             let mut body = f.instructions();
@@ -108,7 +109,7 @@ pub(super) fn module(rng: &mut SplitMix64) -> Vec<u8> {
                 (offset, 1 + pick(size - offset))
             };
             let items: Vec<Option<u32>> = (0..length)
-                .map(|_| (pick(8) != 0).then(|| pick(callers as u64) as u32))
+                .map(|_| (pick(8) != 0).then(|| pick(callees as u64) as u32))
                 .collect();
             let segment = if items.iter().all(Option::is_some) {
                 Elements::Functions(Cow::Owned(items.into_iter().flatten().collect()))
