@@ -94,6 +94,7 @@ pub fn target_machine(opts: &CompileOptions) -> Result<TargetMachine, CompileErr
     let (default_cpu, default_features) = target.default_cpu();
     let host_cpu;
     let host_features;
+    let tuned_features;
     let (cpu, features) = match opts.cpu.as_deref() {
         // Only on request: the default never depends on the build machine.
         Some("native") => {
@@ -102,7 +103,15 @@ pub fn target_machine(opts: &CompileOptions) -> Result<TargetMachine, CompileErr
             (host_cpu.as_str(), host_features.as_str())
         }
         Some(cpu) => (cpu, ""),
-        None => (default_cpu, default_features),
+        None => {
+            let tuning = target.default_tuning().map_or("", |t| t.features);
+            tuned_features = [default_features, tuning]
+                .into_iter()
+                .filter(|f| !f.is_empty())
+                .collect::<Vec<_>>()
+                .join(",");
+            (default_cpu, tuned_features.as_str())
+        }
     };
     if opts.cpu.as_deref() != Some("native") && !llvm_target_knows_cpu(target, cpu) {
         return Err(CompileError::Backend(format!(
@@ -337,12 +346,15 @@ fn compile_partition(
     }
     let module = &env.module;
     if let Some(tuning) = opts.target.default_tuning().filter(|_| opts.cpu.is_none()) {
-        let tune = context.create_string_attribute("tune-cpu", tuning);
+        let tune = context.create_string_attribute("tune-cpu", tuning.cpu);
         for function in module
             .get_functions()
             .filter(|f| f.count_basic_blocks() > 0)
         {
             function.add_attribute(AttributeLoc::Function, tune);
+            function
+                .as_global_value()
+                .set_alignment(tuning.function_alignment);
         }
     }
     module.set_triple(&machine.get_triple());

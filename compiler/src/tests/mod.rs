@@ -47,7 +47,9 @@ pub fn function_attributes(ir: &str, name: &str) -> String {
         .lines()
         .find(|l| l.starts_with("define") && l.contains(&format!("@{name}(")))
         .unwrap_or_else(|| panic!("no {name} in {ir}"));
-    let group = define.rsplit('#').next().unwrap().trim_end_matches(" {");
+    // `define ... #N [align A] {`
+    let group = define.rsplit('#').next().unwrap();
+    let group = group.split_whitespace().next().unwrap();
     ir.lines()
         .find(|l| l.starts_with(&format!("attributes #{group} ")))
         .unwrap()

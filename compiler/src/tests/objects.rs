@@ -208,3 +208,59 @@ fn default_x86_code_is_tuned_for_todays_cores() {
     }
     assert!(!attributes(Target::Aarch64, None).contains("tune-cpu"));
 }
+
+/// The default x86 tuning is not Intel's alone: a rotate by a constant is `rol`, not the
+/// `shld` that x86-64-v3's tuning picks (slow on AMD's Zen); and every function starts a
+/// 64-byte line. A CPU the user names keeps LLVM's tuning: Sandy Bridge's (x86-64-v3's
+/// without BMI2's `rorx`) picks `shld`.
+#[test]
+fn default_x86_code_rotates_with_rol_and_aligns_functions_to_lines() {
+    let wat = r#"(module
+      (func (export "rotl") (param i32) (result i32) (i32.rotl (local.get 0) (i32.const 13)))
+      (func (export "add") (param i32) (result i32) (i32.add (local.get 0) (i32.const 7))))"#;
+    // The bytes of each compiled function of the module, by symbol name, and their offsets.
+    let functions = |target, cpu: Option<&str>| {
+        let opts = crate::CompileOptions {
+            target,
+            cpu: cpu.map(String::from),
+            ..Default::default()
+        };
+        let compiled = crate::compile(&super::wasm(wat), &opts).unwrap();
+        let file = object::File::parse(&*compiled.object).expect("ELF parses");
+        let mut functions = Vec::new();
+        for sym in file.symbols() {
+            let name = sym.name().unwrap();
+            if !name.starts_with("wasm_function_") {
+                continue;
+            }
+            let SymbolSection::Section(index) = sym.section() else {
+                continue;
+            };
+            let data = file.section_by_index(index).unwrap().data().unwrap();
+            let start = sym.address() as usize;
+            let bytes = data[start..start + sym.size() as usize].to_vec();
+            functions.push((name.to_string(), sym.address(), bytes));
+        }
+        assert_eq!(functions.len(), 2, "{target}: {functions:?}");
+        functions
+    };
+    // `rol r32, 13` is C1 /0 0D; `shld r32, r32, imm8` is 0F A4.
+    let rol = |b: &[u8]| {
+        b.windows(3)
+            .any(|w| w[0] == 0xc1 && w[1] & 0xf8 == 0xc0 && w[2] == 13)
+    };
+    let shld = |b: &[u8]| b.windows(2).any(|w| w == [0x0f, 0xa4]);
+    for target in [Target::X86_64, Target::HostX86_64] {
+        for (name, address, bytes) in functions(target, None) {
+            assert_eq!(address % 64, 0, "{target}: {name} at {address:#x}");
+            if name == "wasm_function_0" {
+                assert!(rol(&bytes) && !shld(&bytes), "{target}: {bytes:02x?}");
+            }
+        }
+        let named = functions(target, Some("sandybridge"));
+        assert!(
+            shld(&named[0].2) || shld(&named[1].2),
+            "{target}: {named:02x?}"
+        );
+    }
+}
