@@ -187,18 +187,23 @@ fn huge_functions_skip_vectorization_and_get_the_fast_back_end() {
     m.check(&[("big", &format!("ok {}", n * (n - 1) / 2))]);
 }
 
+/// The default options for `target`, with `cpu` named or not.
+fn options(target: Target, cpu: Option<&str>) -> crate::CompileOptions {
+    crate::CompileOptions {
+        target,
+        cpu: cpu.map(String::from),
+        ..Default::default()
+    }
+}
+
 /// Default x86 code is tuned for today's cores (tuning only: the CPU stays the portable
 /// baseline); a CPU the user names brings its own tuning, and aarch64 keeps LLVM's.
 #[test]
 fn default_x86_code_is_tuned_for_todays_cores() {
     let wat = r#"(module (func (export "f") (param i32) (result i32) (i32.popcnt (local.get 0))))"#;
-    let attributes = |target, cpu: Option<&str>| {
-        let opts = crate::CompileOptions {
-            target,
-            cpu: cpu.map(String::from),
-            ..Default::default()
-        };
-        super::function_attributes(&super::llvm_ir_with(wat, opts), "wasm_function_0")
+    let attributes = |target, cpu| {
+        let ir = super::llvm_ir_with(wat, options(target, cpu));
+        super::function_attributes(&ir, "wasm_function_0")
     };
     for target in [Target::X86_64, Target::HostX86_64] {
         let tuned = attributes(target, None);
@@ -219,13 +224,8 @@ fn default_x86_code_rotates_with_rol_and_aligns_functions_to_lines() {
       (func (export "rotl") (param i32) (result i32) (i32.rotl (local.get 0) (i32.const 13)))
       (func (export "add") (param i32) (result i32) (i32.add (local.get 0) (i32.const 7))))"#;
     // The bytes of each compiled function of the module, by symbol name, and their offsets.
-    let functions = |target, cpu: Option<&str>| {
-        let opts = crate::CompileOptions {
-            target,
-            cpu: cpu.map(String::from),
-            ..Default::default()
-        };
-        let compiled = crate::compile(&super::wasm(wat), &opts).unwrap();
+    let functions = |target, cpu| {
+        let compiled = crate::compile(&super::wasm(wat), &options(target, cpu)).unwrap();
         let file = object::File::parse(&*compiled.object).expect("ELF parses");
         let mut functions = Vec::new();
         for sym in file.symbols() {
