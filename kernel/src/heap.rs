@@ -34,3 +34,22 @@ pub fn init(regions: &[MemoryRegion]) {
 pub fn size() -> usize {
     HEAP_BYTES.load(Ordering::Relaxed)
 }
+
+/// Heap the kernel keeps for itself: what the app's files and memory may not take (1/16 of
+/// the heap, at least 8 MiB), so that running out of room is an error the app sees (`ENOSPC`,
+/// a failed `memory.grow`) and never a kernel that cannot allocate.
+pub fn reserve() -> usize {
+    (size() / 16).max(8 << 20)
+}
+
+/// Free heap bytes beyond [`reserve`]; `None` where the heap is not the kernel's own (the
+/// hosted platform uses the system allocator).
+pub fn available() -> Option<usize> {
+    #[cfg(target_os = "none")]
+    {
+        let free = ALLOCATOR.lock().get_counters().available_bytes;
+        Some(free.saturating_sub(reserve()))
+    }
+    #[cfg(not(target_os = "none"))]
+    None
+}

@@ -13,6 +13,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod console;
 pub mod fault;
+pub mod fs;
 pub mod heap;
 pub mod platform;
 pub mod selftest;
