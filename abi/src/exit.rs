@@ -18,6 +18,9 @@ impl ExitCode {
     pub const CPU_EXCEPTION: ExitCode = ExitCode(251);
     /// The runner could not get a status out of the machine (killed, timed out, crashed).
     pub const NO_STATUS: ExitCode = ExitCode(252);
+    /// The packed directories (`--dir`) the machine was given are corrupt or truncated, so the
+    /// app was not started.
+    pub const CORRUPT_ARCHIVE: ExitCode = ExitCode(254);
 
     /// A short human description of a runtime verdict; `None` for ordinary app statuses.
     pub const fn describe(self) -> Option<&'static str> {
@@ -26,6 +29,7 @@ impl ExitCode {
             ExitCode::KERNEL_PANIC => Some("kernel panic"),
             ExitCode::CPU_EXCEPTION => Some("cpu exception"),
             ExitCode::NO_STATUS => Some("no exit status from the machine"),
+            ExitCode::CORRUPT_ARCHIVE => Some("corrupt packed directory"),
             _ => None,
         }
     }
@@ -42,6 +46,7 @@ mod tests {
             ExitCode::KERNEL_PANIC,
             ExitCode::CPU_EXCEPTION,
             ExitCode::NO_STATUS,
+            ExitCode::CORRUPT_ARCHIVE,
         ];
         for (i, a) in all.iter().enumerate() {
             assert!(a.describe().is_some());

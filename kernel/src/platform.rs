@@ -46,6 +46,12 @@ pub trait Platform: Sync {
     fn name(&self) -> &'static str;
     /// The command line the boot loader passed (PVH cmdline, `/chosen/bootargs`, argv).
     fn command_line(&self) -> &str;
+    /// The bytes the boot loader passed beside the kernel, if any: QEMU's `-initrd` (a PVH
+    /// module on x86_64, `/chosen/linux,initrd-*` on aarch64), a mapped file on the hosted
+    /// platform. Their memory is never given to the heap and lives as long as the kernel.
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        None
+    }
 
     // --- console --------------------------------------------------------------------------
     /// Writes bytes to one of the console's two streams, blocking until they are sent.

@@ -5,6 +5,7 @@
 //! the image ([`image::module`]); the hosted platform may find the descriptor its own way.
 
 pub mod env;
+pub mod files;
 pub mod image;
 pub mod memory;
 #[cfg(any(target_os = "none", feature = "runtime-symbols"))]
@@ -12,6 +13,7 @@ pub mod runtime_symbols;
 pub mod stack;
 pub mod table;
 
+use crate::fs::FileSystem;
 use crate::platform::{MapError, Platform};
 use crate::wasi::{self, WasiState};
 use crate::{klog, kprintln};
@@ -44,6 +46,8 @@ pub enum AppError {
     StartSignature,
     Memory(MemoryError),
     Stack(MapError),
+    /// More preopened directories than descriptors.
+    TooManyPreopens,
 }
 
 impl fmt::Display for AppError {
@@ -66,18 +70,36 @@ impl fmt::Display for AppError {
             }
             AppError::Memory(e) => write!(f, "{e}"),
             AppError::Stack(e) => write!(f, "cannot map the app's stack: {e}"),
+            AppError::TooManyPreopens => f.write_str("more preopened directories than descriptors"),
         }
     }
 }
 
 /// The boot flow's entry: runs the image's app with the baked configuration merged with the
-/// boot command line, and returns the exit status (printing why, if it cannot start).
+/// boot command line, and its packed directories ([`files`]); returns the exit status
+/// (printing why, if it cannot start).
 pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
+    let archive = match files::archive(p) {
+        Ok(a) => a,
+        Err(e) => {
+            kprintln!("mewz: {e}");
+            return ExitCode::CORRUPT_ARCHIVE.0;
+        }
+    };
+    if let Some(a) = &archive {
+        klog!(
+            "files: {} preopened director{}, {} nodes, {} KiB",
+            a.root_count(),
+            if a.root_count() == 1 { "y" } else { "ies" },
+            a.node_count(),
+            a.len() / 1024
+        );
+    }
     let result = image::baked_config()
         .and_then(|baked| {
             AppEnv::from_command_lines(&baked, p.command_line()).map_err(AppError::Config)
         })
-        .and_then(|env| run_app(p, module, env));
+        .and_then(|env| run_app(p, module, env, FileSystem::new(archive)));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -87,9 +109,15 @@ pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
     }
 }
 
-/// Sets up and runs an app. Returns 0 when `_start` returns (or the module has none);
-/// `proc_exit` and traps end the machine through the platform instead of returning.
-pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Result<u8, AppError> {
+/// Sets up and runs an app with the files of `fs`. Returns 0 when `_start` returns (or the
+/// module has none); `proc_exit` and traps end the machine through the platform instead of
+/// returning.
+pub fn run_app(
+    p: &dyn Platform,
+    module: &ModuleDescriptor,
+    env: AppEnv,
+    fs: FileSystem,
+) -> Result<u8, AppError> {
     if module.abi_version != ABI_VERSION {
         return Err(AppError::AbiVersion {
             found: module.abi_version,
@@ -108,7 +136,10 @@ pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Resu
             mem.base
         );
     }
-    wasi::install(WasiState::new(&env.args, &env.env), module.memory);
+    let state = WasiState::new(&env.args, &env.env)
+        .with_files(fs)
+        .map_err(|_| AppError::TooManyPreopens)?;
+    wasi::install(state, module.memory);
     klog!("argv {:?}", env.args);
     let entry = Entry {
         instantiate: module.instantiate,

@@ -1,6 +1,7 @@
 //! `run_app` against hand-built descriptors on the mock platform.
 
 use super::*;
+use crate::fs::FileSystem;
 use crate::wasi::mock::MockPlatform;
 use mewz_abi::memory::{MAX_WASM_PAGES, MemoryDescriptor, WASM_PAGE_SIZE};
 use mewz_abi::module::{ExportedFunction, GlobalType, Signature, ValType};
@@ -139,7 +140,10 @@ fn runs_instantiate_then_start_with_memory_and_imports_linked() {
         ],
         mem,
     );
-    assert_eq!(run_app(&p, &m, env(&["app", "x"])), Ok(0));
+    assert_eq!(
+        run_app(&p, &m, env(&["app", "x"]), FileSystem::default()),
+        Ok(0)
+    );
     assert_eq!(*CALLS.lock().unwrap(), ["instantiate", "_start"]);
     assert_eq!(m.memory, mem as *mut _);
     // SAFETY: `mem` is leaked and only read here.
@@ -174,7 +178,7 @@ fn a_module_without_start_or_memory_only_instantiates() {
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
     let m = module(vec![], vec![], core::ptr::null_mut());
-    assert_eq!(run_app(&p, &m, env(&["app"])), Ok(0));
+    assert_eq!(run_app(&p, &m, env(&["app"]), FileSystem::default()), Ok(0));
     assert_eq!(*CALLS.lock().unwrap(), ["instantiate"]);
 }
 
@@ -189,14 +193,17 @@ fn startup_errors() {
     let mut m = module(vec![start_export(&[])], vec![], null);
     m.abi_version = ABI_VERSION + 1;
     assert_eq!(
-        run_app(&p, &m, env(&[])),
+        run_app(&p, &m, env(&[]), FileSystem::default()),
         Err(AppError::AbiVersion {
             found: ABI_VERSION + 1
         })
     );
 
     let m = module(vec![start_export(&[ValType::I32])], vec![], null);
-    assert_eq!(run_app(&p, &m, env(&[])), Err(AppError::StartSignature));
+    assert_eq!(
+        run_app(&p, &m, env(&[]), FileSystem::default()),
+        Err(AppError::StartSignature)
+    );
 
     let m = module(
         vec![],
@@ -208,7 +215,7 @@ fn startup_errors() {
         )],
         null,
     );
-    let err = run_app(&p, &m, env(&[])).unwrap_err();
+    let err = run_app(&p, &m, env(&[]), FileSystem::default()).unwrap_err();
     assert_eq!(
         err,
         AppError::UnknownImport("wasi_snapshot_preview1.sock_open".into())
@@ -229,7 +236,7 @@ fn startup_errors() {
         null,
     );
     assert_eq!(
-        run_app(&p, &m, env(&[])),
+        run_app(&p, &m, env(&[]), FileSystem::default()),
         Err(AppError::UnknownImport("env.fd_write".into()))
     );
 
@@ -244,7 +251,7 @@ fn startup_errors() {
         null,
     );
     assert_eq!(
-        run_app(&p, &m, env(&[])),
+        run_app(&p, &m, env(&[]), FileSystem::default()),
         Err(AppError::UnsupportedImport("env.memory".into()))
     );
 
@@ -258,7 +265,7 @@ fn startup_errors() {
     let mut e = env(&[]);
     e.memory_limit_bytes = Some(16 * WASM_PAGE_SIZE);
     assert!(matches!(
-        run_app(&p, &m, e),
+        run_app(&p, &m, e, FileSystem::default()),
         Err(AppError::Memory(MemoryError::AboveLimit { .. }))
     ));
     memory::set_limit(None);

@@ -1,4 +1,4 @@
-//! `poll_oneoff`: wait for clocks and console readiness.
+//! `poll_oneoff`: wait for clocks, console readiness and files (always ready).
 //!
 //! Subscriptions that are ready (or wrong: a bad clock id, a closed descriptor) produce events
 //! at once; otherwise the call sleeps until the earliest clock deadline, looking at console
@@ -146,6 +146,15 @@ fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)
             if entry.rights_base & rights::POLL_FD_READWRITE == 0 {
                 return Err(Errno::NOTCAPABLE);
             }
+            if let FdKind::File { ino, .. } = entry.kind {
+                // Always ready, as a regular file is; like wasmtime, one byte is promised and
+                // the end of the file is reported as a hang-up.
+                let at_end = cx.state.fs.size(ino)? <= entry.position;
+                return Ok(Some((
+                    1,
+                    if at_end { EVENT_FD_READWRITE_HANGUP } else { 0 },
+                )));
+            }
             if entry.kind != FdKind::Stdin {
                 return Err(Errno::BADF);
             }
@@ -161,7 +170,9 @@ fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)
             if entry.rights_base & rights::POLL_FD_READWRITE == 0 {
                 return Err(Errno::NOTCAPABLE);
             }
-            Ok(Some((0, 0)))
+            // A file is always writable (wasmtime promises one byte for it too).
+            let nbytes = u64::from(matches!(entry.kind, FdKind::File { .. }));
+            Ok(Some((nbytes, 0)))
         }
     }
 }
