@@ -69,11 +69,13 @@ pub struct AppObject {
 }
 
 /// Links `app` (if any) with the kernel for `target` into a bootable image at `output`.
+/// `files` is an object holding the packed directories (see `crate::files`), if any.
 pub fn link_image(
     target: TargetName,
     kernel: &Unikernel,
     app: Option<&AppObject>,
     config: &AppConfig,
+    files: Option<&Path>,
     output: &Path,
     progress: &Progress,
 ) -> Result<()> {
@@ -108,7 +110,7 @@ pub fn link_image(
         if let Some(app) = app {
             cmd.arg(&app.path);
         }
-        cmd.arg(&config_obj).arg(&archive);
+        cmd.args(files).arg(&config_obj).arg(&archive);
         run_tool(&mut cmd)?;
         Ok((
             (),
@@ -230,7 +232,7 @@ fn linker() -> String {
     std::env::var("MEWZ_LD").unwrap_or_else(|_| "ld.lld-19".into())
 }
 
-fn objcopy() -> String {
+pub fn objcopy() -> String {
     std::env::var("MEWZ_OBJCOPY").unwrap_or_else(|_| "llvm-objcopy-19".into())
 }
 

@@ -1,12 +1,14 @@
 //! `mewz`: one WebAssembly (WASI) binary in, bootable unikernel images for x86_64 and aarch64 out.
 
 mod app;
+mod files;
 mod image;
 mod qemu;
 mod targets;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use files::DirSpec;
 use image::{AppConfig, Progress};
 use mewz_abi::ExitCode;
 use object::Object;
@@ -71,6 +73,11 @@ struct AppOptions {
     /// Cap on the app's linear memory (e.g. 64M, 1G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<u64>,
+    /// A host directory the app gets as a preopened directory named GUEST (default: HOST as
+    /// given), in RAM: packed into the image by `build`, handed over at boot by `run`
+    /// (repeatable; fds 3, 4, ... in order).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = files::parse_dir)]
+    dirs: Vec<DirSpec>,
 }
 
 #[derive(Args)]
@@ -115,6 +122,15 @@ struct RunArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
+
+/// Alignment of the packed directories in an image (large pages for the kernel's mapping).
+const FILES_ALIGN: u64 = mewz_abi::symbols::FILES_SECTION_ALIGN;
+
+/// Memory of a machine `mewz run` starts when nothing asks for more (the profiles' `-m`).
+const DEFAULT_VM_MIB: u64 = 512;
+
+/// Images and boot modules above this size get their own size added to the machine's memory.
+const LARGE_IMAGE: u64 = 8 << 20;
 
 /// Longest kernel command line `mewz run` passes (see `run_cmd`).
 const MAX_COMMAND_LINE: usize = 4000;
@@ -239,6 +255,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
     if let Some(app) = &a.app {
         existing_file(app)?;
     }
+    files::check_dirs(&a.app_options.dirs)?;
     let config = AppConfig {
         name: a
             .app
@@ -264,6 +281,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
         a.target,
         a.app.as_deref(),
         &config,
+        &a.app_options.dirs,
         &output,
         &Progress { quiet: false },
     )?;
@@ -272,15 +290,30 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Compiles (if there is an app) and links an image, or a native executable for `host`.
+/// Compiles (if there is an app) and links an image, or a native executable for `host`, with
+/// `dirs` packed into it.
 fn build(
     target: TargetName,
     app: Option<&Path>,
     config: &AppConfig,
+    dirs: &[DirSpec],
     output: &Path,
     progress: &Progress,
 ) -> Result<()> {
     let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let files = if dirs.is_empty() {
+        None
+    } else {
+        let archive = work.path().join("files.pack");
+        files::pack(dirs, &archive, progress)?;
+        let (arch, align) = match target {
+            TargetName::X86_64 => (object::Architecture::X86_64, FILES_ALIGN),
+            TargetName::Aarch64 => (object::Architecture::Aarch64, FILES_ALIGN),
+            TargetName::Host if cfg!(target_arch = "aarch64") => (object::Architecture::Aarch64, 8),
+            TargetName::Host => (object::Architecture::X86_64, 8),
+        };
+        Some(files::files_object(arch, &archive, align, work.path())?)
+    };
     let object = app
         .map(|wasm| {
             let options = mewz_compiler::CompileOptions {
@@ -291,16 +324,22 @@ fn build(
         })
         .transpose()?;
     match (target.unikernel(), &object) {
-        (Some(kernel), _) => {
-            image::link_image(target, kernel, object.as_ref(), config, output, progress)
-        }
+        (Some(kernel), _) => image::link_image(
+            target,
+            kernel,
+            object.as_ref(),
+            config,
+            files.as_deref(),
+            output,
+            progress,
+        ),
         (None, Some(object)) => {
             if !config.env.is_empty() || !config.args.is_empty() || config.memory.is_some() {
                 return Err(usage(
                     "a hosted executable takes its arguments and environment when it runs",
                 ));
             }
-            app::link_host_executable(object, output, progress)
+            app::link_host_executable(object, files.as_deref(), output, progress)
         }
         (None, None) => Err(usage("the hosted target needs an app")),
     }
@@ -359,6 +398,7 @@ fn image_target(image: &[u8]) -> Option<TargetName> {
 
 fn run_cmd(a: RunArgs) -> Result<u8> {
     existing_file(&a.file)?;
+    files::check_dirs(&a.app_options.dirs)?;
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let progress = Progress { quiet: !a.verbose };
@@ -371,6 +411,15 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     // Kernel options in the order given: for a repeated option the last one wins.
     let mut kernel_words = a.kernel_args.clone();
     kernel_words.extend(a.verbose.then(|| "mewz.verbose".to_string()));
+    // Directories given at run time reach the machine as a boot module, replacing those baked
+    // into an image.
+    let archive = if a.app_options.dirs.is_empty() {
+        None
+    } else {
+        let path = work.path().join("files.pack");
+        files::pack(&a.app_options.dirs, &path, &progress)?;
+        Some(path)
+    };
     let (target, image) = if bytes.starts_with(b"\0asm") {
         let target = a.target.unwrap_or_else(targets::default_target);
         if target == TargetName::Host {
@@ -379,11 +428,13 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
                 target,
                 Some(&a.file),
                 &AppConfig::default(),
+                &[],
                 &exe,
                 &progress,
             )?;
             let mut words = kernel_words;
             words.extend(a.app_options.memory.map(|m| format!("mewz.memory={m}")));
+            words.extend(archive.map(|p| format!("mewz.files={}", p.display())));
             return app::run_host_executable(&exe, &name, &a.args, &a.app_options.env, &words);
         }
         let image = work.path().join("app.img");
@@ -391,7 +442,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             name: name.clone(),
             ..Default::default()
         };
-        build(target, Some(&a.file), &config, &image, &progress)?;
+        build(target, Some(&a.file), &config, &[], &image, &progress)?;
         (target, image)
     } else {
         let found = image_target(&bytes).ok_or_else(|| {
@@ -431,16 +482,29 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             command_line.len()
         )));
     }
-    // The app's linear memory comes out of the kernel heap: give the machine room for it.
+    // The app's linear memory comes out of the kernel heap: give the machine room for it,
+    // and for the packed directories, which sit in its RAM too (in the image or beside it).
+    let files_bytes = archive
+        .iter()
+        .chain(Some(&image))
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum::<u64>();
     let vm_memory = a.vm_memory.clone().or_else(|| {
-        a.app_options
-            .memory
-            .map(|m| format!("{}M", (m >> 20) + 256))
+        let base_mib = a.app_options.memory.map(|m| (m >> 20) + 256);
+        match (base_mib, files_bytes > LARGE_IMAGE) {
+            (None, false) => None,
+            (base, _) => Some(format!(
+                "{}M",
+                base.unwrap_or(DEFAULT_VM_MIB) + files::machine_memory_for(files_bytes) / (1 << 20)
+            )),
+        }
     });
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
         image: &image,
         command_line: &command_line,
+        initrd: archive.as_deref(),
         machine_memory: vm_memory.as_deref(),
         timeout: Duration::from_secs(a.timeout),
     })?;

@@ -18,6 +18,8 @@ pub struct Boot<'a> {
     pub profile: &'a Profile,
     pub image: &'a Path,
     pub command_line: &'a str,
+    /// A file for the machine's RAM beside the kernel (`-initrd`): the packed directories.
+    pub initrd: Option<&'a Path>,
     /// Memory for the machine, e.g. "512M"; the profile's default when `None`.
     pub machine_memory: Option<&'a str>,
     pub timeout: Duration,
@@ -53,7 +55,11 @@ pub fn command(boot: &Boot<'_>, exit_file: &Path) -> Command {
     cmd.args(["-display", "none", "-monitor", "none", "-no-reboot"])
         .arg("-kernel")
         .arg(boot.image)
-        .args(["-append", boot.command_line])
+        .args(["-append", boot.command_line]);
+    if let Some(initrd) = boot.initrd {
+        cmd.arg("-initrd").arg(initrd);
+    }
+    cmd
         // First UART: the app's stdout and the console input. Second: stderr and kernel messages.
         .args(["-serial", "stdio"])
         .args([

@@ -86,10 +86,23 @@ pub unsafe extern "C" fn mewz_host_main(
         env.push(text(unsafe { *envp.add(i) }));
         i += 1;
     }
-    crate::HOST.set_command_line(command_line(
+    let line = command_line(
         args.iter().map(String::as_str),
         env.iter().map(String::as_str),
-    ));
+    );
+    let files = mewz_kernel::cmdline::CommandLine::parse(&line)
+        .option(crate::files::FILES_OPTION)
+        .map(str::to_owned);
+    crate::HOST.set_command_line(line);
+    if let Some(path) = files {
+        match crate::files::map(&path) {
+            Ok(bytes) => crate::HOST.set_boot_module(bytes),
+            Err(e) => {
+                eprintln!("mewz: cannot read the packed directories {path}: {e}");
+                return mewz_abi::ExitCode::CORRUPT_ARCHIVE.0.into();
+            }
+        }
+    }
     crate::trap::prepare_wasm_thread();
     mewz_kernel::boot::main(&crate::HOST)
 }

@@ -187,6 +187,9 @@ pub fn set_size(cx: &mut Ctx<'_>, entry: FdEntry, size: u64) -> WasiResult {
 
 pub fn set_times(cx: &mut Ctx<'_>, entry: FdEntry, atim: u64, mtim: u64, flags: u32) -> WasiResult {
     let (atim, mtim) = set_times_request(atim, mtim, flags)?;
+    if (atim, mtim) == (SetTime::Keep, SetTime::Keep) && entry.kind.ino().is_some() {
+        return Ok(());
+    }
     match entry.kind {
         FdKind::File { ino, .. }
         | FdKind::Directory {

@@ -790,6 +790,16 @@ fn times_by_descriptor_and_by_path() {
     assert_eq!(set(&mut f, 0, "file.txt/"), Err(Errno::NOTDIR));
     assert_eq!(set(&mut f, 0, "."), Ok(()));
     assert_eq!(set(&mut f, 0, ".."), Err(Errno::PERM));
+    let keep = |f: &mut Fixture, p: &str| {
+        f.with_path(p, |cx, a, l| {
+            path_filestat_set_times(cx, 3, 0, a, l, 5, 6, 0)
+        })
+    };
+    assert_eq!(
+        keep(&mut f, "missing"),
+        Ok(()),
+        "nothing to change: not even looked up"
+    );
 }
 
 #[test]

@@ -1,0 +1,367 @@
+//! `--dir HOST[::GUEST]`: host directories packed into one [`mewz_pack`] archive, which
+//! `mewz build` links into the image (section `mewz_files`) and `mewz run` hands to the
+//! machine at boot (QEMU `-initrd`, or a file the hosted runtime maps).
+//!
+//! The walk keeps what WASI can see: directories, regular files (read when the archive is
+//! written, never all at once), symbolic links (their targets unchanged) and hard links (one
+//! node, several names). Sockets, devices and FIFOs are skipped with a one-line warning, as are
+//! names that are not UTF-8 (a WASI path is a string).
+
+use crate::image::{Progress, run_tool};
+use anyhow::{Context, Result};
+use mewz_pack::write::{Builder, Content, NodeId, Times};
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One `--dir`: a host directory and the name the app sees it under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirSpec {
+    pub host: PathBuf,
+    pub guest: String,
+}
+
+/// Parses `HOST[::GUEST]` as wasmtime does: the guest name defaults to the host path as given.
+pub fn parse_dir(s: &str) -> Result<DirSpec, String> {
+    let (host, guest) = s.split_once("::").unwrap_or((s, s));
+    if host.is_empty() {
+        return Err(format!("'{s}' names no host directory (HOST[::GUEST])"));
+    }
+    if guest.contains('\0') || guest.len() > mewz_pack::MAX_PATH {
+        return Err(format!("'{guest}' cannot name a directory for the app"));
+    }
+    Ok(DirSpec {
+        host: PathBuf::from(host),
+        guest: guest.into(),
+    })
+}
+
+/// Fails (a usage error: exit 2) unless every host path is an existing directory.
+pub fn check_dirs(dirs: &[DirSpec]) -> Result<()> {
+    for d in dirs {
+        match std::fs::metadata(&d.host) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(crate::usage(format!(
+                    "--dir {}: not a directory",
+                    d.host.display()
+                )));
+            }
+            Err(e) => {
+                return Err(crate::usage(format!(
+                    "--dir {}: {}",
+                    d.host.display(),
+                    io_reason(&e)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn times(m: &Metadata) -> Times {
+    let ns = |s: i64, n: i64| u64::try_from(s).map_or(0, |s| s * 1_000_000_000 + n as u64);
+    Times {
+        atim: ns(m.atime(), m.atime_nsec()),
+        mtim: ns(m.mtime(), m.mtime_nsec()),
+        ctim: ns(m.ctime(), m.ctime_nsec()),
+    }
+}
+
+/// What a packing found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub directories: u64,
+    pub files: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+    pub skipped: u64,
+}
+
+struct Walker<'w> {
+    builder: Builder,
+    /// Nodes of host files and symlinks with more than one link, by (device, inode).
+    linked: HashMap<(u64, u64), NodeId>,
+    summary: Summary,
+    warn: &'w mut dyn FnMut(String),
+}
+
+impl Walker<'_> {
+    fn directory(&mut self, path: &Path, m: &Metadata) -> Result<NodeId> {
+        let dir = self.builder.directory(times(m))?;
+        self.summary.directories += 1;
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("reading {}", path.display()))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let child = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                self.skip(&child, "its name is not UTF-8");
+                continue;
+            };
+            let m = std::fs::symlink_metadata(&child)
+                .with_context(|| format!("reading {}", child.display()))?;
+            let ty = m.file_type();
+            let node = if ty.is_dir() {
+                self.directory(&child, &m)?
+            } else if ty.is_file() || ty.is_symlink() {
+                match self.leaf(&child, &m)? {
+                    Some(node) => node,
+                    None => continue,
+                }
+            } else {
+                let what = if ty.is_socket() {
+                    "a socket"
+                } else if ty.is_fifo() {
+                    "a FIFO"
+                } else if ty.is_block_device() || ty.is_char_device() {
+                    "a device"
+                } else {
+                    "not a file, directory or symlink"
+                };
+                self.skip(&child, what);
+                continue;
+            };
+            self.builder.link(dir, &name, node)?;
+        }
+        Ok(dir)
+    }
+
+    /// A file or symlink (one node for all its hard links), or `None` if skipped.
+    fn leaf(&mut self, path: &Path, m: &Metadata) -> Result<Option<NodeId>> {
+        let key = (m.dev(), m.ino());
+        if m.nlink() > 1
+            && let Some(&node) = self.linked.get(&key)
+        {
+            return Ok(Some(node));
+        }
+        let node = if m.file_type().is_symlink() {
+            let target = std::fs::read_link(path)
+                .with_context(|| format!("reading the symlink {}", path.display()))?;
+            let Some(target) = target.to_str() else {
+                self.skip(path, "its target is not UTF-8");
+                return Ok(None);
+            };
+            self.summary.symlinks += 1;
+            self.builder.symlink(target, times(m))?
+        } else {
+            self.summary.files += 1;
+            self.summary.bytes += m.len();
+            let content = Content::HostFile {
+                path: path.to_path_buf(),
+                len: m.len(),
+            };
+            self.builder.file(content, times(m))?
+        };
+        if m.nlink() > 1 {
+            self.linked.insert(key, node);
+        }
+        Ok(Some(node))
+    }
+
+    fn skip(&mut self, path: &Path, why: &str) {
+        self.summary.skipped += 1;
+        (self.warn)(format!(
+            "mewz: warning: skipping {} ({why})",
+            path.display()
+        ));
+    }
+}
+
+/// Describes the directories of `dirs` (in order) as one archive; `warn` gets a line per
+/// skipped entry.
+pub fn describe(dirs: &[DirSpec], warn: &mut dyn FnMut(String)) -> Result<(Builder, Summary)> {
+    let mut w = Walker {
+        builder: Builder::new(),
+        linked: HashMap::new(),
+        summary: Summary::default(),
+        warn,
+    };
+    for d in dirs {
+        let m =
+            std::fs::metadata(&d.host).with_context(|| format!("reading {}", d.host.display()))?;
+        let root = w.directory(&d.host, &m)?;
+        w.builder.root(&d.guest, root)?;
+    }
+    Ok((w.builder, w.summary))
+}
+
+/// Packs `dirs` into the archive file `out`; returns its size.
+pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
+    progress.stage("files", || {
+        let (builder, s) = describe(dirs, &mut |line| eprintln!("{line}"))?;
+        let file =
+            std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+        let len = builder
+            .write_to(&mut writer)
+            .context("packing the directories")?;
+        std::io::Write::flush(&mut writer).context("packing the directories")?;
+        let detail = format!(
+            "{} director{}: {} files ({} KiB), {} directories, {} symlinks{}",
+            dirs.len(),
+            if dirs.len() == 1 { "y" } else { "ies" },
+            s.files,
+            s.bytes.div_ceil(1024),
+            s.directories,
+            s.symlinks,
+            if s.skipped > 0 {
+                format!(", {} skipped", s.skipped)
+            } else {
+                String::new()
+            }
+        );
+        Ok((len, detail))
+    })
+}
+
+/// An object file for `arch` whose section `mewz_files` holds the archive at `archive`,
+/// aligned to `align` (the image's linker script places it; the kernel finds it by its
+/// bounds). Built by `llvm-objcopy`, which streams the archive instead of holding it.
+pub fn files_object(
+    arch: object::Architecture,
+    archive: &Path,
+    align: u64,
+    work: &Path,
+) -> Result<PathBuf> {
+    use object::write::Object as Writer;
+    use object::{BinaryFormat, Endianness};
+    let empty = work.join("files-empty.o");
+    let out = work.join("files.o");
+    let obj = Writer::new(BinaryFormat::Elf, arch, Endianness::Little);
+    std::fs::write(&empty, obj.write()?)?;
+    let section = mewz_abi::symbols::FILES_SECTION;
+    run_tool(
+        Command::new(crate::image::objcopy())
+            .arg(format!("--add-section={section}={}", archive.display()))
+            .arg(format!("--set-section-flags={section}=alloc,readonly,data"))
+            .arg(format!("--set-section-alignment={section}={align}"))
+            .arg(&empty)
+            .arg(&out),
+    )?;
+    Ok(out)
+}
+
+/// Memory QEMU's machine needs on top of its default for an archive of `bytes`: the archive
+/// itself sits in guest RAM (in the image or as the initrd).
+pub fn machine_memory_for(bytes: u64) -> u64 {
+    bytes.div_ceil(1 << 20) << 20
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mewz_pack::{Archive, Kind};
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn dir_syntax_is_wasmtimes() {
+        assert_eq!(
+            parse_dir("a/b::/data").unwrap(),
+            DirSpec {
+                host: "a/b".into(),
+                guest: "/data".into()
+            }
+        );
+        assert_eq!(parse_dir("./x").unwrap().guest, "./x");
+        assert_eq!(parse_dir("x::").unwrap().guest, "");
+        assert_eq!(parse_dir("x::a::b").unwrap().guest, "a::b");
+        assert!(parse_dir("::g").is_err());
+        assert!(parse_dir("").is_err());
+    }
+
+    #[test]
+    fn missing_or_non_directories_are_usage_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        for (host, want) in [
+            (tmp.path().join("missing"), "no such directory"),
+            (file, "not a directory"),
+        ] {
+            let e = check_dirs(&[DirSpec {
+                host: host.clone(),
+                guest: "g".into(),
+            }])
+            .unwrap_err();
+            assert!(e.is::<crate::UsageError>());
+            assert!(e.to_string().contains(want), "{e}");
+            assert!(e.to_string().contains(&host.display().to_string()));
+        }
+        check_dirs(&[DirSpec {
+            host: tmp.path().into(),
+            guest: "g".into(),
+        }])
+        .unwrap();
+    }
+
+    #[test]
+    fn a_tree_packs_with_links_and_without_special_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+        std::fs::write(root.join("a.txt"), b"alpha").unwrap();
+        std::fs::write(root.join("sub/deeper/b"), vec![9u8; 70_000]).unwrap();
+        std::fs::hard_link(root.join("a.txt"), root.join("sub/hard")).unwrap();
+        symlink("../a.txt", root.join("sub/ln")).unwrap();
+        symlink("/absolute/target", root.join("abs")).unwrap();
+        std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+        let mut warnings = Vec::new();
+        let dirs = [
+            DirSpec {
+                host: root.into(),
+                guest: "/data".into(),
+            },
+            DirSpec {
+                host: root.join("sub"),
+                guest: "sub".into(),
+            },
+        ];
+        let (builder, summary) = describe(&dirs, &mut |l| warnings.push(l)).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("sock") && warnings[0].contains("a socket"));
+        assert_eq!(summary.skipped, 1);
+        assert_eq!(
+            summary.files, 3,
+            "a.txt (once for both names), b, and again in root 2"
+        );
+        let bytes = builder.to_bytes().unwrap();
+        let a = Archive::parse(&bytes).unwrap();
+        let roots: Vec<_> = a.roots().collect();
+        assert_eq!((roots[0].name, roots[1].name), ("/data", "sub"));
+        let r = a.node(roots[0].node).unwrap();
+        let names: Vec<_> = a.entries(&r).map(|e| e.name).collect();
+        assert_eq!(names, ["a.txt", "abs", "sub"]);
+        let file = a.lookup(&r, b"a.txt").unwrap().1.node;
+        let sub = a.node(a.lookup(&r, b"sub").unwrap().1.node).unwrap();
+        assert_eq!(a.lookup(&sub, b"hard").unwrap().1.node, file, "one node");
+        assert_eq!(
+            a.node(file).unwrap().nlink,
+            3,
+            "a.txt, sub/hard, and hard in the second root: one host file, as in wasmtime"
+        );
+        let ln = a.node(a.lookup(&sub, b"ln").unwrap().1.node).unwrap();
+        assert_eq!((ln.kind, ln.bytes), (Kind::Symlink, &b"../a.txt"[..]));
+        let abs = a.node(a.lookup(&r, b"abs").unwrap().1.node).unwrap();
+        assert_eq!(abs.bytes, b"/absolute/target");
+        let deeper = a.node(a.lookup(&sub, b"deeper").unwrap().1.node).unwrap();
+        let b = a.node(a.lookup(&deeper, b"b").unwrap().1.node).unwrap();
+        assert_eq!(b.bytes, &[9u8; 70_000][..]);
+        let m = std::fs::metadata(root.join("a.txt")).unwrap();
+        assert_eq!(
+            a.node(file).unwrap().mtim,
+            m.mtime() as u64 * 1_000_000_000 + m.mtime_nsec() as u64
+        );
+    }
+}
