@@ -207,7 +207,13 @@ pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
         let len = builder
             .write_to(&mut writer)
             .context("packing the directories")?;
-        std::io::Write::flush(&mut writer).context("packing the directories")?;
+        // Whole pages, so that the kernel can map all of it read-only without sharing a page
+        // with what the linker puts next (the reader ignores bytes past the archive).
+        let padding = len.next_multiple_of(4096) - len;
+        std::io::Write::write_all(&mut writer, &vec![0; padding as usize])
+            .and_then(|()| std::io::Write::flush(&mut writer))
+            .context("packing the directories")?;
+        let len = len + padding;
         let detail = format!(
             "{} director{}: {} files ({} KiB), {} directories, {} symlinks{}",
             dirs.len(),
@@ -228,7 +234,8 @@ pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
 
 /// An object file for `arch` whose section `mewz_files` holds the archive at `archive`,
 /// aligned to `align` (the image's linker script places it; the kernel finds it by its
-/// bounds). Built by `llvm-objcopy`, which streams the archive instead of holding it.
+/// bounds). The section is made empty with its alignment here, then filled by
+/// `llvm-objcopy --update-section`, which streams the archive instead of holding it.
 pub fn files_object(
     arch: object::Architecture,
     archive: &Path,
@@ -236,17 +243,21 @@ pub fn files_object(
     work: &Path,
 ) -> Result<PathBuf> {
     use object::write::Object as Writer;
-    use object::{BinaryFormat, Endianness};
+    use object::{BinaryFormat, Endianness, SectionKind};
     let empty = work.join("files-empty.o");
     let out = work.join("files.o");
-    let obj = Writer::new(BinaryFormat::Elf, arch, Endianness::Little);
-    std::fs::write(&empty, obj.write()?)?;
     let section = mewz_abi::symbols::FILES_SECTION;
+    let mut obj = Writer::new(BinaryFormat::Elf, arch, Endianness::Little);
+    let id = obj.add_section(
+        Vec::new(),
+        section.as_bytes().to_vec(),
+        SectionKind::ReadOnlyData,
+    );
+    obj.append_section_data(id, &[], align);
+    std::fs::write(&empty, obj.write()?)?;
     run_tool(
         Command::new(crate::image::objcopy())
-            .arg(format!("--add-section={section}={}", archive.display()))
-            .arg(format!("--set-section-flags={section}=alloc,readonly,data"))
-            .arg(format!("--set-section-alignment={section}={align}"))
+            .arg(format!("--update-section={section}={}", archive.display()))
             .arg(&empty)
             .arg(&out),
     )?;
@@ -264,6 +275,25 @@ mod tests {
     use super::*;
     use mewz_pack::{Archive, Kind};
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn the_files_object_holds_the_archive_aligned() {
+        use object::{Object, ObjectSection};
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("a.pack");
+        std::fs::write(&archive, vec![0x5a; 10_000]).unwrap();
+        for arch in [object::Architecture::X86_64, object::Architecture::Aarch64] {
+            let path = files_object(arch, &archive, 2 << 20, tmp.path()).unwrap();
+            let bytes = std::fs::read(path).unwrap();
+            let obj = object::File::parse(&*bytes).unwrap();
+            let s = obj
+                .section_by_name(mewz_abi::symbols::FILES_SECTION)
+                .unwrap();
+            assert_eq!(s.align(), 2 << 20);
+            assert_eq!(s.data().unwrap(), &vec![0x5a; 10_000][..]);
+            assert_eq!(obj.architecture(), arch);
+        }
+    }
 
     #[test]
     fn dir_syntax_is_wasmtimes() {

@@ -305,10 +305,17 @@ fn build(
         None
     } else {
         let archive = work.path().join("files.pack");
-        files::pack(dirs, &archive, progress)?;
+        let len = files::pack(dirs, &archive, progress)?;
+        // Large archives get 2 MiB alignment (large pages); small ones stay page aligned rather
+        // than pad the image by up to 2 MiB.
+        let image_align = if len >= FILES_ALIGN {
+            FILES_ALIGN
+        } else {
+            4096
+        };
         let (arch, align) = match target {
-            TargetName::X86_64 => (object::Architecture::X86_64, FILES_ALIGN),
-            TargetName::Aarch64 => (object::Architecture::Aarch64, FILES_ALIGN),
+            TargetName::X86_64 => (object::Architecture::X86_64, image_align),
+            TargetName::Aarch64 => (object::Architecture::Aarch64, image_align),
             TargetName::Host if cfg!(target_arch = "aarch64") => (object::Architecture::Aarch64, 8),
             TargetName::Host => (object::Architecture::X86_64, 8),
         };

@@ -29,6 +29,8 @@ pub mod layout {
         static __exception_stack_guard: u8;
         static __exception_stack_bottom: u8;
         static __kernel_end: u8;
+        static __start_mewz_files: u8;
+        static __stop_mewz_files: u8;
     }
 
     macro_rules! addr {
@@ -47,6 +49,8 @@ pub mod layout {
     addr!(exception_stack_guard, __exception_stack_guard);
     addr!(exception_stack_bottom, __exception_stack_bottom);
     addr!(kernel_end, __kernel_end);
+    addr!(files_start, __start_mewz_files);
+    addr!(files_end, __stop_mewz_files);
 }
 
 /// Page-aligned static memory for tables, written before any other code can see it.
@@ -239,16 +243,43 @@ pub fn init_kernel_map(machine: &Machine<'_>) {
         false,
         "kernel rodata",
     );
-    map_or_die(
-        &mut pt,
+    // The packed directories baked into the image sit among the data: their whole pages are
+    // mapped read-only, in 2 MiB blocks where aligned (the CLI aligns them so).
+    let files = Range {
+        start: files_start(),
+        end: files_end() / PAGE * PAGE,
+    };
+    let files = if files.start.is_multiple_of(PAGE) && files.start < files.end {
+        files
+    } else {
         Range {
             start: rodata_end(),
-            end: boot_stack_guard(),
-        },
-        Access::ReadWrite,
-        false,
-        "kernel data",
-    );
+            end: rodata_end(),
+        }
+    };
+    for (range, access, blocks, what) in [
+        (
+            Range {
+                start: rodata_end(),
+                end: files.start,
+            },
+            Access::ReadWrite,
+            false,
+            "kernel data",
+        ),
+        (files, Access::ReadOnly, true, "packed files"),
+        (
+            Range {
+                start: files.end,
+                end: boot_stack_guard(),
+            },
+            Access::ReadWrite,
+            false,
+            "kernel data",
+        ),
+    ] {
+        map_or_die(&mut pt, range, access, blocks, what);
+    }
     map_or_die(
         &mut pt,
         Range {

@@ -76,12 +76,15 @@ fn dtb_range() -> Range {
 
 /// RAM minus the kernel image (with its tables and stacks), the device tree and reservations.
 fn free_regions(m: &Machine<'_>) -> RangeList<MAX_FREE_REGIONS> {
-    let mut holes = RangeList::<{ 2 + machine::MAX_RESERVED_RANGES }>::default();
+    let mut holes = RangeList::<{ 3 + machine::MAX_RESERVED_RANGES }>::default();
     holes.push(Range {
         start: layout::kernel_start(),
         end: layout::kernel_end(),
     });
     holes.push(dtb_range());
+    if let Some(r) = m.initrd {
+        holes.push(r);
+    }
     for r in m.reserved.as_slice() {
         holes.push(*r);
     }
@@ -211,6 +214,14 @@ fn log_machine(s: &State) {
         None => klog!("fdt: no pl031 rtc (no wall clock)"),
     }
     klog!("fdt: psci {:?}", m.psci);
+    if let Some(r) = m.initrd {
+        klog!(
+            "fdt: initrd {:#x}..{:#x} ({} KiB)",
+            r.start,
+            r.end,
+            r.len() >> 10
+        );
+    }
     let (mut empty, mut total) = (0, 0);
     for v in machine::virtio_mmio(fdt()) {
         total += 1;
@@ -258,6 +269,20 @@ impl Platform for Aarch64 {
 
     fn command_line(&self) -> &str {
         state().machine.bootargs
+    }
+
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        let r = state().machine.initrd?;
+        let in_ram = state()
+            .machine
+            .memory
+            .as_slice()
+            .iter()
+            .any(|m| m.start <= r.start && r.end <= m.end);
+        // SAFETY: the initrd lies in RAM (checked), which the kernel map covers identically;
+        // it is kept from the heap (a hole in `free_regions`) and never written.
+        in_ram
+            .then(|| unsafe { core::slice::from_raw_parts(r.start as *const u8, r.len() as usize) })
     }
 
     fn console_write(&self, stream: Stream, bytes: &[u8]) {

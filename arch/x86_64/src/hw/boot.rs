@@ -3,7 +3,7 @@
 
 use super::{clock, cpu, gdt, idt, lapic, paging, pci, pic, platform, rtc, serial};
 use crate::memory_layout::{PAGE_SIZE, Range, RangeSet, align_up};
-use crate::pvh::{self, MEMMAP_ENTRY_SIZE, START_INFO_SIZE};
+use crate::pvh::{self, MEMMAP_ENTRY_SIZE, MODLIST_ENTRY_SIZE, START_INFO_SIZE};
 use core::arch::global_asm;
 
 /// Boot stack size; the app runs on its own stack, so this only holds the kernel's frames.
@@ -144,6 +144,8 @@ pub struct BootInfo {
     pub free: RangeSet,
     /// Our copy of the loader's command line (physical, in RAM the heap does not get).
     pub cmdline: Range,
+    /// The first boot module (physical, in RAM the heap does not get), if any.
+    pub module: Option<Range>,
 }
 
 /// Rust entry from the 32-bit stub: 64-bit mode, identity-mapped low 4 GiB, interrupts off.
@@ -228,8 +230,24 @@ fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
         Range::new(start, start + len as u64)
     };
 
+    let module = boot_module(&info)?;
+    if let Some(m) = module
+        && !ram
+            .as_slice()
+            .iter()
+            .any(|r| r.start <= m.start && m.end <= r.end)
+    {
+        return Err("the boot module is not in RAM");
+    }
     let mut free = ram;
     free.shrink_to_pages();
+    for r in module.iter().chain(&[Range::new(
+        info.modlist_paddr,
+        info.modlist_paddr + u64::from(info.nr_modules.min(1)) * MODLIST_ENTRY_SIZE as u64,
+    )]) {
+        free.remove(r.grow_to_pages())
+            .map_err(|_| "memory map too fragmented")?;
+    }
     let reserved = [
         Range::new(0, LOW_MEMORY_END),
         paging::kernel_image(),
@@ -263,5 +281,26 @@ fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
         )
     };
     let cmdline = Range::new(copy.start, copy.start + cmdline.len());
-    Ok(BootInfo { ram, free, cmdline })
+    Ok(BootInfo {
+        ram,
+        free,
+        cmdline,
+        module,
+    })
+}
+
+/// The first boot module the loader passed (QEMU `-initrd`), which must lie in RAM below
+/// 4 GiB; the others, if any, are not used.
+fn boot_module(info: &pvh::StartInfo) -> Result<Option<Range>, &'static str> {
+    if info.nr_modules == 0 || info.modlist_paddr == 0 {
+        return Ok(None);
+    }
+    let raw = loader_bytes(info.modlist_paddr, MODLIST_ENTRY_SIZE)?;
+    let m = pvh::parse_module(raw.try_into().unwrap());
+    let end = m
+        .paddr
+        .checked_add(m.size)
+        .filter(|&e| e <= paging::BOOT_IDENTITY_END)
+        .ok_or("the boot module lies outside the first 4 GiB")?;
+    Ok(Some(Range::new(m.paddr, end)))
 }

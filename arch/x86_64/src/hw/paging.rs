@@ -11,7 +11,8 @@
 use super::boot::BootInfo;
 use super::{cpu, gdt};
 use crate::memory_layout::{
-    DirectPage, PAGE_SIZE, Range, RangeSet, Reservations, align_down, align_up, direct_map_pages,
+    DirectPage, HUGE_PAGE_SIZE, PAGE_SIZE, Range, RangeSet, Reservations, align_down, align_up,
+    direct_map_pages,
 };
 use alloc::alloc::{Layout, alloc, dealloc};
 use core::arch::asm;
@@ -35,6 +36,8 @@ unsafe extern "C" {
     static __rodata_end: u8;
     static __kernel_end: u8;
     static __boot_stack_guard: u8;
+    static __start_mewz_files: u8;
+    static __stop_mewz_files: u8;
 }
 
 /// Address of a linker-defined symbol (taking it reads nothing).
@@ -218,8 +221,19 @@ pub fn init(boot: &mut BootInfo, mmio: &[u64]) {
     *KERNEL_PAGES.lock() = Some(mapper);
 }
 
+/// The whole pages of the packed directories baked into the image (`mewz_files`, which the CLI
+/// aligns and pads to pages); empty without.
+fn baked_files() -> Range {
+    Range::new(
+        symbol_address!(__start_mewz_files),
+        symbol_address!(__stop_mewz_files),
+    )
+    .shrink_to_pages()
+}
+
 fn map_kernel_image(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, kernel: Range) {
     let text = Range::new(symbol_address!(__text_start), symbol_address!(__text_end));
+    let files = baked_files();
     let rodata = Range::new(
         symbol_address!(__rodata_start),
         symbol_address!(__rodata_end),
@@ -228,6 +242,18 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, k
     let is_guard = |page: u64| page == boot_stack_guard || gdt::guard_pages().any(|g| g == page);
     let mut at = kernel.start;
     while at < kernel.end {
+        if (files.start..files.end).contains(&at) {
+            // Read-only, and in 2 MiB pages where they fit: a 200 MiB archive is 100 entries.
+            let huge = at.is_multiple_of(HUGE_PAGE_SIZE) && files.end - at >= HUGE_PAGE_SIZE;
+            if huge {
+                map_huge_identity(mapper, early, at, Flags::PRESENT | nx());
+                at += HUGE_PAGE_SIZE;
+            } else {
+                map_page(mapper, early, at, at, Flags::PRESENT | nx()).expect("mapping files");
+                at += PAGE_SIZE;
+            }
+            continue;
+        }
         let flags = if (text.start..text.end).contains(&at) {
             Flags::PRESENT
         } else if (rodata.start..rodata.end).contains(&at) {
@@ -240,6 +266,23 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, k
         }
         at += PAGE_SIZE;
     }
+}
+
+fn map_huge_identity(
+    mapper: &mut OffsetPageTable<'_>,
+    early: &mut EarlyFrames,
+    at: u64,
+    flags: Flags,
+) {
+    let page = Page::<Size2MiB>::containing_address(VirtAddr::new(at));
+    let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(at));
+    // SAFETY: maps part of the loaded kernel image at its own address, read-only.
+    unsafe {
+        mapper
+            .map_to_with_table_flags(page, frame, flags, TABLE_FLAGS, early)
+            .expect("mapping files")
+            .ignore()
+    };
 }
 
 fn map_direct(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, page: DirectPage) {

@@ -22,6 +22,7 @@ struct FreeRegions {
 }
 
 static CMDLINE: Once<&'static str> = Once::new();
+static MODULE: Once<&'static [u8]> = Once::new();
 static FREE: Once<FreeRegions> = Once::new();
 
 /// Records what the boot found, once the direct map exists.
@@ -42,6 +43,17 @@ pub fn set_boot_state(boot: &BootInfo) {
         )
     });
     CMDLINE.call_once(|| text);
+    if let Some(m) = boot.module {
+        // SAFETY: the module is RAM (checked at boot), in the direct map, kept from the heap
+        // and never written.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(
+                paging::phys_to_virt(m.start) as *const u8,
+                m.len() as usize,
+            )
+        };
+        MODULE.call_once(|| bytes);
+    }
     FREE.call_once(|| {
         let mut free = FreeRegions {
             regions: [MemoryRegion { start: 0, len: 0 }; MAX_RANGES],
@@ -106,6 +118,10 @@ impl Platform for X86Platform {
 
     fn command_line(&self) -> &str {
         CMDLINE.get().copied().unwrap_or("")
+    }
+
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        MODULE.get().copied()
     }
 
     fn console_write(&self, stream: Stream, bytes: &[u8]) {
