@@ -208,12 +208,19 @@ pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
             .write_to(&mut writer)
             .context("packing the directories")?;
         // Whole pages, so that the kernel can map all of it read-only without sharing a page
-        // with what the linker puts next (the reader ignores bytes past the archive).
-        let padding = len.next_multiple_of(4096) - len;
-        std::io::Write::write_all(&mut writer, &vec![0; padding as usize])
-            .and_then(|()| std::io::Write::flush(&mut writer))
+        // with what the linker puts next; a large archive whole 2 MiB steps, which is how it
+        // can become guest RAM of its own (see `boot_files`). The reader ignores the padding.
+        let granule = if len >= crate::boot_files::RAM_NODE_MIN {
+            crate::boot_files::RAM_NODE_MIN
+        } else {
+            4096
+        };
+        std::io::Write::flush(&mut writer).context("packing the directories")?;
+        let padded = len.next_multiple_of(granule);
+        writer
+            .get_ref()
+            .set_len(padded)
             .context("packing the directories")?;
-        let len = len + padding;
         let detail = format!(
             "{} director{}: {} files ({} KiB), {} directories, {} symlinks{}",
             dirs.len(),
@@ -228,7 +235,7 @@ pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
                 String::new()
             }
         );
-        Ok((len, detail))
+        Ok((padded, detail))
     })
 }
 
@@ -262,12 +269,6 @@ pub fn files_object(
             .arg(&out),
     )?;
     Ok(out)
-}
-
-/// Memory QEMU's machine needs on top of its default for an archive of `bytes`: the archive
-/// itself sits in guest RAM (in the image or as the initrd).
-pub fn machine_memory_for(bytes: u64) -> u64 {
-    bytes.div_ceil(1 << 20) << 20
 }
 
 #[cfg(test)]

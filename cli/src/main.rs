@@ -1,6 +1,7 @@
 //! `mewz`: one WebAssembly (WASI) binary in, bootable unikernel images for x86_64 and aarch64 out.
 
 mod app;
+mod boot_files;
 mod files;
 mod image;
 mod qemu;
@@ -11,7 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use files::DirSpec;
 use image::{AppConfig, Progress};
 use mewz_abi::ExitCode;
-use object::Object;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::time::Duration;
@@ -129,7 +129,7 @@ const FILES_ALIGN: u64 = mewz_abi::symbols::FILES_SECTION_ALIGN;
 /// Memory of a machine `mewz run` starts when nothing asks for more (the profiles' `-m`).
 const DEFAULT_VM_MIB: u64 = 512;
 
-/// Images and boot modules above this size get their own size added to the machine's memory.
+/// Images above this size get their own size added to the machine's memory.
 const LARGE_IMAGE: u64 = 8 << 20;
 
 /// Longest kernel command line `mewz run` passes (see `run_cmd`).
@@ -391,22 +391,34 @@ fn compile_cmd(a: CompileArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Which target an image was built for, from its header.
-fn image_target(image: &[u8]) -> Option<TargetName> {
+/// Which target an image was built for, from its first bytes (an image can be hundreds of
+/// MiB: only its header is read).
+fn image_target(head: &[u8]) -> Option<TargetName> {
     const ARM64_MAGIC_OFFSET: usize = 56;
-    if image.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(b"ARM\x64") {
+    const ELF_MACHINE_OFFSET: usize = 18;
+    const EM_X86_64: u16 = 62;
+    if head.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(b"ARM\x64") {
         return Some(TargetName::Aarch64);
     }
-    match object::File::parse(image).ok()?.architecture() {
-        object::Architecture::X86_64 => Some(TargetName::X86_64),
-        _ => None,
-    }
+    let machine = head.get(ELF_MACHINE_OFFSET..ELF_MACHINE_OFFSET + 2)?;
+    (head.starts_with(b"\x7fELF") && u16::from_le_bytes([machine[0], machine[1]]) == EM_X86_64)
+        .then_some(TargetName::X86_64)
+}
+
+/// The first `len` bytes of `path` (fewer if it is shorter).
+fn file_head(path: &Path, len: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(len);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(len as u64).read_to_end(&mut head))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(head)
 }
 
 fn run_cmd(a: RunArgs) -> Result<u8> {
     existing_file(&a.file)?;
     files::check_dirs(&a.app_options.dirs)?;
-    let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let bytes = file_head(&a.file, 4096)?;
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let progress = Progress { quiet: !a.verbose };
     // argv[0] is the file name, as wasmtime gives it.
@@ -489,30 +501,33 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             command_line.len()
         )));
     }
-    // The app's linear memory comes out of the kernel heap: give the machine room for it,
-    // and for the packed directories, which sit in its RAM too (in the image or beside it).
-    let files_bytes = archive
-        .iter()
-        .chain(Some(&image))
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum::<u64>();
-    let vm_memory = a.vm_memory.clone().or_else(|| {
-        let base_mib = a.app_options.memory.map(|m| (m >> 20) + 256);
-        match (base_mib, files_bytes > LARGE_IMAGE) {
-            (None, false) => None,
-            (base, _) => Some(format!(
-                "{}M",
-                base.unwrap_or(DEFAULT_VM_MIB) + files::machine_memory_for(files_bytes) / (1 << 20)
-            )),
-        }
-    });
+    // The app's linear memory comes out of the kernel heap: give the machine room for it, and
+    // for a large image (its baked directories sit in guest RAM too).
+    let mut base_mib = match &a.vm_memory {
+        Some(m) => parse_size(m).map_err(usage)?.div_ceil(1 << 20),
+        None => a
+            .app_options
+            .memory
+            .map_or(DEFAULT_VM_MIB, |m| (m >> 20) + 256),
+    };
+    let image_bytes = std::fs::metadata(&image)?.len();
+    if image_bytes > LARGE_IMAGE {
+        base_mib += image_bytes.div_ceil(1 << 20);
+    }
+    let plan = boot_files::plan(&profile, &image, archive.as_deref(), base_mib, work.path())?;
+    let command_line = match &plan.kernel_word {
+        Some(word) if command_line.is_empty() => word.clone(),
+        Some(word) => format!("{word} {command_line}"),
+        None => command_line,
+    };
+    let machine_memory = format!("{}M", plan.memory_mib);
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
-        image: &image,
+        image: &plan.image,
         command_line: &command_line,
-        initrd: archive.as_deref(),
-        machine_memory: vm_memory.as_deref(),
+        initrd: plan.initrd.as_deref(),
+        extra_args: &plan.qemu_args,
+        machine_memory: Some(&machine_memory),
         timeout: Duration::from_secs(a.timeout),
     })?;
     if outcome.interrupted {

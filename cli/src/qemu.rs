@@ -20,6 +20,8 @@ pub struct Boot<'a> {
     pub command_line: &'a str,
     /// A file for the machine's RAM beside the kernel (`-initrd`): the packed directories.
     pub initrd: Option<&'a Path>,
+    /// More arguments for QEMU (the file-backed memory of large packed directories).
+    pub extra_args: &'a [String],
     /// Memory for the machine, e.g. "512M"; the profile's default when `None`.
     pub machine_memory: Option<&'a str>,
     pub timeout: Duration,
@@ -59,7 +61,7 @@ pub fn command(boot: &Boot<'_>, exit_file: &Path) -> Command {
     if let Some(initrd) = boot.initrd {
         cmd.arg("-initrd").arg(initrd);
     }
-    cmd
+    cmd.args(boot.extra_args)
         // First UART: the app's stdout and the console input. Second: stderr and kernel messages.
         .args(["-serial", "stdio"])
         .args([

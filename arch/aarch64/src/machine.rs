@@ -86,8 +86,10 @@ pub struct Machine<'a> {
     pub timer: Option<TimerInterrupts>,
     pub rtc: Option<Range>,
     pub psci: Option<PsciConduit>,
-    /// The initrd the boot loader placed (`/chosen/linux,initrd-start` and `-end`).
-    pub initrd: Option<Range>,
+    /// The packed directories: where `mewz.files-at=ADDR,LEN` in the boot arguments says (RAM
+    /// of their own that `mewz run` maps), else the initrd the boot loader placed
+    /// (`/chosen/linux,initrd-start` and `-end`).
+    pub boot_module: Option<Range>,
 }
 
 fn is_compatible(node: &FdtNode<'_, '_>, with: &[&str]) -> bool {
@@ -227,6 +229,9 @@ pub fn describe<'a>(fdt: &Fdt<'a>) -> Machine<'a> {
         let end = number_property(&c, "linux,initrd-end")?;
         (end >= start).then_some(Range { start, end })
     });
+    let boot_module = mewz_kernel::cmdline::files_at(bootargs)
+        .map(|(addr, len)| Range::new(addr, len))
+        .or(initrd);
     let model = fdt
         .find_node("/")
         .and_then(|n| string_property(&n, "model"))
@@ -241,7 +246,7 @@ pub fn describe<'a>(fdt: &Fdt<'a>) -> Machine<'a> {
         timer,
         rtc,
         psci,
-        initrd,
+        boot_module,
     }
 }
 
@@ -333,7 +338,7 @@ mod tests {
         assert_eq!(m.rtc, Some(Range::new(0x0901_0000, 0x1000)));
         assert_eq!(m.psci, Some(PsciConduit::Hvc));
         assert_eq!(m.device_ranges().as_slice().len(), 5);
-        assert_eq!(m.initrd, None);
+        assert_eq!(m.boot_module, None);
     }
 
     #[test]

@@ -82,7 +82,7 @@ fn free_regions(m: &Machine<'_>) -> RangeList<MAX_FREE_REGIONS> {
         end: layout::kernel_end(),
     });
     holes.push(dtb_range());
-    if let Some(r) = m.initrd {
+    if let Some(r) = m.boot_module {
         holes.push(r);
     }
     for r in m.reserved.as_slice() {
@@ -214,9 +214,9 @@ fn log_machine(s: &State) {
         None => klog!("fdt: no pl031 rtc (no wall clock)"),
     }
     klog!("fdt: psci {:?}", m.psci);
-    if let Some(r) = m.initrd {
+    if let Some(r) = m.boot_module {
         klog!(
-            "fdt: initrd {:#x}..{:#x} ({} KiB)",
+            "boot module {:#x}..{:#x} ({} KiB)",
             r.start,
             r.end,
             r.len() >> 10
@@ -272,7 +272,7 @@ impl Platform for Aarch64 {
     }
 
     fn boot_module(&self) -> Option<&'static [u8]> {
-        let r = state().machine.initrd?;
+        let r = state().machine.boot_module?;
         let in_ram = state()
             .machine
             .memory

@@ -230,7 +230,19 @@ fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
         Range::new(start, start + len as u64)
     };
 
-    let module = boot_module(&info)?;
+    // `mewz run` maps large archives as RAM of their own and says where; else a PVH module.
+    let text = if cmdline.is_empty() {
+        ""
+    } else {
+        core::str::from_utf8(loader_bytes(cmdline.start, cmdline.len() as usize)?).unwrap_or("")
+    };
+    let module = match mewz_kernel::cmdline::files_at(text) {
+        Some((addr, len)) => Some(Range::new(
+            addr,
+            addr.checked_add(len).ok_or("mewz.files-at wraps around")?,
+        )),
+        None => boot_module(&info)?,
+    };
     if let Some(m) = module
         && !ram
             .as_slice()
