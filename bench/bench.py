@@ -9,8 +9,11 @@ printed next to the numbers, and a goal missed is marked, never hidden.
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
            as measured in the guest
+  files:   packed directories (--dir): image build time, and QEMU start -> the app's main for
+           an empty directory, 10 000 small files and 200 MiB, on both architectures; draws a
+           chart (SVG) of the run's numbers
 """
-import argparse, math, os, re, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, math, os, random, re, selectors, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEWZ = os.path.join(ROOT, "target", "release", "mewz")
@@ -23,6 +26,7 @@ PROGRAMS = os.path.join(ROOT, "bench", "programs")
 # 0.790 (sd 0.005), all 120 together 0.790.
 COMPUTE_RUNS = 30
 BOOT_RUNS = 5
+FILES_CHART = os.path.join(ROOT, "target", "bench", "files.svg")
 
 
 def sh(cmd, **kw):
@@ -157,6 +161,127 @@ def boot(work, runs):
         print(f"{target:<8} {k:12.3f} {a:8.3f} {a/k:10.2f}x {init:>20}   (goal app <= 1.2x kernel: {mark})")
 
 
+def files_trees(work):
+    """(label, directory, file count, MiB): an empty directory, 10 000 small files in 100
+    directories, and 200 MiB in four files (64 MiB at most), random bytes."""
+    empty = os.path.join(work, "tree-empty")
+    os.makedirs(empty)
+    small = os.path.join(work, "tree-10k")
+    for d in range(100):
+        os.makedirs(os.path.join(small, f"d{d:02}"))
+        for f in range(100):
+            i = d * 100 + f
+            with open(os.path.join(small, f"d{d:02}", f"f{i:05}"), "w") as out:
+                out.write(f"file {i}\n" * (i % 37))
+    big = os.path.join(work, "tree-200m")
+    os.makedirs(big)
+    r = random.Random(7)
+    for name, mib in [("a", 64), ("b", 64), ("c", 64), ("d", 8)]:
+        with open(os.path.join(big, name + ".bin"), "wb") as out:
+            for _ in range(mib):
+                out.write(r.randbytes(1 << 20))
+    return [("empty", empty, 0, 0), ("10 000 files", small, 10_000, 0.3), ("200 MiB", big, 4, 200)]
+
+
+def qemu_to_main(cmd):
+    """Seconds from QEMU's start (mewz prints its command line just before, with
+    MEWZ_SHOW_QEMU) to the app's first line, which it prints first thing in main."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ, MEWZ_SHOW_QEMU="1"))
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(proc.stderr, selectors.EVENT_READ)
+    seen = {proc.stdout: b"", proc.stderr: b""}
+    started = at_main = None
+    while sel.get_map() and at_main is None:
+        for key, _ in sel.select():
+            data = os.read(key.fileobj.fileno(), 65536)
+            if not data:
+                sel.unregister(key.fileobj)
+                continue
+            seen[key.fileobj] += data
+            now = time.perf_counter()
+            if started is None and b'mewz: "qemu-system' in seen[proc.stderr]:
+                started = now
+            if at_main is None and b"main\n" in seen[proc.stdout]:
+                at_main = now
+    proc.communicate()
+    if proc.returncode != 0 or started is None or at_main is None:
+        raise RuntimeError(f"{cmd}: exit {proc.returncode}: {seen[proc.stderr].decode()[-300:]}")
+    return at_main - started
+
+
+def files(work, runs):
+    print(f"\n## packed directories (--dir): build, and QEMU start -> app main (median of {runs} interleaved runs)")
+    app = os.path.join(work, "main.c")
+    with open(app, "w") as f:
+        f.write('#include <stdio.h>\nint main(void) { puts("main"); return 0; }\n')
+    wasm = os.path.join(work, "main.wasm")
+    sh(["clang-19", "--target=wasm32-wasi", "-O2", app, "-o", wasm])
+    trees = files_trees(work)
+    print(f"{'target':<8} {'directory':<13} {'build s':>8} {'packing s':>10} {'image MiB':>10} {'to main ms':>11} {'vs empty':>9}")
+    results = {}
+    for target in ["x86_64", "aarch64"]:
+        imgs = []
+        for label, tree, _, _ in trees:
+            img = os.path.join(work, f"{target}-{len(imgs)}.img")
+            t = time.perf_counter()
+            r = sh([MEWZ, "build", "--target", target, "--dir", f"{tree}::/data", wasm, "-o", img])
+            build = time.perf_counter() - t
+            m = re.search(r"files\s+([\d.]+) s", r.stderr)
+            imgs.append((label, img, build, float(m.group(1)) if m else math.nan))
+        boots = {label: [] for label, *_ in imgs}
+        for _ in range(runs):
+            for label, img, _, _ in imgs:
+                boots[label].append(qemu_to_main([MEWZ, "run", img]))
+        base = statistics.median(boots[imgs[0][0]])
+        for label, img, build, packing in imgs:
+            ms = statistics.median(boots[label]) * 1000
+            results[(target, label)] = (build, ms)
+            print(f"{target:<8} {label:<13} {build:8.2f} {packing:10.2f} {os.path.getsize(img) / (1 << 20):10.1f} "
+                  f"{ms:11.0f} {ms / (base * 1000):8.2f}x")
+        big = statistics.median(boots[imgs[-1][0]])
+        print(f"goal ({target}): 200 MiB boots within 1.2x the empty directory: {big / base:.2f}x "
+              f"({'ok' if big <= 1.2 * base else 'MISSED'})")
+    draw_files_chart(results, [t[0] for t in trees])
+    print(f"chart: {FILES_CHART}")
+
+
+def draw_files_chart(results, labels):
+    """Two bar charts side by side (QEMU start -> main, build time), one bar group per target."""
+    targets = ["x86_64", "aarch64"]
+    colors = ["#4c78a8", "#f58518", "#54a24b"]
+    width, height, pad = 760, 300, 50
+    panel = (width - 3 * pad) / 2
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+             f'<rect width="{width}" height="{height}" fill="white"/>']
+    for p, (title, index, unit) in enumerate([("QEMU start &#8594; app main", 1, "ms"), ("image build", 0, "s")]):
+        x0 = pad + p * (panel + pad)
+        top = max(results[(t, l)][index] for t in targets for l in labels) * 1.15 or 1
+        plot = height - 2 * pad
+        parts.append(f'<text x="{x0 + panel / 2}" y="{pad - 20}" text-anchor="middle" font-weight="bold">{title} ({unit})</text>')
+        parts.append(f'<line x1="{x0}" y1="{height - pad}" x2="{x0 + panel}" y2="{height - pad}" stroke="black"/>')
+        group = panel / len(targets)
+        bar = group / (len(labels) + 1)
+        for ti, t in enumerate(targets):
+            for li, l in enumerate(labels):
+                v = results[(t, l)][index]
+                h = plot * v / top
+                x = x0 + ti * group + (li + 0.5) * bar
+                parts.append(f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{bar * 0.9:.1f}" height="{h:.1f}" fill="{colors[li]}"/>')
+                value = f"{v:.0f}" if unit == "ms" else f"{v:.1f}"
+                parts.append(f'<text x="{x + bar * 0.45:.1f}" y="{height - pad - h - 4:.1f}" text-anchor="middle" '
+                             f'font-size="10">{value}</text>')
+            parts.append(f'<text x="{x0 + (ti + 0.5) * group:.1f}" y="{height - pad + 16}" text-anchor="middle">{t}</text>')
+    for li, l in enumerate(labels):
+        parts.append(f'<rect x="{pad + li * 150}" y="{height - 22}" width="12" height="12" fill="{colors[li]}"/>')
+        parts.append(f'<text x="{pad + li * 150 + 16}" y="{height - 12}">{l}</text>')
+    parts.append("</svg>")
+    os.makedirs(os.path.dirname(FILES_CHART), exist_ok=True)
+    with open(FILES_CHART, "w") as f:
+        f.write("\n".join(parts) + "\n")
+
+
 def positive(text):
     n = int(text)
     if n < 1:
@@ -168,10 +293,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=positive,
                    help=f"rounds per measurement (compute: {COMPUTE_RUNS}; boot: {BOOT_RUNS}, at least {BOOT_RUNS})")
-    p.add_argument("--only", choices=["compute", "images", "boot"], action="append")
+    p.add_argument("--only", choices=["compute", "images", "boot", "files"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
     a = p.parse_args()
-    parts = a.only or ["compute", "images", "boot"]
+    parts = a.only or ["compute", "images", "boot", "files"]
     with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
         print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if "compute" in parts:
@@ -180,6 +305,8 @@ def main():
             images(work, examples_dir(work), a.skip_go)
         if "boot" in parts:
             boot(work, max(a.runs or BOOT_RUNS, BOOT_RUNS))
+        if "files" in parts:
+            files(work, max(a.runs or BOOT_RUNS, BOOT_RUNS))
 
 
 if __name__ == "__main__":
