@@ -64,7 +64,14 @@ pub fn discover(dtb: usize) -> Result<Machine<'static>, &'static str> {
     if m.memory.as_slice().is_empty() {
         return Err("the device tree describes no memory");
     }
+    if m.boot_module.is_some_and(|r| !in_ram(&m, r)) {
+        return Err("the boot module (initrd or mewz.files-at) is not in RAM");
+    }
     Ok(m)
+}
+
+fn in_ram(m: &Machine<'_>, r: Range) -> bool {
+    m.memory.as_slice().iter().any(|ram| ram.contains(&r))
 }
 
 fn dtb_range() -> Range {
