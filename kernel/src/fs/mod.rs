@@ -508,9 +508,20 @@ impl FileSystem {
         self.space.check(extra + 2 * NODE_COST + name.len())?;
         self.space.charge(extra)?;
         let ino = self.new_node(data, now)?;
-        self.charge_entry(name)?;
+        if let Err(e) = self.charge_entry(name) {
+            self.discard(ino);
+            return Err(e);
+        }
         self.insert_entry(dir, name, ino, now)?;
         Ok(ino)
+    }
+
+    /// Frees a node made by `new_node` that could not be named after all.
+    fn discard(&mut self, ino: Ino) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.links = 0;
+        }
+        self.free_if_unused(ino);
     }
 
     /// Creates an empty regular file `name` in `dir`.

@@ -224,6 +224,11 @@ impl FdTable {
             .filter_map(|(fd, e)| Some((fd as u32, e.as_ref()?)))
     }
 
+    /// Whether every descriptor is taken (the next `insert` is `EMFILE`).
+    pub fn is_full(&self) -> bool {
+        self.free.is_empty() && self.slots.len() >= MAX_FDS
+    }
+
     /// Opens `entry` at the next number (see the module docs).
     pub fn insert(&mut self, entry: FdEntry) -> Result<u32, Errno> {
         let fd = match self.free.pop_last() {
@@ -310,8 +315,10 @@ mod tests {
         for _ in 3..MAX_FDS {
             t.insert(FdEntry::new(FdKind::Stdin)).unwrap();
         }
+        assert!(t.is_full());
         assert_eq!(t.insert(FdEntry::new(FdKind::Stdin)), Err(Errno::MFILE));
         t.close(500).unwrap();
+        assert!(!t.is_full());
         assert_eq!(t.insert(FdEntry::new(FdKind::Stdin)), Ok(500));
     }
 

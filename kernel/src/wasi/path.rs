@@ -178,6 +178,10 @@ pub fn path_open(
         return Err(Errno::NOTSUP);
     }
     cx.mem.check(opened, 4)?;
+    // Like Linux, no descriptor left is found out before anything is created or truncated.
+    if cx.state.fds.is_full() {
+        return Err(Errno::MFILE);
+    }
     let use_rights = super::types::rights::FD_READ | super::types::rights::FD_WRITE;
     let write = rights_base & super::types::rights::FD_WRITE != 0;
     let read = rights_base & super::types::rights::FD_READ != 0 || rights_base & use_rights == 0;

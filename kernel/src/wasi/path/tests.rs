@@ -854,6 +854,12 @@ fn too_many_open_files() {
         }
     }
     assert_eq!(last, Err(Errno::MFILE));
+    assert_eq!(f.open(3, "never", oflags::CREAT, W, 0), Err(Errno::MFILE));
+    assert_eq!(
+        f.stat(3, false, "never"),
+        Err(Errno::NOENT),
+        "EMFILE before creating"
+    );
     f.call(|cx| fd_close(cx, 100)).unwrap();
     assert_eq!(f.open(3, "file.txt", 0, R, 0), Ok(100));
 }
