@@ -7,14 +7,14 @@
 //! node, several names). Sockets, devices and FIFOs are skipped with a one-line warning, as are
 //! names that are not UTF-8 (a WASI path is a string).
 
-use crate::image::{Progress, run_tool};
+use crate::boot_files::RAM_NODE_MIN;
+use crate::image::Progress;
 use anyhow::{Context, Result};
 use mewz_pack::write::{Builder, Content, NodeId, Times};
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// One `--dir`: a host directory and the name the app sees it under.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,7 +197,38 @@ pub fn describe(dirs: &[DirSpec], warn: &mut dyn FnMut(String)) -> Result<(Build
     Ok((w.builder, w.summary))
 }
 
-/// Packs `dirs` into the archive file `out`; returns its size.
+/// One line about what was packed, for the build's progress output.
+fn summary_line(dirs: &[DirSpec], s: &Summary) -> String {
+    format!(
+        "{} director{}: {} files ({} KiB), {} directories, {} symlinks{}",
+        dirs.len(),
+        if dirs.len() == 1 { "y" } else { "ies" },
+        s.files,
+        s.bytes.div_ceil(1024),
+        s.directories,
+        s.symlinks,
+        if s.skipped > 0 {
+            format!(", {} skipped", s.skipped)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The archive's length once padded: whole pages, so that the kernel can map all of it
+/// read-only without sharing a page with what the linker puts next; for a large archive whole
+/// 2 MiB steps, which is how it can become guest RAM of its own (see `boot_files`). The
+/// reader ignores the padding.
+fn padded_len(len: u64) -> u64 {
+    let granule = if len >= RAM_NODE_MIN {
+        RAM_NODE_MIN
+    } else {
+        4096
+    };
+    len.next_multiple_of(granule)
+}
+
+/// Packs `dirs` into the archive file `out` (for `mewz run`); returns its padded size.
 pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
     progress.stage("files", || {
         let (builder, s) = describe(dirs, &mut |line| eprintln!("{line}"))?;
@@ -207,68 +238,109 @@ pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
         let len = builder
             .write_to(&mut writer)
             .context("packing the directories")?;
-        // Whole pages, so that the kernel can map all of it read-only without sharing a page
-        // with what the linker puts next; a large archive whole 2 MiB steps, which is how it
-        // can become guest RAM of its own (see `boot_files`). The reader ignores the padding.
-        let granule = if len >= crate::boot_files::RAM_NODE_MIN {
-            crate::boot_files::RAM_NODE_MIN
-        } else {
-            4096
-        };
         std::io::Write::flush(&mut writer).context("packing the directories")?;
-        let padded = len.next_multiple_of(granule);
+        let padded = padded_len(len);
         writer
             .get_ref()
             .set_len(padded)
             .context("packing the directories")?;
-        let detail = format!(
-            "{} director{}: {} files ({} KiB), {} directories, {} symlinks{}",
-            dirs.len(),
-            if dirs.len() == 1 { "y" } else { "ies" },
-            s.files,
-            s.bytes.div_ceil(1024),
-            s.directories,
-            s.symlinks,
-            if s.skipped > 0 {
-                format!(", {} skipped", s.skipped)
-            } else {
-                String::new()
-            }
-        );
-        Ok((padded, detail))
+        Ok((padded, summary_line(dirs, &s)))
     })
 }
 
-/// An object file for `arch` whose section `mewz_files` holds the archive at `archive`,
-/// aligned to `align` (the image's linker script places it; the kernel finds it by its
-/// bounds). The section is made empty with its alignment here, then filled by
-/// `llvm-objcopy --update-section`, which streams the archive instead of holding it.
-pub fn files_object(
-    arch: object::Architecture,
-    archive: &Path,
-    align: u64,
-    work: &Path,
-) -> Result<PathBuf> {
-    use object::write::Object as Writer;
-    use object::{BinaryFormat, Endianness, SectionKind};
-    let empty = work.join("files-empty.o");
-    let out = work.join("files.o");
-    let section = mewz_abi::symbols::FILES_SECTION;
-    let mut obj = Writer::new(BinaryFormat::Elf, arch, Endianness::Little);
-    let id = obj.add_section(
-        Vec::new(),
-        section.as_bytes().to_vec(),
-        SectionKind::ReadOnlyData,
-    );
-    obj.append_section_data(id, &[], align);
-    std::fs::write(&empty, obj.write()?)?;
-    run_tool(
-        Command::new(crate::image::objcopy())
-            .arg(format!("--update-section={section}={}", archive.display()))
-            .arg(&empty)
-            .arg(&out),
-    )?;
-    Ok(out)
+/// Packs `dirs` straight into an object file for the machine `e_machine` (for `mewz build`):
+/// its one section, `mewz_files`, holds the archive (the image's linker script places it and
+/// the kernel finds it by its bounds). A large archive gets 2 MiB alignment (large pages,
+/// and the file-backed memory of `boot_files`), a small one page alignment, rather than pad the
+/// image by up to 2 MiB; `unaligned` (for hosted executables) asks for neither. The bytes are
+/// streamed from the host files into the object: nothing holds the archive whole.
+pub fn pack_object(
+    dirs: &[DirSpec],
+    e_machine: u16,
+    unaligned: bool,
+    out: &Path,
+    progress: &Progress,
+) -> Result<u64> {
+    use object::write::StreamingBuffer;
+    use object::write::elf::{FileHeader, SectionHeader, Writer};
+    progress.stage("files", || {
+        let (builder, s) = describe(dirs, &mut |line| eprintln!("{line}"))?;
+        let len = builder.archive_len()?;
+        let padded = padded_len(len);
+        let align = match (unaligned, padded >= RAM_NODE_MIN) {
+            (true, _) => mewz_pack::FILE_ALIGN,
+            (false, true) => RAM_NODE_MIN,
+            (false, false) => 4096,
+        };
+        let file =
+            std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let mut buffer = StreamingBuffer::new(std::io::BufWriter::with_capacity(1 << 20, file));
+        let mut w = Writer::new(object::Endianness::Little, true, &mut buffer);
+        w.reserve_file_header();
+        w.reserve_null_section_index();
+        let name = w.add_section_name(mewz_abi::symbols::FILES_SECTION.as_bytes());
+        w.reserve_section_index();
+        w.reserve_shstrtab_section_index();
+        let data_offset = w.reserve(padded as usize, 4096);
+        w.reserve_shstrtab();
+        w.reserve_section_headers();
+        w.write_file_header(&FileHeader {
+            os_abi: object::elf::ELFOSABI_NONE,
+            abi_version: 0,
+            e_type: object::elf::ET_REL,
+            e_machine,
+            e_entry: 0,
+            e_flags: 0,
+        })?;
+        w.write_align(4096);
+        let written = builder
+            .write_to(&mut SectionData(&mut w))
+            .context("packing the directories")?;
+        anyhow::ensure!(
+            written == len,
+            "the archive came out {written} bytes, not {len}"
+        );
+        let zeros = vec![0u8; 1 << 16];
+        let mut left = padded - len;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            w.write(&zeros[..n]);
+            left -= n as u64;
+        }
+        w.write_shstrtab();
+        w.write_null_section_header();
+        w.write_section_header(&SectionHeader {
+            name: Some(name),
+            sh_type: object::elf::SHT_PROGBITS,
+            sh_flags: u64::from(object::elf::SHF_ALLOC),
+            sh_addr: 0,
+            sh_offset: data_offset as u64,
+            sh_size: padded,
+            sh_link: 0,
+            sh_info: 0,
+            sh_addralign: align,
+            sh_entsize: 0,
+        });
+        w.write_shstrtab_section_header();
+        buffer.result().context("writing the packed directories")?;
+        std::io::Write::flush(&mut buffer.into_inner())
+            .context("writing the packed directories")?;
+        Ok((padded, summary_line(dirs, &s)))
+    })
+}
+
+/// The section data being written, as an `io::Write` for the archive writer.
+struct SectionData<'w, 'a>(&'w mut object::write::elf::Writer<'a>);
+
+impl std::io::Write for SectionData<'_, '_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.write(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -278,21 +350,47 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     #[test]
-    fn the_files_object_holds_the_archive_aligned() {
+    fn the_files_object_holds_the_archive_aligned_and_padded() {
         use object::{Object, ObjectSection};
         let tmp = tempfile::tempdir().unwrap();
-        let archive = tmp.path().join("a.pack");
-        std::fs::write(&archive, vec![0x5a; 10_000]).unwrap();
-        for arch in [object::Architecture::X86_64, object::Architecture::Aarch64] {
-            let path = files_object(arch, &archive, 2 << 20, tmp.path()).unwrap();
-            let bytes = std::fs::read(path).unwrap();
-            let obj = object::File::parse(&*bytes).unwrap();
-            let s = obj
-                .section_by_name(mewz_abi::symbols::FILES_SECTION)
-                .unwrap();
-            assert_eq!(s.align(), 2 << 20);
-            assert_eq!(s.data().unwrap(), &vec![0x5a; 10_000][..]);
-            assert_eq!(obj.architecture(), arch);
+        for (size, unaligned, align, padded) in [
+            (10_000, false, 4096, None),
+            (3 << 20, false, RAM_NODE_MIN, Some(4 << 20)),
+            (10_000, true, mewz_pack::FILE_ALIGN, None),
+        ] {
+            let dir = tmp.path().join(format!("d{size}{unaligned}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("f"), vec![0x5a; size]).unwrap();
+            let dirs = [DirSpec {
+                host: dir.clone(),
+                guest: "/d".into(),
+            }];
+            for machine in [object::elf::EM_X86_64, object::elf::EM_AARCH64] {
+                let path = tmp.path().join("files.o");
+                let len = pack_object(&dirs, machine, unaligned, &path, &Progress { quiet: true })
+                    .unwrap();
+                let bytes = std::fs::read(&path).unwrap();
+                let obj = object::File::parse(&*bytes).unwrap();
+                let s = obj
+                    .section_by_name(mewz_abi::symbols::FILES_SECTION)
+                    .unwrap();
+                assert_eq!(s.align(), align);
+                let data = s.data().unwrap();
+                assert_eq!(data.len() as u64, len);
+                assert!(len.is_multiple_of(4096));
+                if let Some(p) = padded {
+                    assert_eq!(len, p);
+                }
+                let a = mewz_pack::Archive::parse(data).unwrap();
+                let root = a.node(a.roots().next().unwrap().node).unwrap();
+                let f = a.node(a.lookup(&root, b"f").unwrap().1.node).unwrap();
+                assert_eq!(f.bytes, &vec![0x5a; size][..]);
+                let arch = match machine {
+                    object::elf::EM_X86_64 => object::Architecture::X86_64,
+                    _ => object::Architecture::Aarch64,
+                };
+                assert_eq!(obj.architecture(), arch);
+            }
         }
     }
 

@@ -232,7 +232,7 @@ fn linker() -> String {
     std::env::var("MEWZ_LD").unwrap_or_else(|_| "ld.lld-19".into())
 }
 
-pub fn objcopy() -> String {
+fn objcopy() -> String {
     std::env::var("MEWZ_OBJCOPY").unwrap_or_else(|_| "llvm-objcopy-19".into())
 }
 

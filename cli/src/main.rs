@@ -123,9 +123,6 @@ struct RunArgs {
     args: Vec<String>,
 }
 
-/// Alignment of the packed directories in an image (large pages for the kernel's mapping).
-const FILES_ALIGN: u64 = mewz_abi::symbols::FILES_SECTION_ALIGN;
-
 /// Memory of a machine `mewz run` starts when nothing asks for more (the profiles' `-m`).
 const DEFAULT_VM_MIB: u64 = 512;
 
@@ -304,22 +301,16 @@ fn build(
     let files = if dirs.is_empty() {
         None
     } else {
-        let archive = work.path().join("files.pack");
-        let len = files::pack(dirs, &archive, progress)?;
-        // Large archives get 2 MiB alignment (large pages); small ones stay page aligned rather
-        // than pad the image by up to 2 MiB.
-        let image_align = if len >= FILES_ALIGN {
-            FILES_ALIGN
-        } else {
-            4096
+        let path = work.path().join("files.o");
+        let (machine, unaligned) = match target {
+            TargetName::X86_64 => (object::elf::EM_X86_64, false),
+            TargetName::Aarch64 => (object::elf::EM_AARCH64, false),
+            // A hosted executable maps no pages of its own: no alignment to pad for.
+            TargetName::Host if cfg!(target_arch = "aarch64") => (object::elf::EM_AARCH64, true),
+            TargetName::Host => (object::elf::EM_X86_64, true),
         };
-        let (arch, align) = match target {
-            TargetName::X86_64 => (object::Architecture::X86_64, image_align),
-            TargetName::Aarch64 => (object::Architecture::Aarch64, image_align),
-            TargetName::Host if cfg!(target_arch = "aarch64") => (object::Architecture::Aarch64, 8),
-            TargetName::Host => (object::Architecture::X86_64, 8),
-        };
-        Some(files::files_object(arch, &archive, align, work.path())?)
+        files::pack_object(dirs, machine, unaligned, &path, progress)?;
+        Some(path)
     };
     let object = app
         .map(|wasm| {
@@ -581,5 +572,12 @@ mod tests {
         arm[56..60].copy_from_slice(b"ARM\x64");
         assert_eq!(image_target(&arm), Some(TargetName::Aarch64));
         assert_eq!(image_target(b"not an image"), None);
+        let mut elf = vec![0u8; 64];
+        elf[..4].copy_from_slice(b"\x7fELF");
+        elf[18] = 62;
+        assert_eq!(image_target(&elf), Some(TargetName::X86_64));
+        elf[18] = 183;
+        assert_eq!(image_target(&elf), None, "an aarch64 ELF is no mewz image");
+        assert_eq!(image_target(&elf[..10]), None);
     }
 }

@@ -79,6 +79,7 @@ impl fmt::Display for AppError {
 /// boot command line, and its packed directories ([`files`]); returns the exit status
 /// (printing why, if it cannot start).
 pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
+    let checking = p.monotonic_ns();
     let archive = match files::archive(p) {
         Ok(a) => a,
         Err(e) => {
@@ -88,11 +89,12 @@ pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
     };
     if let Some(a) = &archive {
         klog!(
-            "files: {} preopened director{}, {} nodes, {} KiB",
+            "files: {} preopened director{}, {} nodes, {} KiB, checked in {} us",
             a.root_count(),
             if a.root_count() == 1 { "y" } else { "ies" },
             a.node_count(),
-            a.len() / 1024
+            a.len() / 1024,
+            p.monotonic_ns().saturating_sub(checking) / 1000
         );
     }
     let result = image::baked_config()
