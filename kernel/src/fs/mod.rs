@@ -1,7 +1,7 @@
 //! The RAM filesystem behind every `path_*` and file `fd_*` call.
 //!
 //! It starts from the packed directories ([`mewz_pack::Archive`], borrowed for the kernel's
-//! life) without copying them: a node of the archive becomes a [`Node`] only when a lookup
+//! life) without copying them: a node of the archive becomes a live node only when a lookup
 //! reaches it, a packed directory keeps reading its entries from the archive until it changes
 //! ([`dir::Entries`]), and a packed file's bytes are copied chunk by chunk when first written
 //! ([`file::FileData`]). Everything written lives in the kernel heap and is gone at power-off.
