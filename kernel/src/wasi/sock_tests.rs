@@ -1,0 +1,1 @@
+//! The socket calls through guest memory, over a loopback stack.
