@@ -104,7 +104,7 @@ fn env(args: &[&str]) -> AppEnv {
     AppEnv {
         args: args.iter().map(|s| s.to_string()).collect(),
         env: vec![("GREETING".into(), "hi".into())],
-        memory_limit_bytes: None,
+        ..AppEnv::default()
     }
 }
 

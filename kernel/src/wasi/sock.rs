@@ -64,9 +64,13 @@ pub fn closed(cx: &mut Ctx<'_>, entry: &FdEntry) {
 
 /// Opens a listening TCP socket on `addr` at the lowest free descriptor (the preopened
 /// listeners of `mewz.tcplisten=`); non-blocking, as wasmtime hands them out.
-pub fn preopen_listener(cx: &mut Ctx<'_>, addr: SocketAddr) -> Result<u32, Errno> {
+pub fn preopen_listener(
+    state: &mut super::WasiState,
+    p: &dyn crate::platform::Platform,
+    addr: SocketAddr,
+) -> Result<u32, Errno> {
     let family = family_of(&addr);
-    let net = cx.state.network();
+    let net = state.network();
     let h = net.open(family, Kind::Stream)?;
     let listening = net
         .stack()
@@ -74,10 +78,17 @@ pub fn preopen_listener(cx: &mut Ctx<'_>, addr: SocketAddr) -> Result<u32, Errno
         .and_then(|()| net.stack().bind(h, addr))
         .and_then(|()| net.listen(h, crate::net::DEFAULT_BACKLOG));
     if let Err(e) = listening {
-        net.close(cx.platform, h);
+        net.close(p, h);
         return Err(e);
     }
-    insert_socket(cx, h, Kind::Stream, fdflags::NONBLOCK)
+    let mut entry = FdEntry::new(FdKind::Socket {
+        handle: h,
+        kind: Kind::Stream,
+    });
+    entry.flags = fdflags::NONBLOCK;
+    state.fds.insert(entry).inspect_err(|_| {
+        state.network().close(p, h);
+    })
 }
 
 fn family_of(addr: &SocketAddr) -> Family {

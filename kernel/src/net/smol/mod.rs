@@ -522,26 +522,38 @@ impl<D: Device> Stack for SmolStack<D> {
     }
 
     fn poll(&mut self) {
+        use smoltcp::iface::{PollIngressSingleResult, PollResult};
         let now = self.now();
         self.iface.poll_maintenance(now);
-        for _ in 0..INGRESS_BUDGET {
-            use smoltcp::iface::PollIngressSingleResult;
-            match self
-                .iface
-                .poll_ingress_single(now, &mut self.device, &mut self.sockets)
-            {
-                PollIngressSingleResult::None => break,
-                PollIngressSingleResult::PacketProcessed => {}
-                PollIngressSingleResult::SocketStateChanged => self.service_listeners(),
+        let mut budget = INGRESS_BUDGET;
+        // Rounds of ingress then egress, until a round neither takes in nor sends anything:
+        // what one sends on a loopback device is the next round's input.
+        loop {
+            let mut took = 0;
+            while took < budget {
+                match self
+                    .iface
+                    .poll_ingress_single(now, &mut self.device, &mut self.sockets)
+                {
+                    PollIngressSingleResult::None => break,
+                    PollIngressSingleResult::PacketProcessed => {}
+                    PollIngressSingleResult::SocketStateChanged => self.service_listeners(),
+                }
+                took += 1;
             }
-        }
-        for _ in 0..INGRESS_BUDGET {
-            use smoltcp::iface::PollResult;
-            if self
-                .iface
-                .poll_egress(now, &mut self.device, &mut self.sockets)
-                == PollResult::None
-            {
+            budget -= took;
+            let mut sent = false;
+            for _ in 0..INGRESS_BUDGET {
+                if self
+                    .iface
+                    .poll_egress(now, &mut self.device, &mut self.sockets)
+                    == PollResult::None
+                {
+                    break;
+                }
+                sent = true;
+            }
+            if (took == 0 && !sent) || budget == 0 {
                 break;
             }
         }
