@@ -13,6 +13,7 @@
 pub mod config;
 pub mod smol;
 pub mod stack;
+pub mod virtio_net;
 
 use crate::platform::Platform;
 use crate::wasi::Errno;
