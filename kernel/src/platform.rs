@@ -57,8 +57,12 @@ pub trait Platform: Sync {
     /// Reads whatever console input is available, without blocking; returns the count read.
     fn console_read(&self, buf: &mut [u8]) -> usize;
     /// Whether console input has ended for good (the hosted platform's stdin at end of file).
-    /// A serial line never ends: there, end of file is an in-band EOT byte (see `wasi::stdin`).
     fn console_input_ended(&self) -> bool {
+        false
+    }
+    /// Whether console input can end at all. A serial line cannot: there, end of file is an
+    /// in-band EOT byte (see `wasi::stdin`).
+    fn console_input_can_end(&self) -> bool {
         false
     }
 
@@ -140,6 +144,7 @@ pub trait Platform: Sync {
             Stream::Err,
             format_args!("wasm trap: {}\n", code.spec_name()),
         );
+        crate::console::flush(crate::platform::platform());
         self.exit(mewz_abi::ExitCode::WASM_TRAP.0)
     }
 

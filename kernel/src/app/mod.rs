@@ -82,7 +82,7 @@ pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
         Ok(code) => code,
         Err(e) => {
             kprintln!("mewz: cannot start the app: {e}");
-            ExitCode::KERNEL_PANIC.0
+            ExitCode::APP_NOT_STARTED.0
         }
     }
 }
@@ -108,7 +108,11 @@ pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Resu
             mem.base
         );
     }
-    wasi::install(WasiState::new(&env.args, &env.env), module.memory);
+    let mut state = WasiState::new(&env.args, &env.env);
+    state.stdio = wasi::stdio::HostStdio::parse(
+        crate::cmdline::CommandLine::parse(p.command_line()).option(wasi::stdio::OPTION),
+    );
+    wasi::install(state, module.memory);
     klog!("argv {:?}", env.args);
     let entry = Entry {
         instantiate: module.instantiate,
