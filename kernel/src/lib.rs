@@ -18,6 +18,7 @@ pub mod net;
 pub mod platform;
 pub mod selftest;
 pub mod time;
+pub mod virtio;
 pub mod wasi;
 
 #[cfg(target_os = "none")]

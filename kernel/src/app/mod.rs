@@ -89,7 +89,7 @@ pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
         Ok(code) => code,
         Err(e) => {
             kprintln!("mewz: cannot start the app: {e}");
-            ExitCode::KERNEL_PANIC.0
+            ExitCode::APP_NOT_STARTED.0
         }
     }
 }
@@ -116,6 +116,9 @@ pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Resu
         );
     }
     let mut state = WasiState::new(&env.args, &env.env);
+    state.stdio = wasi::stdio::HostStdio::parse(
+        crate::cmdline::CommandLine::parse(p.command_line()).option(wasi::stdio::OPTION),
+    );
     for &addr in &env.tcp_listeners {
         let fd = wasi::sock::preopen_listener(&mut state, p, addr)
             .map_err(|e| AppError::Listener(addr, e))?;

@@ -19,6 +19,7 @@ pub mod poll;
 pub mod sock;
 pub mod sockopt;
 pub mod stdin;
+pub mod stdio;
 pub mod types;
 
 #[cfg(test)]
@@ -44,6 +45,8 @@ pub struct WasiState {
     pub env: Vec<String>,
     pub fds: FdTable,
     pub stdin: StdinBuffer,
+    /// What stdin, stdout and stderr are on the host.
+    pub stdio: stdio::HostStdio,
     /// The network, from the app's first socket on (see [`WasiState::network`]).
     pub net: Option<crate::net::Network>,
 }

@@ -214,6 +214,15 @@ pub(super) fn receive(
             got.from,
         ));
     }
+    if total == 0 {
+        // Nothing to read into: only the socket's state can make this fail.
+        let net = cx.state.network();
+        return match net.recv(cx.platform, h, &mut [], false, true) {
+            Ok(got) => Ok((0, false, got.from)),
+            Err(Errno::AGAIN) => Ok((0, false, None)),
+            Err(e) => Err(e),
+        };
+    }
     let waitall = flags & RECV_WAITALL != 0;
     let mut done = 0usize;
     let mut from = None;

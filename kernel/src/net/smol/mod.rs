@@ -49,6 +49,20 @@ const MAX_WAIT_NS: u64 = 1_000_000_000;
 /// Ephemeral ports, as Linux's default `ip_local_port_range`.
 const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 
+/// What the stack needs of a device besides moving frames: its interrupt.
+pub trait Interrupts {
+    /// Acknowledges the device's interrupt before the stack looks for frames.
+    fn acknowledge(&mut self) {}
+    /// Longest the stack may sleep waiting for the device (a device that cannot interrupt
+    /// must be looked at now and then).
+    fn longest_sleep_ns(&self) -> u64 {
+        u64::MAX
+    }
+}
+
+/// The loopback device has nothing to acknowledge: what it sends is input at once.
+impl Interrupts for Loopback {}
+
 /// Tunable per-socket options, as the app set them.
 #[derive(Clone, Copy, Debug)]
 struct Options {
@@ -71,7 +85,7 @@ struct Orphan {
     deadline_ns: u64,
 }
 
-pub struct SmolStack<D: Device> {
+pub struct SmolStack<D: Device + Interrupts> {
     platform: &'static dyn Platform,
     name: &'static str,
     device: Gate<D>,
@@ -93,7 +107,7 @@ pub struct SmolStack<D: Device> {
 
 // SAFETY: the stack is only ever used under the kernel's network lock, from the app's one
 // thread; the platform reference it holds is itself `Sync`.
-unsafe impl<D: Device> Send for SmolStack<D> {}
+unsafe impl<D: Device + Interrupts> Send for SmolStack<D> {}
 
 /// A loopback-only stack (`127.0.0.1`, `::1`), for a machine without a NIC.
 pub fn loopback_stack(p: &'static dyn Platform) -> Box<dyn Stack> {
@@ -117,7 +131,7 @@ fn loopback(p: &'static dyn Platform, sizes: Sizes) -> SmolStack<Loopback> {
 
 /// The stack of an Ethernet NIC with MAC address `mac`, configured as `config` says (DHCP
 /// starts now and completes while the app runs).
-pub fn ethernet_stack<D: Device + 'static>(
+pub fn ethernet_stack<D: Device + Interrupts + 'static>(
     p: &'static dyn Platform,
     name: &'static str,
     device: D,
@@ -142,7 +156,7 @@ pub fn ethernet_stack<D: Device + 'static>(
     Box::new(stack)
 }
 
-impl<D: Device> SmolStack<D> {
+impl<D: Device + Interrupts> SmolStack<D> {
     fn new(
         platform: &'static dyn Platform,
         name: &'static str,
@@ -371,7 +385,7 @@ impl<D: Device> SmolStack<D> {
     }
 }
 
-impl<D: Device> Stack for SmolStack<D> {
+impl<D: Device + Interrupts> Stack for SmolStack<D> {
     fn describe(&self) -> String {
         alloc::format!(
             "{} stack, {} KiB per stream buffer, up to {} sockets",
@@ -524,6 +538,7 @@ impl<D: Device> Stack for SmolStack<D> {
     fn poll(&mut self) {
         use smoltcp::iface::{PollIngressSingleResult, PollResult};
         let now = self.now();
+        self.device.inner.acknowledge();
         self.iface.poll_maintenance(now);
         let mut budget = INGRESS_BUDGET;
         // Rounds of ingress then egress, until a round neither takes in nor sends anything:
@@ -571,6 +586,7 @@ impl<D: Device> Stack for SmolStack<D> {
         if let Some(d) = self.orphan_deadline() {
             wake = wake.min(d);
         }
+        wake = wake.min(now_ns.saturating_add(self.device.inner.longest_sleep_ns()));
         if wake <= now_ns {
             return;
         }

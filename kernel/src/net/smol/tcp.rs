@@ -116,7 +116,7 @@ fn listen_endpoint(addr: Option<SocketAddr>, port: u16) -> IpListenEndpoint {
     }
 }
 
-impl<D: Device> SmolStack<D> {
+impl<D: Device + super::Interrupts> SmolStack<D> {
     fn tcp(&mut self, h: Handle) -> Result<&mut TcpEntry, Errno> {
         match self.entries.get_mut(&h) {
             Some(Entry::Tcp(t)) => Ok(t),

@@ -18,7 +18,7 @@ fn local(port: u16) -> SocketAddr {
 }
 
 /// Polls (letting virtual time pass, as a wait would) until `done` or the step budget ends.
-fn until<D: Device>(
+fn until<D: Device + Interrupts>(
     s: &mut SmolStack<D>,
     p: &MockPlatform,
     mut done: impl FnMut(&mut SmolStack<D>) -> bool,

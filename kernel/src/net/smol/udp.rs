@@ -22,7 +22,7 @@ pub struct UdpEntry {
     pub options: Options,
 }
 
-impl<D: Device> SmolStack<D> {
+impl<D: Device + super::Interrupts> SmolStack<D> {
     fn udp(&mut self, h: Handle) -> Result<&mut UdpEntry, Errno> {
         match self.entries.get_mut(&h) {
             Some(Entry::Udp(u)) => Ok(u),

@@ -1,0 +1,270 @@
+//! The host side of the guest's console: the runner owns every channel QEMU's character
+//! devices use, and moves the bytes between them and its own stdin, stdout and stderr.
+//!
+//! Each channel is a Unix socket in a private directory that QEMU connects to at start
+//! (`-chardev socket,path=...`): the virtio console's three ports, one per stream, and the
+//! two UARTs (kernel messages, and the console of a kernel without virtio). Stdin is
+//! forwarded as it arrives — whatever comes before the guest is ready waits in the socket —
+//! and its end shuts the socket's write side, which QEMU reports to the guest as the port
+//! closing: out of band, so every byte value passes. The socket itself stays open until the
+//! machine stops (QEMU drops a connection whose peer is gone before reading what is queued).
+//! Output is written on as it comes, unbuffered; when the reader goes away (a closed pipe) the
+//! port closes and the app's writes fail with EPIPE, as they would under wasmtime.
+
+use anyhow::{Context, Result, bail};
+use mewz_kernel::console::{STDERR_PORT, STDIN_PORT, STDOUT_PORT};
+use mewz_kernel::wasi::stdio::{HostStdio, HostStream};
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How the guest's machine exposes the virtio console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VirtioBus {
+    Pci,
+    Mmio,
+}
+
+/// One channel between QEMU and the runner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Channel {
+    /// Virtio console ports: (port number, name).
+    Port(u32, &'static str),
+    /// The first and second UART.
+    Uart(u8),
+}
+
+impl Channel {
+    fn id(self) -> String {
+        match self {
+            Channel::Port(nr, _) => format!("mewzport{nr}"),
+            Channel::Uart(n) => format!("mewzuart{n}"),
+        }
+    }
+}
+
+const STDIN: Channel = Channel::Port(1, STDIN_PORT);
+const STDOUT: Channel = Channel::Port(2, STDOUT_PORT);
+const STDERR: Channel = Channel::Port(3, STDERR_PORT);
+const CHANNELS: [Channel; 5] = [STDIN, STDOUT, STDERR, Channel::Uart(0), Channel::Uart(1)];
+
+/// What the runner's own stdin, stdout and stderr are (told to the kernel, which answers the
+/// app as wasmtime would).
+pub fn classify() -> HostStdio {
+    let stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
+        // A closed stdin reads as empty, as under wasmtime.
+        Err(_) => HostStream::Null,
+        Ok(fd) => match readable(&fd) {
+            false => HostStream::Unreadable,
+            true => kind(fd),
+        },
+    };
+    let out = |fd: std::io::Result<OwnedFd>| fd.map_or(HostStream::Null, kind);
+    HostStdio([
+        stdin,
+        out(std::io::stdout().as_fd().try_clone_to_owned()),
+        out(std::io::stderr().as_fd().try_clone_to_owned()),
+    ])
+}
+
+fn readable(fd: &OwnedFd) -> bool {
+    // SAFETY: F_GETFL only reads the status flags of a descriptor we own.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_ACCMODE != libc::O_WRONLY
+}
+
+fn kind(fd: OwnedFd) -> HostStream {
+    use std::io::IsTerminal;
+    if fd.is_terminal() {
+        return HostStream::Terminal;
+    }
+    match File::from(fd).metadata().map(|m| m.file_type()) {
+        Ok(t) if t.is_dir() => HostStream::Directory,
+        Ok(t) if t.is_file() => HostStream::File,
+        Ok(t) if t.is_char_device() || t.is_block_device() => HostStream::Null,
+        _ => HostStream::Pipe,
+    }
+}
+
+/// The listening sockets, before QEMU connects.
+pub struct Channels {
+    dir: PathBuf,
+    listeners: Vec<(Channel, UnixListener)>,
+}
+
+impl Channels {
+    /// Listens on one socket per channel in `dir` (a directory only this user can enter).
+    pub fn listen(dir: &Path) -> Result<Channels> {
+        let listeners = CHANNELS
+            .iter()
+            .map(|&c| {
+                let path = dir.join(c.id());
+                let l = UnixListener::bind(&path)
+                    .with_context(|| format!("listening on {}", path.display()))?;
+                l.set_nonblocking(true)?;
+                Ok((c, l))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Channels {
+            dir: dir.to_path_buf(),
+            listeners,
+        })
+    }
+
+    /// QEMU's arguments for the channels: the UARTs and a virtio console with the three ports.
+    pub fn qemu_args(&self, bus: VirtioBus) -> Vec<String> {
+        let mut args = Vec::new();
+        for &c in &CHANNELS {
+            args.push("-chardev".into());
+            args.push(format!(
+                "socket,id={},path={}",
+                c.id(),
+                self.dir.join(c.id()).display()
+            ));
+        }
+        for n in 0..2 {
+            args.push("-serial".into());
+            args.push(format!("chardev:{}", Channel::Uart(n).id()));
+        }
+        let device = match bus {
+            VirtioBus::Pci => "virtio-serial-pci",
+            VirtioBus::Mmio => "virtio-serial-device",
+        };
+        args.push("-device".into());
+        args.push(format!("{device},id=mewzcon,max_ports=4"));
+        for c in [STDIN, STDOUT, STDERR] {
+            if let Channel::Port(nr, name) = c {
+                args.push("-device".into());
+                args.push(format!(
+                    "virtserialport,bus=mewzcon.0,nr={nr},name={name},chardev={}",
+                    c.id()
+                ));
+            }
+        }
+        args
+    }
+
+    /// Waits for QEMU to connect every channel (it does as it starts), then starts moving
+    /// bytes. Fails if QEMU exits first or does not connect within `timeout`.
+    pub fn connect(self, qemu: &mut Child, stdio: &HostStdio, timeout: Duration) -> Result<Pumps> {
+        let start = Instant::now();
+        let mut connected: Vec<Option<UnixStream>> = CHANNELS.iter().map(|_| None).collect();
+        while connected.iter().any(Option::is_none) {
+            for ((_, l), slot) in self.listeners.iter().zip(&mut connected) {
+                if slot.is_none() {
+                    match l.accept() {
+                        Ok((s, _)) => {
+                            s.set_nonblocking(false)?;
+                            *slot = Some(s);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e).context("accepting QEMU's connection"),
+                    }
+                }
+            }
+            if qemu.try_wait()?.is_some() {
+                bail!("QEMU stopped before it was running");
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "QEMU did not connect its console within {} s",
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut streams = connected.into_iter().map(Option::unwrap);
+        let mut next = || streams.next().expect("one stream per channel");
+        let (stdin, stdout, stderr, uart0, uart1) = (next(), next(), next(), next(), next());
+        let readable_stdin = !matches!(stdio.0[0], HostStream::Directory | HostStream::Unreadable);
+        forward_stdin(stdin, readable_stdin);
+        let out = || std::io::stdout().as_fd().try_clone_to_owned().ok();
+        let err = || std::io::stderr().as_fd().try_clone_to_owned().ok();
+        Ok(Pumps {
+            outputs: vec![
+                pump(stdout, out(), true),
+                pump(stderr, err(), true),
+                pump(uart0, out(), false),
+                pump(uart1, err(), false),
+            ],
+        })
+    }
+}
+
+/// Copies the runner's stdin to the guest's stdin port, then closes the port's input side.
+fn forward_stdin(mut port: UnixStream, readable: bool) {
+    std::thread::spawn(move || {
+        // Read the descriptor directly: `std::io::stdin` buffers, and reads a closed stdin as
+        // empty without saying so.
+        let input = std::io::stdin().as_fd().try_clone_to_owned().ok();
+        if let (true, Some(fd)) = (readable, input) {
+            let mut input = File::from(fd);
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                match input.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if port.write_all(&buf[..n]).is_err() {
+                            return; // the machine is gone
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        // End of input. The socket stays open: QEMU would drop what it has not read yet if
+        // the peer disappeared, but it reads a shut-down write side to the end first.
+        let _ = port.shutdown(Shutdown::Write);
+        loop {
+            std::thread::park();
+        }
+    });
+}
+
+/// Copies a channel to the runner's `to` as it arrives. For a port (`close_on_error`), a
+/// failed write closes the port, so that the guest's writes fail; a UART drains silently.
+fn pump(mut from: UnixStream, to: Option<OwnedFd>, close_on_error: bool) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut to = to.map(File::from);
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            if let Some(out) = &mut to
+                && out.write_all(&buf[..n]).is_err()
+            {
+                to = None;
+                if close_on_error {
+                    let _ = from.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// The threads moving the guest's output; they end when QEMU closes its side.
+pub struct Pumps {
+    outputs: Vec<JoinHandle<()>>,
+}
+
+impl Pumps {
+    /// Waits until every byte the guest wrote has been passed on (after QEMU stopped).
+    pub fn finish(self) {
+        for t in self.outputs {
+            let _ = t.join();
+        }
+    }
+}
