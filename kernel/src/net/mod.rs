@@ -281,12 +281,12 @@ impl Network {
         }
     }
 
-    /// Sleeps until one of `interest` may be ready or until `deadline_ns` (`poll_oneoff`).
+    /// Sleeps until one of `interest` may be ready or until `deadline_ns` (`poll_oneoff`,
+    /// which polls the stack once per round itself).
     pub fn wait(&mut self, p: &dyn Platform, deadline_ns: u64, interest: &[(Handle, Interest)]) {
         self.report.note(p, &*self.stack);
         self.stack
             .wait(p, deadline_ns.min(self.report.due()), interest);
-        self.stack.poll();
     }
 
     /// Resolves `name` (a host name or a literal address), waiting for the answer.

@@ -70,6 +70,10 @@ pub fn poll_oneoff(
         .collect::<Result<Vec<_>, _>>()?;
     let ready = loop {
         let now = cx.platform.monotonic_ns();
+        // One look at the network per round, however many sockets are subscribed.
+        if let Some(net) = cx.state.net.as_mut() {
+            net.stack().poll();
+        }
         let mut ready = Vec::new();
         let mut wake_at = u64::MAX;
         for s in &parsed {
@@ -166,9 +170,7 @@ fn socket_interest(cx: &Ctx<'_>, subs: &[Subscription]) -> Vec<(Handle, Interest
 
 /// A socket's readiness as `(nbytes, flags)`, if it fires for `interest`.
 fn socket_readiness(cx: &mut Ctx<'_>, h: Handle, interest: Interest) -> Option<(u64, u16)> {
-    let net = cx.state.net.as_mut()?;
-    net.stack().poll();
-    let r = net.stack().readiness(h);
+    let r = cx.state.net.as_mut()?.stack().readiness(h);
     let hangup = if r.hangup {
         EVENT_FD_READWRITE_HANGUP
     } else {
