@@ -5,7 +5,7 @@
 //! reach the user only with `-v`, or as the reason when QEMU fails. The console's channels
 //! belong to the runner (see [`crate::stdio`]).
 
-use crate::stdio::{self, Channels, VirtioBus};
+use crate::stdio::{Channels, VirtioBus};
 use crate::targets::{ExitDevice, Profile};
 use anyhow::{Context, Result};
 use mewz_abi::ExitCode;
@@ -132,7 +132,7 @@ const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let exit_file = dir.path().join("exit");
-    let host_stdio = stdio::classify();
+    let host_stdio = mewz_host::stdio::classify();
     let channels = Channels::listen(dir.path())?;
     // The kernel learns what the streams are, to answer the app as wasmtime would.
     let command_line = format!("{} {}", host_stdio.word(), boot.command_line);
@@ -192,7 +192,8 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
     };
     let elapsed = start.elapsed();
     let messages = qemu_messages.join().unwrap_or_default();
-    let pumps = match (pumps, last_line(&messages)) {
+    let binary = &boot.profile.qemu.binary;
+    let pumps = match (pumps, reason(&messages, binary)) {
         (Ok(p), _) => p,
         (Err(_), Some(why)) => anyhow::bail!("QEMU failed: {why}"),
         (Err(e), None) => return Err(e),
@@ -208,7 +209,7 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
         decode(boot.profile.exit, status, status_byte)
     };
     let qemu_error = (code == ExitCode::NO_STATUS && !timed_out && signal.is_none())
-        .then(|| last_line(&messages))
+        .then(|| reason(&messages, binary))
         .flatten();
     Ok(Outcome {
         code,
@@ -239,11 +240,21 @@ fn collect_messages(
     })
 }
 
-fn last_line(messages: &[String]) -> Option<String> {
+/// QEMU's reason, from its messages: its last error line (QEMU starts those with its own
+/// name, and may explain on further lines), else its last line.
+fn reason(messages: &[String], binary: &str) -> Option<String> {
+    let own = format!("{binary}: ");
     messages
         .iter()
         .rev()
-        .find(|l| !l.trim().is_empty())
+        .find_map(|l| l.strip_prefix(&own))
+        .or_else(|| {
+            messages
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(String::as_str)
+        })
         .map(|l| l.trim().to_string())
 }
 
@@ -286,6 +297,27 @@ mod tests {
             decode(d, ExitStatus::from_raw(9), Some(0)),
             ExitCode::NO_STATUS
         );
+    }
+
+    #[test]
+    fn qemus_reason_is_its_last_error_line() {
+        let messages: Vec<String> = [
+            "qemu-system-x86_64: -m 12Q: Parameter 'size' expects a number",
+            "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-",
+            "and exabytes, respectively.",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            reason(&messages, "qemu-system-x86_64").as_deref(),
+            Some("-m 12Q: Parameter 'size' expects a number")
+        );
+        let other = vec!["something odd".to_string(), " ".to_string()];
+        assert_eq!(
+            reason(&other, "qemu-system-x86_64").as_deref(),
+            Some("something odd")
+        );
+        assert_eq!(reason(&[], "qemu-system-x86_64"), None);
     }
 
     #[test]

@@ -17,8 +17,7 @@ use mewz_kernel::wasi::stdio::{HostStdio, HostStream};
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -54,44 +53,6 @@ const STDIN: Channel = Channel::Port(1, STDIN_PORT);
 const STDOUT: Channel = Channel::Port(2, STDOUT_PORT);
 const STDERR: Channel = Channel::Port(3, STDERR_PORT);
 const CHANNELS: [Channel; 5] = [STDIN, STDOUT, STDERR, Channel::Uart(0), Channel::Uart(1)];
-
-/// What the runner's own stdin, stdout and stderr are (told to the kernel, which answers the
-/// app as wasmtime would).
-pub fn classify() -> HostStdio {
-    let stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
-        // A closed stdin reads as empty, as under wasmtime.
-        Err(_) => HostStream::Null,
-        Ok(fd) => match readable(&fd) {
-            false => HostStream::Unreadable,
-            true => kind(fd),
-        },
-    };
-    let out = |fd: std::io::Result<OwnedFd>| fd.map_or(HostStream::Null, kind);
-    HostStdio([
-        stdin,
-        out(std::io::stdout().as_fd().try_clone_to_owned()),
-        out(std::io::stderr().as_fd().try_clone_to_owned()),
-    ])
-}
-
-fn readable(fd: &OwnedFd) -> bool {
-    // SAFETY: F_GETFL only reads the status flags of a descriptor we own.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    flags >= 0 && flags & libc::O_ACCMODE != libc::O_WRONLY
-}
-
-fn kind(fd: OwnedFd) -> HostStream {
-    use std::io::IsTerminal;
-    if fd.is_terminal() {
-        return HostStream::Terminal;
-    }
-    match File::from(fd).metadata().map(|m| m.file_type()) {
-        Ok(t) if t.is_dir() => HostStream::Directory,
-        Ok(t) if t.is_file() => HostStream::File,
-        Ok(t) if t.is_char_device() || t.is_block_device() => HostStream::Null,
-        _ => HostStream::Pipe,
-    }
-}
 
 /// The listening sockets, before QEMU connects.
 pub struct Channels {
