@@ -113,6 +113,14 @@ pub const INPUT_POLL_NS: u64 = 10_000_000;
 
 /// Waits until everything written has left the machine (before it stops).
 pub fn flush(p: &dyn Platform) {
+    let stats = VIRTIO
+        .try_lock()
+        .and_then(|c| c.as_ref().map(VirtioConsole::waits));
+    if let Some((waits, timer_wakes)) = stats {
+        crate::klog!(
+            "console: waited for the device {waits} time(s), {timer_wakes} ended by the timer"
+        );
+    }
     if let Some(mut guard) = VIRTIO.try_lock()
         && let Some(console) = guard.as_mut()
     {

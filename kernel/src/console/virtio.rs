@@ -32,6 +32,9 @@ pub struct VirtioConsole<T: Transport = DeviceTransport> {
     /// Received and not yet read.
     input: VecDeque<u8>,
     input_ended: bool,
+    /// Sleeps waiting for the device, and how many the timer ended rather than an interrupt.
+    waits: u64,
+    timer_wakes: u64,
 }
 
 impl<T: Transport> VirtioConsole<T> {
@@ -46,6 +49,8 @@ impl<T: Transport> VirtioConsole<T> {
             stderr: None,
             input: VecDeque::new(),
             input_ended: false,
+            waits: 0,
+            timer_wakes: 0,
         };
         let start = p.monotonic_ns();
         loop {
@@ -79,6 +84,12 @@ impl<T: Transport> VirtioConsole<T> {
             Stream::Out => self.stdout,
             Stream::Err => self.stderr,
         }
+    }
+
+    /// Sleeps waiting for the device so far, and how many of them the timer ended (for the
+    /// log: many would mean a lost interrupt).
+    pub fn waits(&self) -> (u64, u64) {
+        (self.waits, self.timer_wakes)
     }
 
     pub fn has_input(&self) -> bool {
