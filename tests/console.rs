@@ -1,7 +1,8 @@
 //! The console as a user meets it through `mewz run`: every byte of stdin delivered, whatever
 //! its value and timing; stdin edge cases answered as wasmtime answers them; output that
-//! appears as the app writes it; a closed reader, Ctrl-C and QEMU's own failures reported in
-//! one line; and an interactive terminal (driven through tmux) that looks like wasmtime's.
+//! appears as the app writes it, stdout and stderr in the order written where they meet; a
+//! closed reader, Ctrl-C and QEMU's own failures reported in one line; and an interactive
+//! terminal (driven through tmux) that looks like wasmtime's.
 //!
 //! The programs are `examples/console/` (built by `examples/build.sh`); architectures come from
 //! `MEWZ_TEST_ARCHES` (default: both); wasmtime from `.tools/bin` (installed by ci/setup).
@@ -252,6 +253,34 @@ fn stdin_edge_cases_are_answered_as_wasmtime_answers_them() {
     }
 }
 
+/// Runs `cmd` with stdout and stderr into one pipe (as `2>&1 |` does); returns what came out.
+fn run_into_one_pipe(mut cmd: Command) -> (Option<i32>, String) {
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    // The command's copies keep the pipe open: drop ours first.
+    drop(cmd);
+    let mut out = String::new();
+    reader.read_to_string(&mut out).unwrap();
+    (child.wait().unwrap().code(), out)
+}
+
+#[test]
+fn stdout_and_stderr_into_one_place_keep_their_order() {
+    let mut w = wasmtime();
+    w.arg(wasm("interleave"));
+    let expected = run_into_one_pipe(w);
+    assert_eq!(expected.0, Some(0));
+    for arch in arches() {
+        let got = run_into_one_pipe(mewz_run(&image("interleave", &arch)));
+        assert_eq!(got, expected, "{arch}");
+    }
+}
+
 fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
     let start = Instant::now();
     loop {
@@ -370,8 +399,9 @@ fn qemu_failing_to_start_is_one_line_with_its_reason() {
 
 /// A terminal session in tmux: `command` runs in an 80x24 window; the user types two lines
 /// and Ctrl-D. Each typed line must come back from the app before the next is typed (the
-/// app's output appears as it writes it). Returns the final screen.
-fn terminal_session(command: &str) -> String {
+/// app's output appears as it writes it). Then `after` runs in the same window. Returns the
+/// final screen.
+fn terminal_session(command: &str, after: &str) -> String {
     static N: Mutex<u32> = Mutex::new(0);
     let server = {
         let mut n = N.lock().unwrap();
@@ -402,7 +432,7 @@ fn terminal_session(command: &str) -> String {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    let shell = format!("{command}; echo EXIT=$?; sleep 600");
+    let shell = format!("{command}; echo EXIT=$?; {after}; echo DONE; sleep 600");
     let started = tmux(&[
         "new-session",
         "-d",
@@ -426,7 +456,7 @@ fn terminal_session(command: &str) -> String {
     tmux(&["send-keys", "-t", "t", "second", "Enter"]);
     wait_for("second to come back", &|s| s.matches("second").count() == 2);
     tmux(&["send-keys", "-t", "t", "C-d"]);
-    wait_for("the exit", &|s| s.contains("EXIT="));
+    wait_for("the end", &|s| s.contains("DONE"));
     let last = screen();
     tmux(&["kill-server"]);
     last.trim_end().to_string()
@@ -434,17 +464,26 @@ fn terminal_session(command: &str) -> String {
 
 #[test]
 fn a_terminal_session_looks_like_wasmtimes() {
-    let expected = terminal_session(&format!(
-        "{} run {}",
-        root().join(".tools/bin/wasmtime").display(),
-        wasm("cat").display()
-    ));
+    let wasmtime = root().join(".tools/bin/wasmtime");
+    let expected = terminal_session(
+        &format!("{} run {}", wasmtime.display(), wasm("cat").display()),
+        &format!(
+            "{} run {}",
+            wasmtime.display(),
+            wasm("interleave").display()
+        ),
+    );
+    let interleaved: String = (0..8).map(|i| format!("out {i}\nerr {i}\n")).collect();
     assert_eq!(
-        expected, "hello world\nhello world\nsecond\nsecond\nread 19\nEXIT=0",
+        expected,
+        format!("hello world\nhello world\nsecond\nsecond\nread 19\nEXIT=0\n{interleaved}DONE"),
         "wasmtime's own screen"
     );
     for arch in arches() {
-        let got = terminal_session(&format!("{MEWZ} run {}", image("cat", &arch).display()));
+        let got = terminal_session(
+            &format!("{MEWZ} run {}", image("cat", &arch).display()),
+            &format!("{MEWZ} run {}", image("interleave", &arch).display()),
+        );
         assert_eq!(got, expected, "{arch}");
     }
 }

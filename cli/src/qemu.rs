@@ -133,7 +133,7 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let exit_file = dir.path().join("exit");
     let host_stdio = mewz_host::stdio::classify();
-    let channels = Channels::listen(dir.path())?;
+    let channels = Channels::listen(dir.path(), crate::stdio::outputs_are_one())?;
     // The kernel learns what the streams are, to answer the app as wasmtime would.
     let command_line = format!("{} {}", host_stdio.word(), boot.command_line);
     let mut cmd = command(

@@ -2,7 +2,9 @@
 //!
 //! Where a virtio console with the runner's ports exists (`mewz run` attaches one: ports
 //! [`STDIN_PORT`], [`STDOUT_PORT`], [`STDERR_PORT`]), each stream goes through its port, in
-//! page-sized buffers; end of input is the host closing the stdin port. Otherwise, and before it
+//! page-sized buffers; end of input is the host closing the stdin port. When stdout and stderr
+//! end up in the same place (a terminal, `2>&1`), the runner attaches one port for both,
+//! [`STDOUT_STDERR_PORT`], which keeps their writes in the order the app made them. Otherwise, and before it
 //! is up, the platform's console (the UARTs) carries them, as it always carries panics when the
 //! virtio console is busy.
 //!
@@ -30,6 +32,8 @@ use virtio_drivers::transport::DeviceType;
 pub const STDIN_PORT: &str = "mewz.stdin";
 pub const STDOUT_PORT: &str = "mewz.stdout";
 pub const STDERR_PORT: &str = "mewz.stderr";
+/// One port for both output streams, in place of the two above.
+pub const STDOUT_STDERR_PORT: &str = "mewz.stdout+stderr";
 
 static VIRTIO: Mutex<Option<VirtioConsole>> = Mutex::new(None);
 

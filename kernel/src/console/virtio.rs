@@ -5,7 +5,7 @@
 //! sleeps until an interrupt (the device's, or the timer when the device has none).
 
 use super::multiport::{Closed, Input, MultiportConsole};
-use super::{STDERR_PORT, STDIN_PORT, STDOUT_PORT};
+use super::{STDERR_PORT, STDIN_PORT, STDOUT_PORT, STDOUT_STDERR_PORT};
 use crate::platform::{Platform, Stream};
 use crate::virtio::{DeviceTransport, InterruptLine};
 use alloc::collections::VecDeque;
@@ -56,8 +56,9 @@ impl<T: Transport> VirtioConsole<T> {
         loop {
             console.ack();
             console.driver.poll();
-            let [i, o, e] =
-                [STDIN_PORT, STDOUT_PORT, STDERR_PORT].map(|n| console.driver.port_named(n));
+            let [i, o, e, both] = [STDIN_PORT, STDOUT_PORT, STDERR_PORT, STDOUT_STDERR_PORT]
+                .map(|n| console.driver.port_named(n));
+            let (o, e) = (o.or(both), e.or(both));
             (console.stdin, console.stdout, console.stderr) = (i, o, e);
             let waited = p.monotonic_ns().saturating_sub(start);
             let all = i.is_some() && o.is_some() && e.is_some();
