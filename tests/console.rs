@@ -397,82 +397,101 @@ fn qemu_failing_to_start_is_one_line_with_its_reason() {
     }
 }
 
-/// A terminal session in tmux: `command` runs in an 80x24 window; the user types two lines
-/// and Ctrl-D. Each typed line must come back from the app before the next is typed (the
-/// app's output appears as it writes it). Then `after` runs in the same window. Returns the
-/// final screen.
-fn terminal_session(command: &str, after: &str) -> String {
-    static N: Mutex<u32> = Mutex::new(0);
-    let server = {
-        let mut n = N.lock().unwrap();
-        *n += 1;
-        format!("mewz-console-test-{}-{}", std::process::id(), *n)
-    };
-    let tmux = |args: &[&str]| {
+/// A shell command in an 80x24 tmux window, a terminal the test types into and reads.
+struct Terminal {
+    server: String,
+    command: String,
+}
+
+impl Terminal {
+    /// Starts `command` (a `sh -c` line); the window stays after it ends.
+    fn start(command: &str) -> Terminal {
+        static N: Mutex<u32> = Mutex::new(0);
+        let server = {
+            let mut n = N.lock().unwrap();
+            *n += 1;
+            format!("mewz-console-test-{}-{}", std::process::id(), *n)
+        };
+        let t = Terminal {
+            server,
+            command: command.into(),
+        };
+        let shell = format!("{command}; sleep 600");
+        let started = t.tmux(
+            &["new-session", "-d", "-s", "t", "-x", "80", "-y", "24"]
+                .into_iter()
+                .chain(["sh", "-c", &shell])
+                .collect::<Vec<_>>(),
+        );
+        assert!(started.status.success(), "tmux: {started:?}");
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .arg("-L")
-            .arg(&server)
+            .arg(&self.server)
             .args(args)
             .output()
             .expect("running tmux (ci/setup installs it)")
-    };
-    let screen =
-        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned();
-    let wait_for = |what: &str, ok: &dyn Fn(&str) -> bool| {
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend(keys);
+        self.tmux(&args);
+    }
+
+    fn screen(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-t", "t"]);
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) {
         let start = Instant::now();
         loop {
-            let s = screen();
+            let s = self.screen();
             if ok(&s) {
                 return;
             }
-            if start.elapsed() > Duration::from_secs(60) {
-                tmux(&["kill-server"]);
-                panic!("{command}: waited in vain for {what}; screen:\n{s}");
-            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{}: waited in vain for {what}; screen:\n{s}",
+                self.command
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-    };
-    let shell = format!("{command}; echo EXIT=$?; {after}; echo DONE; sleep 600");
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "sh",
-        "-c",
-        &shell,
-    ]);
-    assert!(started.status.success(), "tmux: {started:?}");
-    // The first line is typed once the machine reads it: wait for it to be running.
-    std::thread::sleep(Duration::from_millis(300));
-    tmux(&["send-keys", "-t", "t", "hello world", "Enter"]);
-    wait_for("hello world to come back", &|s| {
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+/// The user types two lines and Ctrl-D into `cat`; each typed line must come back from the
+/// app before the next is typed (the app's output appears as it writes it). Then
+/// `interleave` runs. Returns the final screen.
+fn cat_session(cat: &str, interleave: &str) -> String {
+    let t = Terminal::start(&format!("{cat}; echo EXIT=$?; {interleave}; echo DONE"));
+    t.keys(&["hello world", "Enter"]);
+    t.wait_for("hello world to come back", |s| {
         s.matches("hello world").count() == 2
     });
-    tmux(&["send-keys", "-t", "t", "second", "Enter"]);
-    wait_for("second to come back", &|s| s.matches("second").count() == 2);
-    tmux(&["send-keys", "-t", "t", "C-d"]);
-    wait_for("the end", &|s| s.contains("DONE"));
-    let last = screen();
-    tmux(&["kill-server"]);
-    last.trim_end().to_string()
+    t.keys(&["second", "Enter"]);
+    t.wait_for("second to come back", |s| s.matches("second").count() == 2);
+    t.keys(&["C-d"]);
+    t.wait_for("the end", |s| s.contains("DONE"));
+    t.screen()
 }
 
 #[test]
 fn a_terminal_session_looks_like_wasmtimes() {
     let wasmtime = root().join(".tools/bin/wasmtime");
-    let expected = terminal_session(
-        &format!("{} run {}", wasmtime.display(), wasm("cat").display()),
-        &format!(
-            "{} run {}",
-            wasmtime.display(),
-            wasm("interleave").display()
-        ),
-    );
+    let under_wasmtime =
+        |name: &str| format!("{} run {}", wasmtime.display(), wasm(name).display());
+    let expected = cat_session(&under_wasmtime("cat"), &under_wasmtime("interleave"));
     let interleaved: String = (0..8).map(|i| format!("out {i}\nerr {i}\n")).collect();
     assert_eq!(
         expected,
@@ -480,10 +499,35 @@ fn a_terminal_session_looks_like_wasmtimes() {
         "wasmtime's own screen"
     );
     for arch in arches() {
-        let got = terminal_session(
-            &format!("{MEWZ} run {}", image("cat", &arch).display()),
-            &format!("{MEWZ} run {}", image("interleave", &arch).display()),
-        );
+        let under_mewz = |name: &str| format!("{MEWZ} run {}", image(name, &arch).display());
+        let got = cat_session(&under_mewz("cat"), &under_mewz("interleave"));
         assert_eq!(got, expected, "{arch}");
+    }
+}
+
+#[test]
+fn what_the_user_types_ahead_stays_with_the_terminal() {
+    // `pause` never reads stdin: a line typed while it runs is the shell's next input.
+    let wasmtime = root().join(".tools/bin/wasmtime");
+    let mut commands = vec![(
+        "wasmtime".to_string(),
+        format!("{} run {}", wasmtime.display(), wasm("pause").display()),
+    )];
+    for arch in arches() {
+        commands.push((
+            arch.clone(),
+            format!("{MEWZ} run {}", image("pause", &arch).display()),
+        ));
+    }
+    for (who, app) in commands {
+        let t = Terminal::start(&format!("{app}; read line; echo \"shell got $line\""));
+        t.wait_for("the app to run", |s| s.contains("pausing"));
+        t.keys(&["typed ahead", "Enter"]);
+        t.wait_for("the shell's answer", |s| s.contains("shell got"));
+        assert_eq!(
+            t.screen(),
+            "pausing\ntyped ahead\ndone\nshell got typed ahead",
+            "{who}"
+        );
     }
 }

@@ -162,14 +162,18 @@ impl Channels {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let readable_stdin = !matches!(stdio.0[0], HostStream::Directory | HostStream::Unreadable);
+        let stdin = match stdio.0[0] {
+            HostStream::Directory | HostStream::Unreadable => Forward::Nothing,
+            HostStream::Terminal => Forward::OnRequest,
+            _ => Forward::Eagerly,
+        };
         let out = || std::io::stdout().as_fd().try_clone_to_owned().ok();
         let err = || std::io::stderr().as_fd().try_clone_to_owned().ok();
         let mut outputs = Vec::new();
         for (&(channel, _), stream) in self.listeners.iter().zip(connected) {
             let stream = stream.expect("every channel connected");
             match channel {
-                STDIN => forward_stdin(stream, readable_stdin),
+                STDIN => forward_stdin(stream, stdin),
                 STDOUT | STDOUT_STDERR => outputs.push(pump(stream, out(), true)),
                 STDERR => outputs.push(pump(stream, err(), true)),
                 Channel::Uart(0) => outputs.push(pump(stream, out(), false)),
@@ -180,16 +184,37 @@ impl Channels {
     }
 }
 
+/// How stdin is forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Forward {
+    /// Not at all: it cannot be read (a directory, a write-only descriptor): the port closes.
+    Nothing,
+    /// As it comes (a pipe, a file).
+    Eagerly,
+    /// One read per request from the guest (a terminal: what the user types ahead for the
+    /// shell stays with the terminal unless the app asks for input).
+    OnRequest,
+}
+
 /// Copies the runner's stdin to the guest's stdin port, then closes the port's input side.
-fn forward_stdin(mut port: UnixStream, readable: bool) {
+fn forward_stdin(mut port: UnixStream, how: Forward) {
     std::thread::spawn(move || {
         // Read the descriptor directly: `std::io::stdin` buffers, and reads a closed stdin as
         // empty without saying so.
         let input = std::io::stdin().as_fd().try_clone_to_owned().ok();
-        if let (true, Some(fd)) = (readable, input) {
+        if let (true, Some(fd)) = (how != Forward::Nothing, input) {
             let mut input = File::from(fd);
+            let mut requests = port.try_clone().ok();
             let mut buf = vec![0; 64 * 1024];
             loop {
+                if how == Forward::OnRequest {
+                    let mut request = [0u8; 1];
+                    match requests.as_mut().map(|r| r.read(&mut request)) {
+                        Some(Ok(1)) => {}
+                        Some(Err(e)) if e.kind() == ErrorKind::Interrupted => continue,
+                        _ => return, // the machine is gone
+                    }
+                }
                 match input.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {

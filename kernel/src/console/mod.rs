@@ -34,6 +34,9 @@ pub const STDOUT_PORT: &str = "mewz.stdout";
 pub const STDERR_PORT: &str = "mewz.stderr";
 /// One port for both output streams, in place of the two above.
 pub const STDOUT_STDERR_PORT: &str = "mewz.stdout+stderr";
+/// Sent on the stdin port when the app waits for input from a terminal: the runner then reads
+/// the terminal once (see `virtio`).
+pub const INPUT_REQUEST: u8 = b'?';
 
 static VIRTIO: Mutex<Option<VirtioConsole>> = Mutex::new(None);
 
@@ -47,7 +50,13 @@ pub fn init(p: &dyn Platform) {
     let (transport, irq) = device.into_parts();
     match multiport::MultiportConsole::new(transport) {
         Ok(driver) => {
-            let console = VirtioConsole::start(p, driver, irq);
+            // Only a runner that says stdin is a terminal answers input requests.
+            let line = crate::cmdline::CommandLine::parse(p.command_line());
+            let on_request = line.option(crate::wasi::stdio::OPTION).is_some()
+                && crate::wasi::stdio::HostStdio::parse(line.option(crate::wasi::stdio::OPTION)).0
+                    [0]
+                    == crate::wasi::stdio::HostStream::Terminal;
+            let console = VirtioConsole::start(p, driver, irq, on_request);
             let ports = [
                 (STDIN_PORT, console.has_input()),
                 (STDOUT_PORT, console.port(Stream::Out).is_some()),

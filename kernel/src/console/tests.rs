@@ -20,7 +20,7 @@ fn runner_ports() -> FakeConsole {
 
 fn start(device: &FakeConsole, p: &MockPlatform) -> VirtioConsole<FakeConsole> {
     let driver = MultiportConsole::new(device.clone()).expect("driver starts");
-    VirtioConsole::start(p, driver, InterruptLine::NONE)
+    VirtioConsole::start(p, driver, InterruptLine::NONE, false)
 }
 
 /// Reads until the end of input (bounded), as a blocking reader would.
@@ -89,6 +89,27 @@ fn eot_and_nul_are_data_not_end_of_input() {
     assert_eq!(c.read(&mut buf), Input::Nothing, "open and empty: wait");
     device.host_close(IN);
     assert_eq!(c.read(&mut buf), Input::Ended);
+}
+
+#[test]
+fn terminal_input_is_asked_for_once_per_wait() {
+    let device = runner_ports();
+    let p = MockPlatform::new();
+    let driver = MultiportConsole::new(device.clone()).unwrap();
+    let mut c = VirtioConsole::start(&p, driver, InterruptLine::NONE, true);
+    assert_eq!(device.output(IN), b"", "nothing asked before a read");
+    let mut buf = [0; 64];
+    assert_eq!(c.read(&mut buf), Input::Nothing);
+    assert_eq!(c.read(&mut buf), Input::Nothing);
+    assert_eq!(device.output(IN), b"?", "one request while waiting");
+    device.host_send(IN, b"line\n");
+    assert_eq!(c.read(&mut buf), Input::Bytes(5));
+    assert_eq!(c.read(&mut buf), Input::Nothing);
+    assert_eq!(
+        device.output(IN),
+        b"??",
+        "asked again once the line was read"
+    );
 }
 
 #[test]

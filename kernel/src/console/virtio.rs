@@ -3,9 +3,14 @@
 //! Blocking happens here, never in the driver: a writer with every transmit buffer in flight,
 //! or a reader with nothing to read, acknowledges the device, looks again, and only then
 //! sleeps until an interrupt (the device's, or the timer when the device has none).
+//!
+//! When stdin is a terminal, the runner reads it only when the app wants input, so that what
+//! the user types ahead for the shell stays there (as it does when the app runs under
+//! wasmtime and never reads): a reader that finds nothing sends [`INPUT_REQUEST`] on the stdin
+//! port, once, and the runner answers with one read of the terminal (a line, or the end).
 
 use super::multiport::{Closed, Input, MultiportConsole};
-use super::{STDERR_PORT, STDIN_PORT, STDOUT_PORT, STDOUT_STDERR_PORT};
+use super::{INPUT_REQUEST, STDERR_PORT, STDIN_PORT, STDOUT_PORT, STDOUT_STDERR_PORT};
 use crate::platform::{Platform, Stream};
 use crate::virtio::{DeviceTransport, InterruptLine};
 use alloc::collections::VecDeque;
@@ -32,6 +37,10 @@ pub struct VirtioConsole<T: Transport = DeviceTransport> {
     /// Received and not yet read.
     input: VecDeque<u8>,
     input_ended: bool,
+    /// Input comes only when asked for (the host's stdin is a terminal).
+    input_on_request: bool,
+    /// Asked, and nothing came yet.
+    requested: bool,
     /// Sleeps waiting for the device, and how many the timer ended rather than an interrupt.
     waits: u64,
     timer_wakes: u64,
@@ -39,8 +48,13 @@ pub struct VirtioConsole<T: Transport = DeviceTransport> {
 
 impl<T: Transport> VirtioConsole<T> {
     /// Waits (bounded) for the device to announce and name its ports, and opens the ones
-    /// named for stdio.
-    pub fn start(p: &dyn Platform, driver: MultiportConsole<T>, irq: InterruptLine) -> Self {
+    /// named for stdio. `input_on_request`: ask for each input (see the module docs).
+    pub fn start(
+        p: &dyn Platform,
+        driver: MultiportConsole<T>,
+        irq: InterruptLine,
+        input_on_request: bool,
+    ) -> Self {
         let mut console = VirtioConsole {
             driver,
             irq,
@@ -49,6 +63,8 @@ impl<T: Transport> VirtioConsole<T> {
             stderr: None,
             input: VecDeque::new(),
             input_ended: false,
+            input_on_request,
+            requested: false,
             waits: 0,
             timer_wakes: 0,
         };
@@ -162,8 +178,14 @@ impl<T: Transport> VirtioConsole<T> {
         };
         if self.input.is_empty() && !self.input_ended {
             self.ack();
-            if self.driver.receive(id, &mut self.input, INPUT_LIMIT) == Input::Ended {
-                self.input_ended = true;
+            match self.driver.receive(id, &mut self.input, INPUT_LIMIT) {
+                Input::Ended => self.input_ended = true,
+                Input::Bytes(_) => self.requested = false,
+                Input::Nothing if self.input_on_request && !self.requested => {
+                    // A request that cannot go out now is asked again on the next read.
+                    self.requested = self.driver.send(id, &[INPUT_REQUEST]) == Ok(1);
+                }
+                Input::Nothing => {}
             }
         }
         let n = buf.len().min(self.input.len());
