@@ -21,6 +21,7 @@ mod tests;
 mod virtio;
 
 use crate::platform::{Platform, Stream};
+use crate::wasi::stdio::{HostStdio, HostStream, OPTION as HOST_STDIO_OPTION};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 pub use multiport::{Closed, Input};
@@ -52,10 +53,10 @@ pub fn init(p: &dyn Platform) {
         Ok(driver) => {
             // Only a runner that says stdin is a terminal answers input requests.
             let line = crate::cmdline::CommandLine::parse(p.command_line());
-            let on_request = line.option(crate::wasi::stdio::OPTION).is_some()
-                && crate::wasi::stdio::HostStdio::parse(line.option(crate::wasi::stdio::OPTION)).0
-                    [0]
-                    == crate::wasi::stdio::HostStream::Terminal;
+            let told = line
+                .option(HOST_STDIO_OPTION)
+                .map(|v| HostStdio::parse(Some(v)));
+            let on_request = told.is_some_and(|s| s.0[0] == HostStream::Terminal);
             let console = VirtioConsole::start(p, driver, irq, on_request);
             let ports = [
                 (STDIN_PORT, console.has_input()),
