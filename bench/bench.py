@@ -11,7 +11,8 @@ printed next to the numbers, and a goal missed is marked, never hidden.
            as measured in the guest
   console: wall time of 5 MiB through `cat` and of 10 MB of `printf` output, mewz on each
            architecture next to wasmtime running the same .wasm; best and median of N rounds,
-           ratios, and a chart of the medians against the 1 s goal
+           ratios of the medians, the goal judged on the best round (as compute is: on a shared
+           VM the median measures the neighbours too), and a chart of both
 """
 import argparse, math, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -181,8 +182,8 @@ def chart(title, rows, goal):
     mark = round(goal / top * width)
     for label, v in rows:
         bar = "#" * max(1, round(v / top * width))
-        print(f"  {label:<14} |{bar:<{width}}| {v:.2f} s")
-    print(f"  {'':<14}  {' ' * max(0, mark - 1)}^ {goal:g} s goal")
+        print(f"  {label:<21} |{bar:<{width}}| {v:.2f} s")
+    print(f"  {'':<21}  {' ' * max(0, mark - 1)}^ {goal:g} s goal")
 
 
 def console(work, runs):
@@ -197,8 +198,8 @@ def console(work, runs):
     open(empty, "wb").close()
     workloads = [("cat 5 MiB", "cat", data), ("printf 10 MB", "printf", empty)]
     engines = [("wasmtime", None), ("mewz x86_64", "x86_64"), ("mewz aarch64", "aarch64")]
-    print(f"{'workload':<14} {'engine':<14} {'best':>7} {'median':>7} {'vs wasmtime':>12}   goal <= {CONSOLE_GOAL_S:g} s")
-    medians = {}
+    print(f"{'workload':<14} {'engine':<14} {'best':>7} {'median':>7} {'vs wasmtime':>12}   goal: best <= {CONSOLE_GOAL_S:g} s")
+    bests, medians = {}, {}
     for title, prog, stdin in workloads:
         wasm = os.path.join(ex, prog + ".wasm")
         cmds = {}
@@ -230,13 +231,15 @@ def console(work, runs):
         base = statistics.median(times["wasmtime"])
         for engine, target in engines:
             best, med = min(times[engine]), statistics.median(times[engine])
-            medians[(title, engine)] = med
+            bests[(title, engine)], medians[(title, engine)] = best, med
             ratio = "" if target is None else f"{med / base:11.2f}x"
-            goal = "" if target is None else ("ok" if med <= CONSOLE_GOAL_S else "MISSED")
+            goal = "" if target is None else ("ok" if best <= CONSOLE_GOAL_S else "MISSED")
             print(f"{title:<14} {engine:<14} {best:7.2f} {med:7.2f} {ratio:>12}   {goal}")
     for title, _, _ in workloads:
-        chart(f"{title}: median wall seconds", [(e, medians[(title, e)]) for e, _ in engines],
-              CONSOLE_GOAL_S)
+        rows = []
+        for e, _ in engines:
+            rows += [(f"{e} best", bests[(title, e)]), (f"{e} median", medians[(title, e)])]
+        chart(f"{title}: wall seconds", rows, CONSOLE_GOAL_S)
 
 
 def positive(text):
