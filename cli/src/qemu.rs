@@ -107,7 +107,10 @@ pub fn command(
         ExitDevice::IsaDebugExit => {
             cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
                 .arg("-chardev")
-                .arg(format!("file,id=mewzexit,path={}", exit_file.display()))
+                .arg(format!(
+                    "file,id=mewzexit,path={}",
+                    crate::stdio::option_value(&exit_file.display().to_string())
+                ))
                 .args(["-device", "isa-debugcon,iobase=0xe9,chardev=mewzexit"]);
         }
         ExitDevice::Semihosting => {
@@ -297,6 +300,12 @@ mod tests {
             decode(d, ExitStatus::from_raw(9), Some(0)),
             ExitCode::NO_STATUS
         );
+    }
+
+    #[test]
+    fn paths_with_commas_survive_qemus_option_syntax() {
+        assert_eq!(crate::stdio::option_value("/tmp/a,b/x"), "/tmp/a,,b/x");
+        assert_eq!(crate::stdio::option_value("/tmp/ab"), "/tmp/ab");
     }
 
     #[test]

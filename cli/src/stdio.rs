@@ -57,6 +57,12 @@ const STDERR: Channel = Channel::Port(3, STDERR_PORT);
 const STDOUT_STDERR: Channel = Channel::Port(2, STDOUT_STDERR_PORT);
 const UARTS: [Channel; 2] = [Channel::Uart(0), Channel::Uart(1)];
 
+/// `text` as a value in a QEMU option list, where a comma separates options: a literal comma
+/// is written twice.
+pub fn option_value(text: &str) -> String {
+    text.replace(',', ",,")
+}
+
 /// Whether stdout and stderr are the same file, pipe or terminal.
 pub fn outputs_are_one() -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -108,7 +114,7 @@ impl Channels {
             args.push(format!(
                 "socket,id={},path={}",
                 c.id(),
-                self.dir.join(c.id()).display()
+                option_value(&self.dir.join(c.id()).display().to_string())
             ));
         }
         for n in 0..2 {

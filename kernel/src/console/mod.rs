@@ -4,9 +4,9 @@
 //! [`STDIN_PORT`], [`STDOUT_PORT`], [`STDERR_PORT`]), each stream goes through its port, in
 //! page-sized buffers; end of input is the host closing the stdin port. When stdout and stderr
 //! end up in the same place (a terminal, `2>&1`), the runner attaches one port for both,
-//! [`STDOUT_STDERR_PORT`], which keeps their writes in the order the app made them. Otherwise, and before it
-//! is up, the platform's console (the UARTs) carries them, as it always carries panics when the
-//! virtio console is busy.
+//! [`STDOUT_STDERR_PORT`], which keeps their writes in the order the app made them.
+//! Otherwise, and before it is up, the platform's console (the UARTs) carries the streams, as
+//! it always carries panics when the virtio console is busy.
 //!
 //! Kernel messages go to [`Stream::Err`]. `kprintln!` always prints (banners, fault reports);
 //! `klog!` prints only when the kernel runs verbose (`mewz.verbose` on the command line), so that
@@ -59,20 +59,16 @@ pub fn init(p: &dyn Platform) {
             let on_request = told.is_some_and(|s| s.0[0] == HostStream::Terminal);
             let console = VirtioConsole::start(p, driver, irq, on_request);
             let ports = [
-                (STDIN_PORT, console.has_input()),
-                (STDOUT_PORT, console.port(Stream::Out).is_some()),
-                (STDERR_PORT, console.port(Stream::Err).is_some()),
+                ("stdin", console.input_port()),
+                ("stdout", console.port(Stream::Out)),
+                ("stderr", console.port(Stream::Err)),
             ];
             *VIRTIO.lock() = Some(console);
-            for (name, found) in ports {
-                crate::klog!(
-                    "console: {name} {}",
-                    if found {
-                        "on the virtio console"
-                    } else {
-                        "not found: on the UART"
-                    }
-                );
+            for (stream, port) in ports {
+                match port {
+                    Some(id) => crate::klog!("console: {stream} on virtio console port {id}"),
+                    None => crate::klog!("console: {stream} on the UART (no port for it)"),
+                }
             }
         }
         Err(e) => crate::klog!("console: virtio console at {location}: {e}; the UART serves"),

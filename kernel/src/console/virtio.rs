@@ -113,6 +113,10 @@ impl<T: Transport> VirtioConsole<T> {
         self.stdin.is_some()
     }
 
+    pub fn input_port(&self) -> Option<u32> {
+        self.stdin
+    }
+
     pub fn interrupts(&self) -> bool {
         self.irq.routed()
     }
