@@ -208,6 +208,8 @@ fn stdin_case(case: &str, dir: &Path) -> (Stdio, Option<Vec<u8>>) {
             std::fs::write(&path, b"one\ntwo\n\nthree").unwrap();
             (std::fs::File::open(path).unwrap().into(), None)
         }
+        // The command itself closes it (see `with_stdin`).
+        "closed" => (Stdio::null(), None),
         "binary and a 2 MiB line" => {
             let mut bytes = b"\x04\x00\x1b[2J\r\n\xff\x04".to_vec();
             bytes.extend(random_bytes(99, 2 << 20).iter().map(|&b| b | 0x80));
@@ -216,6 +218,18 @@ fn stdin_case(case: &str, dir: &Path) -> (Stdio, Option<Vec<u8>>) {
         }
         _ => unreachable!(),
     }
+}
+
+/// `cmd` as it runs for `case`: for "closed", through a shell that closes descriptor 0 first.
+fn with_stdin(case: &str, cmd: Command) -> Command {
+    if case != "closed" {
+        return cmd;
+    }
+    let mut sh = Command::new("sh");
+    sh.args(["-c", "exec \"$0\" \"$@\" <&-"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    sh
 }
 
 #[test]
@@ -227,16 +241,21 @@ fn stdin_edge_cases_are_answered_as_wasmtime_answers_them() {
         "a write-only file",
         "a regular file",
         "binary and a 2 MiB line",
+        "closed",
     ];
     for case in cases {
         let (stdin, input) = stdin_case(case, dir.path());
         let mut w = wasmtime();
         w.arg(wasm("cat"));
-        let expected = run(w, stdin, input);
+        let expected = run(with_stdin(case, w), stdin, input);
         assert_eq!(expected.status, Some(0), "wasmtime, {case}");
         for arch in arches() {
             let (stdin, input) = stdin_case(case, dir.path());
-            let got = run(mewz_run(&image("cat", &arch)), stdin, input);
+            let got = run(
+                with_stdin(case, mewz_run(&image("cat", &arch))),
+                stdin,
+                input,
+            );
             assert_eq!(
                 got.status, expected.status,
                 "{arch}, {case}: {}",
