@@ -5,7 +5,7 @@
 //! reach the user only with `-v`, or as the reason when QEMU fails. The console's channels
 //! belong to the runner (see [`crate::stdio`]).
 
-use crate::stdio::{self, Channels, VirtioBus};
+use crate::stdio::{Channels, VirtioBus};
 use crate::targets::{ExitDevice, Profile};
 use anyhow::{Context, Result};
 use mewz_abi::ExitCode;
@@ -107,7 +107,10 @@ pub fn command(
         ExitDevice::IsaDebugExit => {
             cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
                 .arg("-chardev")
-                .arg(format!("file,id=mewzexit,path={}", exit_file.display()))
+                .arg(format!(
+                    "file,id=mewzexit,path={}",
+                    crate::stdio::option_value(&exit_file.display().to_string())
+                ))
                 .args(["-device", "isa-debugcon,iobase=0xe9,chardev=mewzexit"]);
         }
         ExitDevice::Semihosting => {
@@ -132,8 +135,8 @@ const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let exit_file = dir.path().join("exit");
-    let host_stdio = stdio::classify();
-    let channels = Channels::listen(dir.path())?;
+    let host_stdio = mewz_host::stdio::classify();
+    let channels = Channels::listen(dir.path(), crate::stdio::outputs_are_one())?;
     // The kernel learns what the streams are, to answer the app as wasmtime would.
     let command_line = format!("{} {}", host_stdio.word(), boot.command_line);
     let mut cmd = command(
@@ -192,7 +195,8 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
     };
     let elapsed = start.elapsed();
     let messages = qemu_messages.join().unwrap_or_default();
-    let pumps = match (pumps, last_line(&messages)) {
+    let binary = &boot.profile.qemu.binary;
+    let pumps = match (pumps, reason(&messages, binary)) {
         (Ok(p), _) => p,
         (Err(_), Some(why)) => anyhow::bail!("QEMU failed: {why}"),
         (Err(e), None) => return Err(e),
@@ -208,7 +212,7 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
         decode(boot.profile.exit, status, status_byte)
     };
     let qemu_error = (code == ExitCode::NO_STATUS && !timed_out && signal.is_none())
-        .then(|| last_line(&messages))
+        .then(|| reason(&messages, binary))
         .flatten();
     Ok(Outcome {
         code,
@@ -239,11 +243,21 @@ fn collect_messages(
     })
 }
 
-fn last_line(messages: &[String]) -> Option<String> {
+/// QEMU's reason, from its messages: its last error line (QEMU starts those with its own
+/// name, and may explain on further lines), else its last line.
+fn reason(messages: &[String], binary: &str) -> Option<String> {
+    let own = format!("{binary}: ");
     messages
         .iter()
         .rev()
-        .find(|l| !l.trim().is_empty())
+        .find_map(|l| l.strip_prefix(&own))
+        .or_else(|| {
+            messages
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(String::as_str)
+        })
         .map(|l| l.trim().to_string())
 }
 
@@ -286,6 +300,33 @@ mod tests {
             decode(d, ExitStatus::from_raw(9), Some(0)),
             ExitCode::NO_STATUS
         );
+    }
+
+    #[test]
+    fn paths_with_commas_survive_qemus_option_syntax() {
+        assert_eq!(crate::stdio::option_value("/tmp/a,b/x"), "/tmp/a,,b/x");
+        assert_eq!(crate::stdio::option_value("/tmp/ab"), "/tmp/ab");
+    }
+
+    #[test]
+    fn qemus_reason_is_its_last_error_line() {
+        let messages: Vec<String> = [
+            "qemu-system-x86_64: -m 12Q: Parameter 'size' expects a number",
+            "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-",
+            "and exabytes, respectively.",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            reason(&messages, "qemu-system-x86_64").as_deref(),
+            Some("-m 12Q: Parameter 'size' expects a number")
+        );
+        let other = vec!["something odd".to_string(), " ".to_string()];
+        assert_eq!(
+            reason(&other, "qemu-system-x86_64").as_deref(),
+            Some("something odd")
+        );
+        assert_eq!(reason(&[], "qemu-system-x86_64"), None);
     }
 
     #[test]

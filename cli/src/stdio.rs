@@ -9,16 +9,17 @@
 //! closing: out of band, so every byte value passes. The socket itself stays open until the
 //! machine stops (QEMU drops a connection whose peer is gone before reading what is queued).
 //! Output is written on as it comes, unbuffered; when the reader goes away (a closed pipe) the
-//! port closes and the app's writes fail with EPIPE, as they would under wasmtime.
+//! port closes and the app's writes fail with EPIPE, as they would under wasmtime. When stdout
+//! and stderr are the same file, pipe or terminal (`2>&1`, an interactive shell), one port
+//! carries both, so that they stay in the order the app wrote them.
 
 use anyhow::{Context, Result, bail};
-use mewz_kernel::console::{STDERR_PORT, STDIN_PORT, STDOUT_PORT};
+use mewz_kernel::console::{STDERR_PORT, STDIN_PORT, STDOUT_PORT, STDOUT_STDERR_PORT};
 use mewz_kernel::wasi::stdio::{HostStdio, HostStream};
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -53,44 +54,24 @@ impl Channel {
 const STDIN: Channel = Channel::Port(1, STDIN_PORT);
 const STDOUT: Channel = Channel::Port(2, STDOUT_PORT);
 const STDERR: Channel = Channel::Port(3, STDERR_PORT);
-const CHANNELS: [Channel; 5] = [STDIN, STDOUT, STDERR, Channel::Uart(0), Channel::Uart(1)];
+const STDOUT_STDERR: Channel = Channel::Port(2, STDOUT_STDERR_PORT);
+const UARTS: [Channel; 2] = [Channel::Uart(0), Channel::Uart(1)];
 
-/// What the runner's own stdin, stdout and stderr are (told to the kernel, which answers the
-/// app as wasmtime would).
-pub fn classify() -> HostStdio {
-    let stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
-        // A closed stdin reads as empty, as under wasmtime.
-        Err(_) => HostStream::Null,
-        Ok(fd) => match readable(&fd) {
-            false => HostStream::Unreadable,
-            true => kind(fd),
-        },
+/// `text` as a value in a QEMU option list, where a comma separates options: a literal comma
+/// is written twice.
+pub fn option_value(text: &str) -> String {
+    text.replace(',', ",,")
+}
+
+/// Whether stdout and stderr are the same file, pipe or terminal.
+pub fn outputs_are_one() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |fd: std::io::Result<OwnedFd>| {
+        let m = File::from(fd.ok()?).metadata().ok()?;
+        Some((m.dev(), m.ino(), m.rdev()))
     };
-    let out = |fd: std::io::Result<OwnedFd>| fd.map_or(HostStream::Null, kind);
-    HostStdio([
-        stdin,
-        out(std::io::stdout().as_fd().try_clone_to_owned()),
-        out(std::io::stderr().as_fd().try_clone_to_owned()),
-    ])
-}
-
-fn readable(fd: &OwnedFd) -> bool {
-    // SAFETY: F_GETFL only reads the status flags of a descriptor we own.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    flags >= 0 && flags & libc::O_ACCMODE != libc::O_WRONLY
-}
-
-fn kind(fd: OwnedFd) -> HostStream {
-    use std::io::IsTerminal;
-    if fd.is_terminal() {
-        return HostStream::Terminal;
-    }
-    match File::from(fd).metadata().map(|m| m.file_type()) {
-        Ok(t) if t.is_dir() => HostStream::Directory,
-        Ok(t) if t.is_file() => HostStream::File,
-        Ok(t) if t.is_char_device() || t.is_block_device() => HostStream::Null,
-        _ => HostStream::Pipe,
-    }
+    let out = id(std::io::stdout().as_fd().try_clone_to_owned());
+    out.is_some() && out == id(std::io::stderr().as_fd().try_clone_to_owned())
 }
 
 /// The listening sockets, before QEMU connects.
@@ -100,11 +81,18 @@ pub struct Channels {
 }
 
 impl Channels {
-    /// Listens on one socket per channel in `dir` (a directory only this user can enter).
-    pub fn listen(dir: &Path) -> Result<Channels> {
-        let listeners = CHANNELS
-            .iter()
-            .map(|&c| {
+    /// Listens on one socket per channel in `dir` (a directory only this user can enter);
+    /// `one_output`: one port for stdout and stderr.
+    pub fn listen(dir: &Path, one_output: bool) -> Result<Channels> {
+        let ports = if one_output {
+            vec![STDIN, STDOUT_STDERR]
+        } else {
+            vec![STDIN, STDOUT, STDERR]
+        };
+        let listeners = ports
+            .into_iter()
+            .chain(UARTS)
+            .map(|c| {
                 let path = dir.join(c.id());
                 let l = UnixListener::bind(&path)
                     .with_context(|| format!("listening on {}", path.display()))?;
@@ -121,12 +109,12 @@ impl Channels {
     /// QEMU's arguments for the channels: the UARTs and a virtio console with the three ports.
     pub fn qemu_args(&self, bus: VirtioBus) -> Vec<String> {
         let mut args = Vec::new();
-        for &c in &CHANNELS {
+        for &(c, _) in &self.listeners {
             args.push("-chardev".into());
             args.push(format!(
                 "socket,id={},path={}",
                 c.id(),
-                self.dir.join(c.id()).display()
+                option_value(&self.dir.join(c.id()).display().to_string())
             ));
         }
         for n in 0..2 {
@@ -139,7 +127,7 @@ impl Channels {
         };
         args.push("-device".into());
         args.push(format!("{device},id=mewzcon,max_ports=4"));
-        for c in [STDIN, STDOUT, STDERR] {
+        for &(c, _) in &self.listeners {
             if let Channel::Port(nr, name) = c {
                 args.push("-device".into());
                 args.push(format!(
@@ -155,7 +143,7 @@ impl Channels {
     /// bytes. Fails if QEMU exits first or does not connect within `timeout`.
     pub fn connect(self, qemu: &mut Child, stdio: &HostStdio, timeout: Duration) -> Result<Pumps> {
         let start = Instant::now();
-        let mut connected: Vec<Option<UnixStream>> = CHANNELS.iter().map(|_| None).collect();
+        let mut connected: Vec<Option<UnixStream>> = self.listeners.iter().map(|_| None).collect();
         while connected.iter().any(Option::is_none) {
             for ((_, l), slot) in self.listeners.iter().zip(&mut connected) {
                 if slot.is_none() {
@@ -180,34 +168,59 @@ impl Channels {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let mut streams = connected.into_iter().map(Option::unwrap);
-        let mut next = || streams.next().expect("one stream per channel");
-        let (stdin, stdout, stderr, uart0, uart1) = (next(), next(), next(), next(), next());
-        let readable_stdin = !matches!(stdio.0[0], HostStream::Directory | HostStream::Unreadable);
-        forward_stdin(stdin, readable_stdin);
+        let stdin = match stdio.0[0] {
+            HostStream::Directory | HostStream::Unreadable => Forward::Nothing,
+            HostStream::Terminal => Forward::OnRequest,
+            _ => Forward::Eagerly,
+        };
         let out = || std::io::stdout().as_fd().try_clone_to_owned().ok();
         let err = || std::io::stderr().as_fd().try_clone_to_owned().ok();
-        Ok(Pumps {
-            outputs: vec![
-                pump(stdout, out(), true),
-                pump(stderr, err(), true),
-                pump(uart0, out(), false),
-                pump(uart1, err(), false),
-            ],
-        })
+        let mut outputs = Vec::new();
+        for (&(channel, _), stream) in self.listeners.iter().zip(connected) {
+            let stream = stream.expect("every channel connected");
+            match channel {
+                STDIN => forward_stdin(stream, stdin),
+                STDOUT | STDOUT_STDERR => outputs.push(pump(stream, out(), true)),
+                STDERR => outputs.push(pump(stream, err(), true)),
+                Channel::Uart(0) => outputs.push(pump(stream, out(), false)),
+                _ => outputs.push(pump(stream, err(), false)),
+            }
+        }
+        Ok(Pumps { outputs })
     }
 }
 
+/// How stdin is forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Forward {
+    /// Not at all: it cannot be read (a directory, a write-only descriptor): the port closes.
+    Nothing,
+    /// As it comes (a pipe, a file).
+    Eagerly,
+    /// One read per request from the guest (a terminal: what the user types ahead for the
+    /// shell stays with the terminal unless the app asks for input).
+    OnRequest,
+}
+
 /// Copies the runner's stdin to the guest's stdin port, then closes the port's input side.
-fn forward_stdin(mut port: UnixStream, readable: bool) {
+fn forward_stdin(mut port: UnixStream, how: Forward) {
     std::thread::spawn(move || {
         // Read the descriptor directly: `std::io::stdin` buffers, and reads a closed stdin as
         // empty without saying so.
         let input = std::io::stdin().as_fd().try_clone_to_owned().ok();
-        if let (true, Some(fd)) = (readable, input) {
+        if let (true, Some(fd)) = (how != Forward::Nothing, input) {
             let mut input = File::from(fd);
+            let mut requests = port.try_clone().ok();
             let mut buf = vec![0; 64 * 1024];
             loop {
+                if how == Forward::OnRequest {
+                    let mut request = [0u8; 1];
+                    match requests.as_mut().map(|r| r.read(&mut request)) {
+                        Some(Ok(1)) => {}
+                        Some(Err(e)) if e.kind() == ErrorKind::Interrupted => continue,
+                        _ => return, // the machine is gone
+                    }
+                }
                 match input.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {

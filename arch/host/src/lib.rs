@@ -18,6 +18,7 @@ pub mod memory;
 pub mod net;
 pub mod platform;
 pub mod runtime;
+pub mod stdio;
 pub mod trap;
 
 pub use platform::{HOST, HostPlatform};

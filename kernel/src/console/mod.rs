@@ -2,9 +2,11 @@
 //!
 //! Where a virtio console with the runner's ports exists (`mewz run` attaches one: ports
 //! [`STDIN_PORT`], [`STDOUT_PORT`], [`STDERR_PORT`]), each stream goes through its port, in
-//! page-sized buffers; end of input is the host closing the stdin port. Otherwise, and before it
-//! is up, the platform's console (the UARTs) carries them, as it always carries panics when the
-//! virtio console is busy.
+//! page-sized buffers; end of input is the host closing the stdin port. When stdout and stderr
+//! end up in the same place (a terminal, `2>&1`), the runner attaches one port for both,
+//! [`STDOUT_STDERR_PORT`], which keeps their writes in the order the app made them.
+//! Otherwise, and before it is up, the platform's console (the UARTs) carries the streams, as
+//! it always carries panics when the virtio console is busy.
 //!
 //! Kernel messages go to [`Stream::Err`]. `kprintln!` always prints (banners, fault reports);
 //! `klog!` prints only when the kernel runs verbose (`mewz.verbose` on the command line), so that
@@ -19,6 +21,7 @@ mod tests;
 mod virtio;
 
 use crate::platform::{Platform, Stream};
+use crate::wasi::stdio::{HostStdio, HostStream, OPTION as HOST_STDIO_OPTION};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 pub use multiport::{Closed, Input};
@@ -30,6 +33,11 @@ use virtio_drivers::transport::DeviceType;
 pub const STDIN_PORT: &str = "mewz.stdin";
 pub const STDOUT_PORT: &str = "mewz.stdout";
 pub const STDERR_PORT: &str = "mewz.stderr";
+/// One port for both output streams, in place of the two above.
+pub const STDOUT_STDERR_PORT: &str = "mewz.stdout+stderr";
+/// Sent on the stdin port when the app waits for input from a terminal: the runner then reads
+/// the terminal once (see `virtio`).
+pub const INPUT_REQUEST: u8 = b'?';
 
 static VIRTIO: Mutex<Option<VirtioConsole>> = Mutex::new(None);
 
@@ -43,22 +51,24 @@ pub fn init(p: &dyn Platform) {
     let (transport, irq) = device.into_parts();
     match multiport::MultiportConsole::new(transport) {
         Ok(driver) => {
-            let console = VirtioConsole::start(p, driver, irq);
+            // Only a runner that says stdin is a terminal answers input requests.
+            let line = crate::cmdline::CommandLine::parse(p.command_line());
+            let told = line
+                .option(HOST_STDIO_OPTION)
+                .map(|v| HostStdio::parse(Some(v)));
+            let on_request = told.is_some_and(|s| s.0[0] == HostStream::Terminal);
+            let console = VirtioConsole::start(p, driver, irq, on_request);
             let ports = [
-                (STDIN_PORT, console.has_input()),
-                (STDOUT_PORT, console.port(Stream::Out).is_some()),
-                (STDERR_PORT, console.port(Stream::Err).is_some()),
+                ("stdin", console.input_port()),
+                ("stdout", console.port(Stream::Out)),
+                ("stderr", console.port(Stream::Err)),
             ];
             *VIRTIO.lock() = Some(console);
-            for (name, found) in ports {
-                crate::klog!(
-                    "console: {name} {}",
-                    if found {
-                        "on the virtio console"
-                    } else {
-                        "not found: on the UART"
-                    }
-                );
+            for (stream, port) in ports {
+                match port {
+                    Some(id) => crate::klog!("console: {stream} on virtio console port {id}"),
+                    None => crate::klog!("console: {stream} on the UART (no port for it)"),
+                }
             }
         }
         Err(e) => crate::klog!("console: virtio console at {location}: {e}; the UART serves"),
@@ -113,6 +123,14 @@ pub const INPUT_POLL_NS: u64 = 10_000_000;
 
 /// Waits until everything written has left the machine (before it stops).
 pub fn flush(p: &dyn Platform) {
+    let stats = VIRTIO
+        .try_lock()
+        .and_then(|c| c.as_ref().map(VirtioConsole::waits));
+    if let Some((waits, timer_wakes)) = stats {
+        crate::klog!(
+            "console: waited for the device {waits} time(s), {timer_wakes} ended by the timer"
+        );
+    }
     if let Some(mut guard) = VIRTIO.try_lock()
         && let Some(console) = guard.as_mut()
     {

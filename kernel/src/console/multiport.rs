@@ -23,6 +23,8 @@ bitflags::bitflags! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     struct Features: u64 {
         const MULTIPORT = 1 << 1;
+        /// Notifications only when the other side has caught up (`VIRTIO_F_EVENT_IDX`).
+        const RING_EVENT_IDX = 1 << 29;
         const VERSION_1 = FEATURE_VERSION_1;
     }
 }
@@ -126,7 +128,9 @@ impl<T: Transport> MultiportConsole<T> {
     /// Initialises the device and tells it the driver is ready; ports then arrive through
     /// [`MultiportConsole::poll`].
     pub fn new(mut transport: T) -> Result<Self, InitError> {
-        let features = transport.begin_init(Features::MULTIPORT | Features::VERSION_1);
+        let features = transport
+            .begin_init(Features::MULTIPORT | Features::RING_EVENT_IDX | Features::VERSION_1);
+        let event_idx = features.contains(Features::RING_EVENT_IDX);
         if !features.contains(Features::MULTIPORT) {
             transport.set_status(virtio_drivers::transport::DeviceStatus::FAILED);
             return Err(InitError::NoMultiport);
@@ -137,8 +141,8 @@ impl<T: Transport> MultiportConsole<T> {
             .clamp(1, MAX_PORTS);
         let mut ports = Vec::new();
         for id in 0..max_ports {
-            let rx = DataQueue::new(&mut transport, rx_queue(id), false, false)?;
-            let mut tx = DataQueue::new(&mut transport, rx_queue(id) + 1, false, false)?;
+            let rx = DataQueue::new(&mut transport, rx_queue(id), false, event_idx)?;
+            let mut tx = DataQueue::new(&mut transport, rx_queue(id) + 1, false, event_idx)?;
             // Completed writes are collected when more room is needed: no interrupt per buffer.
             tx.set_dev_notify(false);
             ports.push(Port {
@@ -158,9 +162,9 @@ impl<T: Transport> MultiportConsole<T> {
             &mut transport,
             CONTROL_RX_QUEUE,
             false,
-            false,
+            event_idx,
         )?)?;
-        let control_tx = VirtQueue::new(&mut transport, CONTROL_TX_QUEUE, false, false)?;
+        let control_tx = VirtQueue::new(&mut transport, CONTROL_TX_QUEUE, false, event_idx)?;
         transport.finish_init();
         if control_rx.should_notify() {
             transport.notify(CONTROL_RX_QUEUE);
@@ -374,7 +378,8 @@ impl<T: Transport> MultiportConsole<T> {
     }
 
     /// Asks the device to interrupt when it finishes a buffer of port `id` (for a writer that
-    /// waits), or not.
+    /// waits), or not. With the event index the device interrupts for the buffer after the
+    /// last one collected, whatever this says.
     pub fn want_send_interrupts(&mut self, id: u32, on: bool) {
         if let Some(port) = self.ports.get_mut(id as usize) {
             port.tx.set_dev_notify(on);

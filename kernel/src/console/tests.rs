@@ -4,7 +4,7 @@ use super::control;
 use super::fake_device::FakeConsole;
 use super::multiport::{BUFFER_SIZE, Closed, InitError, Input, MultiportConsole, RX_BUFFERS};
 use super::virtio::VirtioConsole;
-use super::{STDERR_PORT, STDIN_PORT, STDOUT_PORT};
+use super::{STDERR_PORT, STDIN_PORT, STDOUT_PORT, STDOUT_STDERR_PORT};
 use crate::platform::Stream;
 use crate::virtio::InterruptLine;
 use crate::wasi::mock::MockPlatform;
@@ -20,7 +20,7 @@ fn runner_ports() -> FakeConsole {
 
 fn start(device: &FakeConsole, p: &MockPlatform) -> VirtioConsole<FakeConsole> {
     let driver = MultiportConsole::new(device.clone()).expect("driver starts");
-    VirtioConsole::start(p, driver, InterruptLine::NONE)
+    VirtioConsole::start(p, driver, InterruptLine::NONE, false)
 }
 
 /// Reads until the end of input (bounded), as a blocking reader would.
@@ -92,6 +92,27 @@ fn eot_and_nul_are_data_not_end_of_input() {
 }
 
 #[test]
+fn terminal_input_is_asked_for_once_per_wait() {
+    let device = runner_ports();
+    let p = MockPlatform::new();
+    let driver = MultiportConsole::new(device.clone()).unwrap();
+    let mut c = VirtioConsole::start(&p, driver, InterruptLine::NONE, true);
+    assert_eq!(device.output(IN), b"", "nothing asked before a read");
+    let mut buf = [0; 64];
+    assert_eq!(c.read(&mut buf), Input::Nothing);
+    assert_eq!(c.read(&mut buf), Input::Nothing);
+    assert_eq!(device.output(IN), b"?", "one request while waiting");
+    device.host_send(IN, b"line\n");
+    assert_eq!(c.read(&mut buf), Input::Bytes(5));
+    assert_eq!(c.read(&mut buf), Input::Nothing);
+    assert_eq!(
+        device.output(IN),
+        b"??",
+        "asked again once the line was read"
+    );
+}
+
+#[test]
 fn input_closed_before_the_guest_opened_reads_as_empty() {
     let device = runner_ports();
     device.host_close(IN);
@@ -115,6 +136,24 @@ fn writes_arrive_whole_and_in_order_on_their_port() {
     assert!(device.output(OUT) == expected, "stdout differs");
     assert_eq!(device.output(ERR), b"oops\n");
     assert_eq!(device.output(IN), b"");
+}
+
+#[test]
+fn one_port_for_both_output_streams_keeps_their_order() {
+    crate::wasi::testing::installed_platform();
+    let device = FakeConsole::new(&[(IN, STDIN_PORT), (OUT, STDOUT_STDERR_PORT)]);
+    let p = MockPlatform::new();
+    let mut c = start(&device, &p);
+    assert_eq!(c.port(Stream::Out), Some(OUT));
+    assert_eq!(c.port(Stream::Err), Some(OUT));
+    for i in 0..3 {
+        c.write(&p, OUT, format!("out {i}\n").as_bytes()).unwrap();
+        c.write(&p, OUT, format!("err {i}\n").as_bytes()).unwrap();
+    }
+    assert_eq!(
+        device.output(OUT),
+        b"out 0\nerr 0\nout 1\nerr 1\nout 2\nerr 2\n"
+    );
 }
 
 #[test]

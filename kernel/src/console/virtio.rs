@@ -3,9 +3,14 @@
 //! Blocking happens here, never in the driver: a writer with every transmit buffer in flight,
 //! or a reader with nothing to read, acknowledges the device, looks again, and only then
 //! sleeps until an interrupt (the device's, or the timer when the device has none).
+//!
+//! When stdin is a terminal, the runner reads it only when the app wants input, so that what
+//! the user types ahead for the shell stays there (as it does when the app runs under
+//! wasmtime and never reads): a reader that finds nothing sends [`INPUT_REQUEST`] on the stdin
+//! port, once, and the runner answers with one read of the terminal (a line, or the end).
 
 use super::multiport::{Closed, Input, MultiportConsole};
-use super::{STDERR_PORT, STDIN_PORT, STDOUT_PORT};
+use super::{INPUT_REQUEST, STDERR_PORT, STDIN_PORT, STDOUT_PORT, STDOUT_STDERR_PORT};
 use crate::platform::{Platform, Stream};
 use crate::virtio::{DeviceTransport, InterruptLine};
 use alloc::collections::VecDeque;
@@ -32,12 +37,24 @@ pub struct VirtioConsole<T: Transport = DeviceTransport> {
     /// Received and not yet read.
     input: VecDeque<u8>,
     input_ended: bool,
+    /// Input comes only when asked for (the host's stdin is a terminal).
+    input_on_request: bool,
+    /// Asked, and nothing came yet.
+    requested: bool,
+    /// Sleeps waiting for the device, and how many the timer ended rather than an interrupt.
+    waits: u64,
+    timer_wakes: u64,
 }
 
 impl<T: Transport> VirtioConsole<T> {
     /// Waits (bounded) for the device to announce and name its ports, and opens the ones
-    /// named for stdio.
-    pub fn start(p: &dyn Platform, driver: MultiportConsole<T>, irq: InterruptLine) -> Self {
+    /// named for stdio. `input_on_request`: ask for each input (see the module docs).
+    pub fn start(
+        p: &dyn Platform,
+        driver: MultiportConsole<T>,
+        irq: InterruptLine,
+        input_on_request: bool,
+    ) -> Self {
         let mut console = VirtioConsole {
             driver,
             irq,
@@ -46,13 +63,18 @@ impl<T: Transport> VirtioConsole<T> {
             stderr: None,
             input: VecDeque::new(),
             input_ended: false,
+            input_on_request,
+            requested: false,
+            waits: 0,
+            timer_wakes: 0,
         };
         let start = p.monotonic_ns();
         loop {
             console.ack();
             console.driver.poll();
-            let [i, o, e] =
-                [STDIN_PORT, STDOUT_PORT, STDERR_PORT].map(|n| console.driver.port_named(n));
+            let [i, o, e, both] = [STDIN_PORT, STDOUT_PORT, STDERR_PORT, STDOUT_STDERR_PORT]
+                .map(|n| console.driver.port_named(n));
+            let (o, e) = (o.or(both), e.or(both));
             (console.stdin, console.stdout, console.stderr) = (i, o, e);
             let waited = p.monotonic_ns().saturating_sub(start);
             let all = i.is_some() && o.is_some() && e.is_some();
@@ -81,8 +103,18 @@ impl<T: Transport> VirtioConsole<T> {
         }
     }
 
+    /// Sleeps waiting for the device so far, and how many of them the timer ended (for the
+    /// log: many would mean a lost interrupt).
+    pub fn waits(&self) -> (u64, u64) {
+        (self.waits, self.timer_wakes)
+    }
+
     pub fn has_input(&self) -> bool {
         self.stdin.is_some()
+    }
+
+    pub fn input_port(&self) -> Option<u32> {
+        self.stdin
     }
 
     pub fn interrupts(&self) -> bool {
@@ -150,8 +182,14 @@ impl<T: Transport> VirtioConsole<T> {
         };
         if self.input.is_empty() && !self.input_ended {
             self.ack();
-            if self.driver.receive(id, &mut self.input, INPUT_LIMIT) == Input::Ended {
-                self.input_ended = true;
+            match self.driver.receive(id, &mut self.input, INPUT_LIMIT) {
+                Input::Ended => self.input_ended = true,
+                Input::Bytes(_) => self.requested = false,
+                Input::Nothing if self.input_on_request && !self.requested => {
+                    // A request that cannot go out now is asked again on the next read.
+                    self.requested = self.driver.send(id, &[INPUT_REQUEST]) == Ok(1);
+                }
+                Input::Nothing => {}
             }
         }
         let n = buf.len().min(self.input.len());
