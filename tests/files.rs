@@ -523,7 +523,7 @@ fn full_filesystem_is_enospc_and_too_many_files_emfile() {
         );
         assert!(
             stdout.starts_with(
-                "opened 1020 descriptors, then No file descriptors available (errno 33)\n"
+                "opened 4092 descriptors, then No file descriptors available (errno 33)\n"
             ),
             "{target}: {stdout}"
         );

@@ -176,7 +176,7 @@ pub fn plan(
         format!(
             "memory-backend-file,id=mewz-files,mem-path={},offset={offset},size={mapped},share=off,readonly=on,rom=off",
             // QEMU's option syntax doubles a comma inside a value.
-            file.display().to_string().replace(',', ",,")
+            crate::stdio::option_value(&file.display().to_string())
         ),
         "-numa".into(),
         "node,memdev=mewz-ram".into(),

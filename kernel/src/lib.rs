@@ -15,6 +15,7 @@ pub mod console;
 pub mod fault;
 pub mod fs;
 pub mod heap;
+pub mod net;
 pub mod platform;
 pub mod selftest;
 pub mod time;

@@ -63,8 +63,12 @@ pub trait Platform: Sync {
     /// Reads whatever console input is available, without blocking; returns the count read.
     fn console_read(&self, buf: &mut [u8]) -> usize;
     /// Whether console input has ended for good (the hosted platform's stdin at end of file).
-    /// A serial line never ends: there, end of file is an in-band EOT byte (see `wasi::stdin`).
     fn console_input_ended(&self) -> bool {
+        false
+    }
+    /// Whether console input can end at all. A serial line cannot: there, end of file is an
+    /// in-band EOT byte (see `wasi::stdin`).
+    fn console_input_can_end(&self) -> bool {
         false
     }
 
@@ -109,6 +113,13 @@ pub trait Platform: Sync {
     /// Fills `buf` with random bytes from a hardware source; `false` if there is none.
     fn random_bytes(&self, buf: &mut [u8]) -> bool;
 
+    // --- network --------------------------------------------------------------------------
+    /// The platform's own sockets, for a platform that has them (the hosted platform: the
+    /// host's). `None` (the unikernels): the kernel runs its own stack over the NIC it finds.
+    fn host_sockets(&self) -> Option<crate::net::BoxedStack> {
+        None
+    }
+
     // --- virtio devices (see `crate::virtio`) -----------------------------------------------
     /// Hands over the virtio devices [`Platform::init_devices`] found (x86_64: virtio-pci on
     /// the PCI bus; aarch64: the device tree's virtio-mmio nodes), each with its interrupt
@@ -146,6 +157,7 @@ pub trait Platform: Sync {
             Stream::Err,
             format_args!("wasm trap: {}\n", code.spec_name()),
         );
+        crate::console::flush(crate::platform::platform());
         self.exit(mewz_abi::ExitCode::WASM_TRAP.0)
     }
 

@@ -6,7 +6,8 @@
 //! through the platform.
 //!
 //! Kernel options for a hosted run (`mewz.verbose`, `mewz.memory=64M`, `mewz.selftest=...`)
-//! come from the environment variable [`OPTIONS_VARIABLE`], which the app does not see.
+//! come from the environment variable [`OPTIONS_VARIABLE`], which the app does not see. What
+//! the process's stdio streams are (`mewz.stdio`) is looked up, unless the options say.
 
 use core::ffi::{CStr, c_char, c_int};
 use mewz_kernel::cmdline::quote;
@@ -93,7 +94,9 @@ pub unsafe extern "C" fn mewz_host_main(
     let files = mewz_kernel::cmdline::CommandLine::parse(&line)
         .option(crate::files::FILES_OPTION)
         .map(str::to_owned);
-    crate::HOST.set_command_line(line);
+    // The last of a repeated option counts: one from the options variable wins.
+    let stdio = crate::stdio::classify().word();
+    crate::HOST.set_command_line(format!("{stdio} {line}"));
     if let Some(path) = files {
         match crate::files::map(&path) {
             Ok(bytes) => crate::HOST.set_boot_module(bytes),

@@ -9,7 +9,7 @@
 //! How a driver uses a device:
 //! ```ignore
 //! let mut dev = virtio::take(DeviceType::Console).ok_or("no virtio console")?;
-//! let features = dev.transport.begin_init(Features::MULTIPORT);
+//! let features = dev.transport.begin_init(Features::MULTIPORT | Features::VERSION_1);
 //! let mut rx = VirtQueue::<KernelHal, 32>::new(&mut dev.transport, 0, false, false)?;
 //! dev.transport.finish_init();
 //! // ... add buffers, `dev.transport.notify(0)` ...
@@ -43,6 +43,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 use virtio_drivers::transport::{InterruptStatus, SomeTransport, Transport};
 
+/// `VIRTIO_F_VERSION_1`: a driver must accept it when a (modern) device offers it; every
+/// driver's feature set includes it.
+pub const FEATURE_VERSION_1: u64 = 1 << 32;
+
 /// How a device's interrupt reaches the CPU, as the platform routed it.
 #[derive(Debug)]
 pub struct DeviceInterrupt {
@@ -69,7 +73,36 @@ pub struct FoundDevice {
 pub struct VirtioDevice {
     pub transport: DeviceTransport,
     pub location: String,
-    interrupt: Option<DeviceInterrupt>,
+    interrupt: InterruptLine,
+}
+
+/// A device's interrupt, for a driver that keeps the transport itself.
+#[derive(Debug)]
+pub struct InterruptLine(Option<DeviceInterrupt>);
+
+impl InterruptLine {
+    /// A line that never fires (a device the platform could not route): waits poll.
+    pub const NONE: InterruptLine = InterruptLine(None);
+
+    /// Lets the line through again; call it after acknowledging the device's interrupt and
+    /// before looking at the queues.
+    pub fn unmask(&self) {
+        if let Some(irq) = &self.0 {
+            crate::platform::platform().unmask_device_interrupt(irq.line);
+        }
+    }
+
+    /// Whether the interrupt wakes the CPU (if not, a waiting driver must poll).
+    pub fn routed(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Interrupts taken since boot (0 without an interrupt).
+    pub fn count(&self) -> u64 {
+        self.0
+            .as_ref()
+            .map_or(0, |i| i.count.load(Ordering::Relaxed))
+    }
 }
 
 impl VirtioDevice {
@@ -77,8 +110,13 @@ impl VirtioDevice {
         VirtioDevice {
             transport: DeviceTransport::new(found.transport, found.msix),
             location: found.location,
-            interrupt: found.interrupt,
+            interrupt: InterruptLine(found.interrupt),
         }
+    }
+
+    /// The transport and the interrupt, for a driver that owns the transport.
+    pub fn into_parts(self) -> (DeviceTransport, InterruptLine) {
+        (self.transport, self.interrupt)
     }
 
     pub fn kind(&self) -> DeviceType {
@@ -89,27 +127,23 @@ impl VirtioDevice {
     /// looking at the queues, so that an event after the look wakes the next wait.
     pub fn ack_interrupt(&mut self) -> InterruptStatus {
         let status = self.transport.ack_interrupt();
-        if let Some(irq) = &self.interrupt {
-            crate::platform::platform().unmask_device_interrupt(irq.line);
-        }
+        self.interrupt.unmask();
         status
     }
 
     /// Whether the device's interrupt wakes the CPU (if not, a waiting driver must poll).
     pub fn has_interrupt(&self) -> bool {
-        self.interrupt.is_some()
+        self.interrupt.routed()
     }
 
     /// Interrupts this device raised since boot (0 without an interrupt).
     pub fn interrupts(&self) -> u64 {
-        self.interrupt
-            .as_ref()
-            .map_or(0, |i| i.count.load(Ordering::Relaxed))
+        self.interrupt.count()
     }
 
     /// The interrupt, for messages: `interrupt 48`, `no interrupt (polled)`.
     pub fn interrupt_name(&self) -> String {
-        match &self.interrupt {
+        match &self.interrupt.0 {
             Some(i) if self.transport.uses_msix() => format!("msi-x vector {:#x}", i.line),
             Some(i) => format!("interrupt {}", i.line),
             None => "no interrupt (polled)".into(),

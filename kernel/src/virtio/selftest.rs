@@ -13,9 +13,11 @@ use virtio_drivers::transport::{DeviceType, Transport};
 const DEADLINE_NS: u64 = 2_000_000_000;
 
 bitflags::bitflags! {
-    /// The entropy device has no feature bits.
+    /// The entropy device has no feature bits of its own.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    struct NoFeatures: u64 {}
+    struct Features: u64 {
+        const VERSION_1 = super::FEATURE_VERSION_1;
+    }
 }
 
 pub fn entropy_interrupt_wakes_the_cpu() -> Result<(), &'static str> {
@@ -25,7 +27,7 @@ pub fn entropy_interrupt_wakes_the_cpu() -> Result<(), &'static str> {
     if !dev.has_interrupt() {
         return Err("the platform routed no interrupt for the device");
     }
-    dev.transport.begin_init(NoFeatures::empty());
+    dev.transport.begin_init(Features::VERSION_1);
     let mut queue = VirtQueue::<KernelHal, 8>::new(&mut dev.transport, 0, false, false)
         .map_err(|_| "cannot set up the request queue")?;
     dev.transport.finish_init();

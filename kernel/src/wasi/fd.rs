@@ -14,8 +14,9 @@ use crate::platform::Stream;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
-/// Most descriptors an app may hold at once (`EMFILE` beyond).
-pub const MAX_FDS: usize = 1024;
+/// Most descriptors an app may hold at once (`EMFILE` beyond): room for a server with
+/// thousands of connections.
+pub const MAX_FDS: usize = 4096;
 
 /// Every right preview1 defines.
 pub const ALL_RIGHTS: u64 = (1 << 30) - 1;
@@ -31,6 +32,11 @@ pub enum FdKind {
     Directory { ino: Ino, preopen: Option<u32> },
     /// A regular file of the RAM filesystem, opened for reading and/or writing.
     File { ino: Ino, read: bool, write: bool },
+    /// A socket of the network stack (see `crate::net`).
+    Socket {
+        handle: crate::net::Handle,
+        kind: crate::net::Kind,
+    },
 }
 
 impl FdKind {
@@ -39,6 +45,11 @@ impl FdKind {
             FdKind::Stdin | FdKind::Console(_) => filetype::CHARACTER_DEVICE,
             FdKind::Directory { .. } => filetype::DIRECTORY,
             FdKind::File { .. } => filetype::REGULAR_FILE,
+            FdKind::Socket {
+                kind: crate::net::Kind::Stream,
+                ..
+            } => filetype::SOCKET_STREAM,
+            FdKind::Socket { .. } => filetype::SOCKET_DGRAM,
         }
     }
 
@@ -60,6 +71,13 @@ impl FdKind {
                 }
                 r
             }
+            FdKind::Socket { .. } => {
+                common
+                    | rights::FD_READ
+                    | rights::FD_WRITE
+                    | rights::SOCK_SHUTDOWN
+                    | rights::SOCK_ACCEPT
+            }
         }
     }
 
@@ -69,7 +87,7 @@ impl FdKind {
     /// file rights as inheritable).
     pub fn reported_rights(self) -> (u64, u64) {
         match self {
-            FdKind::Stdin | FdKind::Console(_) => (self.rights(), 0),
+            FdKind::Stdin | FdKind::Console(_) | FdKind::Socket { .. } => (self.rights(), 0),
             FdKind::Directory {
                 preopen: Some(_), ..
             } => (PREOPEN_RIGHTS, PREOPEN_RIGHTS | PREOPEN_INHERITING),
@@ -98,14 +116,25 @@ impl FdKind {
     /// streams and files take `APPEND` and `NONBLOCK`; the synchronous-I/O flags mean nothing
     /// for a console or a file in RAM.
     pub fn settable_flags(self) -> u16 {
-        fdflags::APPEND | fdflags::NONBLOCK
+        match self {
+            FdKind::Socket { .. } => fdflags::NONBLOCK,
+            _ => fdflags::APPEND | fdflags::NONBLOCK,
+        }
+    }
+
+    /// The network handle of a socket descriptor.
+    pub fn socket(self) -> Option<crate::net::Handle> {
+        match self {
+            FdKind::Socket { handle, .. } => Some(handle),
+            _ => None,
+        }
     }
 
     /// The file or directory this descriptor refers to, if it is one.
     pub fn ino(self) -> Option<Ino> {
         match self {
             FdKind::Directory { ino, .. } | FdKind::File { ino, .. } => Some(ino),
-            FdKind::Stdin | FdKind::Console(_) => None,
+            FdKind::Stdin | FdKind::Console(_) | FdKind::Socket { .. } => None,
         }
     }
 }
