@@ -33,8 +33,8 @@ pub struct Plan {
     pub qemu_args: Vec<String>,
     /// `mewz.files-at=...` for the kernel, if the archive is mapped as RAM.
     pub kernel_word: Option<String>,
-    /// Memory of the whole machine in MiB, files included.
-    pub memory_mib: u64,
+    /// Memory of the whole machine in MiB, files included (`None`: as the caller was told).
+    pub memory_mib: Option<u64>,
 }
 
 /// Where a large archive lies in a file: `(offset, bytes mapped)`, both 2 MiB multiples.
@@ -117,18 +117,23 @@ pub fn thin_image(profile: &Profile, image: &Path, offset: u64, out: &Path) -> R
 }
 
 /// Decides how the machine gets its files: `image` (booted as is, or thinned), a run-time
-/// archive (`None` when there is none), `base_mib` of memory for everything else.
+/// archive (`None` when there is none), `base_mib` of memory for everything else (`None` when
+/// the machine's memory is not known as a number: then nothing becomes RAM of its own).
 pub fn plan(
     profile: &Profile,
     image: &Path,
     archive: Option<&Path>,
-    base_mib: u64,
+    base_mib: Option<u64>,
     work: &Path,
 ) -> Result<Plan> {
     let mut plan = Plan {
         image: image.to_path_buf(),
         memory_mib: base_mib,
         ..Plan::default()
+    };
+    let Some(base_mib) = base_mib else {
+        plan.initrd = archive.map(Path::to_path_buf);
+        return Ok(plan);
     };
     // Where the archive to map lies: a run-time one (the baked one, if any, loses to it), or
     // the image's own.
@@ -164,7 +169,7 @@ pub fn plan(
         u64::from_le_bytes(h[32..40].try_into().unwrap())
             + u64::from_le_bytes(h[40..48].try_into().unwrap())
     };
-    plan.memory_mib = total_mib;
+    plan.memory_mib = Some(total_mib);
     plan.kernel_word = Some(format!(
         "mewz.{}={address:#x},{archive_len:#x}",
         mewz_kernel::cmdline::FILES_AT
@@ -213,12 +218,12 @@ mod tests {
         let image = tmp.path().join("kernel.img");
         std::fs::write(&image, [0u8; 4096]).unwrap();
         let p = profile(TargetName::Aarch64);
-        let plan_small = plan(&p, &image, Some(&small), 512, tmp.path()).unwrap();
+        let plan_small = plan(&p, &image, Some(&small), Some(512), tmp.path()).unwrap();
         assert_eq!(plan_small.initrd.as_deref(), Some(small.as_path()));
         assert!(plan_small.qemu_args.is_empty() && plan_small.kernel_word.is_none());
-        let plan_large = plan(&p, &image, Some(&large), 512, tmp.path()).unwrap();
+        let plan_large = plan(&p, &image, Some(&large), Some(512), tmp.path()).unwrap();
         assert_eq!(plan_large.initrd, None);
-        assert_eq!(plan_large.memory_mib, 512 + 4);
+        assert_eq!(plan_large.memory_mib, Some(512 + 4));
         assert_eq!(
             plan_large.kernel_word.as_deref(),
             Some("mewz.files-at=0x60000000,0x300000"),
@@ -236,16 +241,22 @@ mod tests {
         );
         // Past what the machine keeps in one piece, the copy is the only safe way.
         let p = profile(TargetName::X86_64);
-        let plan_huge = plan(&p, &image, Some(&large), 4096, tmp.path()).unwrap();
+        let plan_huge = plan(&p, &image, Some(&large), Some(4096), tmp.path()).unwrap();
         assert_eq!(plan_huge.initrd.as_deref(), Some(large.as_path()));
-        let plan_none = plan(&p, &image, None, 512, tmp.path()).unwrap();
+        let plan_none = plan(&p, &image, None, Some(512), tmp.path()).unwrap();
         assert_eq!(
             plan_none,
             Plan {
                 image: image.clone(),
-                memory_mib: 512,
+                memory_mib: Some(512),
                 ..Plan::default()
             }
+        );
+        let unknown = plan(&p, &image, Some(&large), None, tmp.path()).unwrap();
+        assert_eq!(
+            unknown.initrd.as_deref(),
+            Some(large.as_path()),
+            "no number, no node"
         );
     }
 
@@ -259,7 +270,7 @@ mod tests {
         std::fs::write(&path, &image).unwrap();
         assert_eq!(baked_archive(&path).unwrap(), Some((RAM_NODE_MIN, 6 << 20)));
         let p = profile(TargetName::Aarch64);
-        let plan = plan(&p, &path, None, 600, tmp.path()).unwrap();
+        let plan = plan(&p, &path, None, Some(600), tmp.path()).unwrap();
         let thin = std::fs::read(&plan.image).unwrap();
         assert_eq!(thin, &image[..RAM_NODE_MIN as usize]);
         assert!(

@@ -493,17 +493,21 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         )));
     }
     // The app's linear memory comes out of the kernel heap: give the machine room for it, and
-    // for a large image (its baked directories sit in guest RAM too).
+    // for a large image (its baked directories sit in guest RAM too). A `--vm-memory` that is
+    // not a size goes to QEMU as given, which says what is wrong with it.
     let mut base_mib = match &a.vm_memory {
-        Some(m) => parse_size(m).map_err(usage)?.div_ceil(1 << 20),
-        None => a
-            .app_options
-            .memory
-            .map_or(DEFAULT_VM_MIB, |m| (m >> 20) + 256),
+        Some(m) => parse_size(m).ok().map(|b| b.div_ceil(1 << 20)),
+        None => Some(
+            a.app_options
+                .memory
+                .map_or(DEFAULT_VM_MIB, |m| (m >> 20) + 256),
+        ),
     };
     let image_bytes = std::fs::metadata(&image)?.len();
-    if image_bytes > LARGE_IMAGE {
-        base_mib += image_bytes.div_ceil(1 << 20);
+    if let Some(base) = &mut base_mib
+        && image_bytes > LARGE_IMAGE
+    {
+        *base += image_bytes.div_ceil(1 << 20);
     }
     let plan = boot_files::plan(&profile, &image, archive.as_deref(), base_mib, work.path())?;
     let command_line = match &plan.kernel_word {
@@ -511,14 +515,17 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         Some(word) => format!("{word} {command_line}"),
         None => command_line,
     };
-    let machine_memory = format!("{}M", plan.memory_mib);
+    let machine_memory = match (plan.memory_mib, &a.vm_memory) {
+        (Some(mib), _) => Some(format!("{mib}M")),
+        (None, given) => given.clone(),
+    };
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
         image: &plan.image,
         command_line: &command_line,
         initrd: plan.initrd.as_deref(),
         extra_args: &plan.qemu_args,
-        machine_memory: Some(&machine_memory),
+        machine_memory: machine_memory.as_deref(),
         timeout: Duration::from_secs(a.timeout),
         verbose: a.verbose,
     })?;
