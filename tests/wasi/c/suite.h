@@ -88,15 +88,27 @@ static inline void expect_true(const char *what, int holds) {
   if (!holds) failures++;
 }
 
+/* Prints bytes with newlines and other control bytes escaped, so each check stays one line. */
+static inline void print_escaped(const void *bytes, size_t len) {
+  const unsigned char *p = bytes;
+  for (size_t i = 0; i < len; i++) {
+    if (p[i] == '\n') printf("\\n");
+    else if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\') printf("\\x%02x", p[i]);
+    else putchar(p[i]);
+  }
+}
+
 /* Bytes against a string. */
 static inline void expect_bytes(const char *what, const void *got, size_t len, const char *want) {
   int same = len == strlen(want) && memcmp(got, want, len) == 0;
-  if (same) {
-    printf("ok   %s: \"%.*s\"\n", what, (int)len, (const char *)got);
-  } else {
-    printf("FAIL %s: \"%.*s\", want \"%s\"\n", what, (int)len, (const char *)got, want);
+  printf("%s %s: \"", same ? "ok  " : "FAIL", what);
+  print_escaped(got, len);
+  if (!same) {
+    printf("\", want \"");
+    print_escaped(want, strlen(want));
     failures++;
   }
+  printf("\"\n");
 }
 
 /* A step the checks after it depend on: without it the program cannot go on. */
