@@ -337,6 +337,40 @@ static void readdir_cases(void) {
   cookies_across_unlinks("more", 1);
 }
 
+/* Open descriptors follow what they opened through renames and removals. */
+static void open_across_changes(void) {
+  expect("mkdir", __wasi_path_create_directory(SCRATCH, "held"), 0);
+  __wasi_fd_t dir = open_at(SCRATCH, "held", __WASI_OFLAGS_DIRECTORY, 0, 0);
+  put_file(SCRATCH, "held/f.txt", "held\n");
+  __wasi_fd_t file = open_at(SCRATCH, "held/f.txt", 0, __WASI_RIGHTS_FD_READ, 0);
+  expect("rename the directory", __wasi_path_rename(SCRATCH, "held", SCRATCH, "moved"), 0);
+  put_file(dir, "new.txt", "through the old descriptor\n");
+  read_is("a file made through the moved directory's descriptor", SCRATCH, "moved/new.txt",
+          "through the old descriptor\n");
+  expect("rename the file", __wasi_path_rename(SCRATCH, "moved/f.txt", SANDBOX, "f.txt"), 0);
+  char buf[16];
+  __wasi_iovec_t iov = {(uint8_t *)buf, sizeof buf};
+  __wasi_size_t n;
+  expect("read the renamed file through its descriptor", __wasi_fd_read(file, &iov, 1, &n), 0);
+  expect_bytes("its content", buf, n, "held\n");
+  close_fd(file);
+
+  /* Renaming one name of a file onto another name of the same file does nothing. */
+  expect("hard link", __wasi_path_link(SANDBOX, 0, "f.txt", SANDBOX, "f2.txt"), 0);
+  expect("rename onto another link of the same file",
+         __wasi_path_rename(SANDBOX, "f.txt", SANDBOX, "f2.txt"), 0);
+  expect_true("both names remain", exists(SANDBOX, "f.txt") && exists(SANDBOX, "f2.txt"));
+
+  expect("unlink the directory's files", __wasi_path_unlink_file(dir, "new.txt"), 0);
+  expect("rmdir the directory while it is open", __wasi_path_remove_directory(SCRATCH, "moved"),
+         0);
+  __wasi_fd_t fd;
+  expect("create in the removed directory",
+         __wasi_path_open(dir, 0, "late.txt", __WASI_OFLAGS_CREAT, RW, RW, 0, &fd), E(NOENT));
+  expect("mkdir in the removed directory", __wasi_path_create_directory(dir, "late"), E(NOENT));
+  close_fd(dir);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   make_dirs();
@@ -345,5 +379,6 @@ int main(void) {
   links();
   symlinks();
   readdir_cases();
+  open_across_changes();
   return finish();
 }

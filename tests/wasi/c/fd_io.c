@@ -173,11 +173,60 @@ static void renumber(void) {
   expect("renumber from a closed descriptor", __wasi_fd_renumber(a, b), E(BADF));
   expect("renumber onto a closed descriptor", __wasi_fd_renumber(b, 40), E(BADF));
   expect("the source stays open", __wasi_fd_pread(b, &iov, 1, 0, &n), 0);
-  /* The next open takes the lowest free number: the one renumbering freed. */
+  /* The next open takes the only free number: the one renumbering freed. */
   __wasi_fd_t c = open_scratch("second.txt", 0, __WASI_RIGHTS_FD_READ);
-  expect_u64("lowest free descriptor reused", c, a);
+  expect_u64("the freed descriptor is used again", c, a);
   close_fd(c);
   close_fd(b);
+}
+
+/* Several descriptors of one file share its data but not their offsets. */
+static void shared_files(void) {
+  put_file(SCRATCH, "shared.txt", "0123456789");
+  __wasi_fd_t a = open_scratch("shared.txt", 0, RW);
+  __wasi_fd_t b = open_scratch("shared.txt", 0, RW);
+  char buf[16];
+  __wasi_iovec_t iov = {(uint8_t *)buf, 4};
+  __wasi_size_t n;
+  expect("read 4 through the first", __wasi_fd_read(a, &iov, 1, &n), 0);
+  expect_u64("the second's offset stays", tell(b), 0);
+  expect("write through the second", write_str(b, "ab"), 0);
+  iov.buf_len = sizeof buf;
+  expect("pread through the first", __wasi_fd_pread(a, &iov, 1, 0, &n), 0);
+  expect_bytes("the first sees the write", buf, n, "ab23456789");
+  __wasi_fd_t c = open_scratch("shared.txt", __WASI_OFLAGS_TRUNC, RW);
+  expect_u64("the first sees the truncation", size_of_fd(a), 0);
+  expect("read at the old offset after it", __wasi_fd_read(a, &iov, 1, &n), 0);
+  expect_u64("bytes read", n, 0);
+  expect("write at offset 4 of an empty file", write_str(a, "Z"), 0);
+  expect("pread through the third", __wasi_fd_pread(c, &iov, 1, 0, &n), 0);
+  expect_bytes("a hole before it", buf, n, "\0\0\0\0Z");
+  close_fd(a);
+  close_fd(b);
+  close_fd(c);
+
+  /* Many descriptors at once, each its own number. Freed numbers are used again before new
+   * ones (wasmtime takes the highest freed one first, POSIX the lowest: the order is not
+   * checked). */
+  __wasi_fd_t fds[200];
+  int distinct = 1;
+  for (int i = 0; i < 200; i++) {
+    fds[i] = open_scratch("shared.txt", 0, __WASI_RIGHTS_FD_READ);
+    if (fds[i] < 5) distinct = 0;
+    for (int j = 0; j < i; j++)
+      if (fds[j] == fds[i]) distinct = 0;
+  }
+  expect_true("200 open descriptors, all different, none of 0..4", distinct);
+  close_fd(fds[17]);
+  close_fd(fds[3]);
+  __wasi_fd_t x = open_scratch("shared.txt", 0, __WASI_RIGHTS_FD_READ);
+  __wasi_fd_t y = open_scratch("shared.txt", 0, __WASI_RIGHTS_FD_READ);
+  expect_true("the two freed numbers are used again",
+              (x == fds[3] && y == fds[17]) || (x == fds[17] && y == fds[3]));
+  close_fd(x);
+  close_fd(y);
+  for (int i = 0; i < 200; i++)
+    if (i != 17 && i != 3) close_fd(fds[i]);
 }
 
 int main(void) {
@@ -186,5 +235,6 @@ int main(void) {
   write_and_size();
   on_directories();
   renumber();
+  shared_files();
   return finish();
 }

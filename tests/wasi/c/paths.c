@@ -114,6 +114,22 @@ static void symlinks(void) {
   stat_is("loop, not followed", 0, "links/loop-a", 0, LNK);
   stat_is("loop in the middle", 0, "links/loop-a/x", E(LOOP), 0);
   stat_is("self link, followed", FOLLOW, "links/self", E(LOOP), 0);
+  /* ".." after a symlink goes to the parent of the link's target, not back up the link. */
+  stat_is("dot-dot after a symlinked directory", 0, "links/to-data/../hello.txt", 0, REG);
+  stat_is("dot-dot after a symlinked directory, lexically", 0, "links/to-data/../to-hello",
+          E(NOENT), 0);
+  stat_is("symlinked directory twice", 0, "links/to-data/../links/to-data/nested/deep/leaf.txt",
+          0, REG);
+  expect("symlink to a file with a trailing slash",
+         __wasi_path_symlink("../hello.txt/", SANDBOX, "links/slash"), 0);
+  stat_is("following a target with a trailing slash", FOLLOW, "links/slash", E(NOTDIR), 0);
+  expect("symlink to dot", __wasi_path_symlink(".", SANDBOX, "links/dot"), 0);
+  stat_is("following a link to dot", FOLLOW, "links/dot", 0, DIR_);
+  stat_is("through a link to dot", FOLLOW, "links/dot/to-hello", 0, REG);
+  expect("symlink to dot-dot", __wasi_path_symlink("..", SANDBOX, "links/up"), 0);
+  stat_is("through a link to dot-dot", FOLLOW, "links/up/hello.txt", 0, REG);
+  stat_is("through a link to dot-dot, twice", FOLLOW, "links/up/links/up/hello.txt", 0, REG);
+  stat_is("out through a link to dot-dot", FOLLOW, "links/up/../hello.txt", E(PERM), 0);
 
   expect("open a symlink to a file, followed", try_open(SANDBOX, FOLLOW, "links/to-hello", 0), 0);
   expect("open a symlink to a file, not followed", try_open(SANDBOX, 0, "links/to-hello", 0),
