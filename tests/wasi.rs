@@ -2,9 +2,10 @@
 //! file and directory calls from inside the guest, one line per check. Each runs under
 //! wasmtime and under `mewz run` on the hosted target and on every architecture in
 //! `MEWZ_TEST_ARCHES`, each time on a fresh copy of the fixture preopened as `/sandbox` (fd 3)
-//! next to an empty `/scratch` (fd 4). Exit status and stdout must equal wasmtime's; stdout
-//! ends with a dump of both trees, so the resulting trees are compared too. Under wasmtime,
-//! which writes through to the host, the dump must also match the real directories.
+//! next to an empty `/scratch` (fd 4). Exit status, stdout and stderr (empty) must equal
+//! wasmtime's; stdout ends with a dump of both trees, so the resulting trees are compared too.
+//! Under wasmtime, which writes through to the host, the dump must also match the real
+//! directories.
 
 use std::fs;
 use std::io::Read;
@@ -279,7 +280,10 @@ fn conformance(program: &str) {
     for target in targets() {
         let preopens = Preopens::new();
         let out = run(&target, &wasm, &preopens);
-        if out.status != reference.status || out.stdout != reference.stdout {
+        if out.status != reference.status
+            || out.stdout != reference.stdout
+            || out.stderr != reference.stderr
+        {
             let fails: Vec<&str> = out
                 .stdout
                 .lines()
