@@ -77,6 +77,27 @@ static void trailing_slashes(void) {
          __wasi_path_unlink_file(SANDBOX, "links/to-data/"), E(ISDIR));
 }
 
+/* The empty path, given to every call that takes one. */
+static void empty_paths(void) {
+  char buf[16];
+  __wasi_size_t used;
+  __wasi_filestat_t st;
+  expect("open \"\"", try_open(SANDBOX, 0, "", 0), E(NOENT));
+  expect("create \"\"", try_open(SANDBOX, 0, "", __WASI_OFLAGS_CREAT), E(NOENT));
+  expect("stat \"\" followed", __wasi_path_filestat_get(SANDBOX, FOLLOW, "", &st), E(NOENT));
+  expect("set times of \"\"", __wasi_path_filestat_set_times(SANDBOX, 0, "", 0, 0,
+         __WASI_FSTFLAGS_MTIM_NOW), E(NOENT));
+  expect("unlink \"\"", __wasi_path_unlink_file(SANDBOX, ""), E(NOENT));
+  expect("rmdir \"\"", __wasi_path_remove_directory(SANDBOX, ""), E(NOENT));
+  expect("readlink \"\"", __wasi_path_readlink(SANDBOX, "", (uint8_t *)buf, sizeof buf, &used),
+         E(NOENT));
+  expect("rename from \"\"", __wasi_path_rename(SANDBOX, "", SCRATCH, "x"), E(NOENT));
+  expect("rename to \"\"", __wasi_path_rename(SANDBOX, "hello.txt", SCRATCH, ""), E(NOENT));
+  expect("link from \"\"", __wasi_path_link(SANDBOX, 0, "", SCRATCH, "x"), E(NOENT));
+  expect("link to \"\"", __wasi_path_link(SANDBOX, 0, "hello.txt", SCRATCH, ""), E(NOENT));
+  expect("symlink at \"\"", __wasi_path_symlink("hello.txt", SCRATCH, ""), E(NOENT));
+}
+
 static void escapes(void) {
   stat_is("dot-dot past the root", 0, "..", E(PERM), 0);
   stat_is("dot-dot past the root, then back", 0, "../fixture/hello.txt", E(PERM), 0);
@@ -236,6 +257,7 @@ int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   spellings();
   trailing_slashes();
+  empty_paths();
   escapes();
   symlinks();
   readlink_cases();
