@@ -314,6 +314,7 @@ static void readdir_cases(void) {
   entry_t e[64];
   __wasi_fd_t dir = open_at(SANDBOX, "data/nested", __WASI_OFLAGS_DIRECTORY, 0, 0);
   size_t n = read_all(dir, e, 64);
+  qsort(e, n, sizeof *e, by_entry_name); /* print in name order, not the file system's */
   for (size_t i = 0; i < n; i++) {
     char what[128];
     if (!strcmp(e[i].name, ".") || !strcmp(e[i].name, "..")) continue;
