@@ -5,8 +5,12 @@
 #   trap-<kind>.wasm                                one wasm trap each, kind as in the file name
 #                                                  (the spec's trap message with '-' for ' ')
 #   wasi-probe.wasm                                 errnos of odd preview1 calls (wasi-probe/)
+#   http-server.wasm                                static-file HTTP server, WasmEdge socket API
+#   http-server-preopened.wasm                      the same on a preopened listener (--tcplisten)
+#   hyper-server.wasm                               HTTP server on tokio_wasi + hyper_wasi
+#   udp-echo.wasm  http-client.wasm                 UDP echo server; fetch a URL, print the body
 # Needs: cargo + the wasm32-wasip1 target, clang-19 + wasi-libc, Go 1.22, wabt (wat2wasm).
-# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe]...
+# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe|net]...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/out}"
@@ -14,7 +18,7 @@ shift || true
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe)
+[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe net)
 GO="${GO:-/usr/lib/go-1.22/bin/go}"
 CLANG="${CLANG:-clang-19}"
 
@@ -43,6 +47,18 @@ build_go() {
     GOFLAGS=-mod=mod "$GO" build -o "$out/hello-go.wasm" .)
 }
 
+build_net() {
+  local app
+  log "net: http-server http-server-preopened hyper-server udp-echo http-client"
+  # --locked: the versions in net/Cargo.lock are the ones checked to build (tokio_wasi and
+  # hyper_wasi are old forks; newer versions of their dependencies may not).
+  cargo build --quiet --locked --release --target wasm32-wasip1 --workspace \
+    --manifest-path "$here/net/Cargo.toml" --target-dir "$out/.net-target"
+  for app in http-server http-server-preopened hyper-server udp-echo http-client; do
+    cp "$out/.net-target/wasm32-wasip1/release/$app.wasm" "$out/$app.wasm"
+  done
+}
+
 build_traps() {
   local wat name
   for wat in "$here"/traps/*.wat; do
@@ -59,7 +75,8 @@ for part in "${parts[@]}"; do
     go) build_go ;;
     traps) build_traps ;;
     probe) build_probe ;;
-    *) log "unknown part '$part' (rust, c, go, traps, probe)"; exit 2 ;;
+    net) build_net ;;
+    *) log "unknown part '$part' (rust, c, go, traps, probe, net)"; exit 2 ;;
   esac
 done
 ls -1 "$out"/*.wasm >&2
