@@ -2,7 +2,7 @@
 
 use crate::cmdline::CommandLine;
 use crate::platform::{self, Platform};
-use crate::{app, console, heap, klog, kprintln, selftest};
+use crate::{app, console, heap, klog, kprintln, selftest, virtio};
 use mewz_abi::ExitCode;
 
 /// Version printed in the boot banner.
@@ -29,6 +29,7 @@ pub fn main(p: &'static dyn Platform) -> ! {
         p.free_memory().iter().filter(|r| r.len >= 4096).count()
     );
     p.init_devices();
+    virtio::discover(p);
     let init_ns = p.monotonic_ns().saturating_sub(boot_start_ns);
     klog!("kernel init took {} us", init_ns / 1000);
 

@@ -17,6 +17,7 @@ pub mod heap;
 pub mod platform;
 pub mod selftest;
 pub mod time;
+pub mod virtio;
 pub mod wasi;
 
 #[cfg(target_os = "none")]

@@ -178,6 +178,11 @@ impl Platform for MockPlatform {
         }
         true
     }
+
+    /// Test devices (`crate::virtio` fakes) read host memory at its own address.
+    fn dma_address(&self, virt: usize, _len: usize) -> Option<u64> {
+        Some(virt as u64)
+    }
     fn exit(&self, code: u8) -> ! {
         panic!("mock platform exit {code}")
     }
