@@ -1,6 +1,6 @@
 //! An HTTP/1.1 server on tokio_wasi + hyper_wasi, the async stack WasmEdge apps use: tokio's
 //! reactor waits in `poll_oneoff` over the WasmEdge sockets, one task per connection.
-//! `hyper-server [--port PORT (8080)]`
+//! `hyper-server [--port PORT (8080)] [--addr IP (0.0.0.0)]`
 //!   GET /          a greeting
 //!   POST /echo     the request body, streamed back
 //!   GET /wait?ms=N the greeting after N ms (tokio's timer, while other connections go on)
@@ -10,7 +10,7 @@ use hyper::server::conn::Http;
 use hyper::service::service_fn;
 use hyper::{Body, Method, Request, Response, StatusCode};
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -43,33 +43,38 @@ async fn handle(req: Request<Body>) -> Result<Response<Body>, Infallible> {
     Ok(response)
 }
 
-fn parse_port(args: impl Iterator<Item = String>) -> Result<u16, String> {
+fn parse_addr(args: impl Iterator<Item = String>) -> Result<SocketAddr, String> {
     let mut port = 8080;
+    let mut ip = IpAddr::from([0, 0, 0, 0]);
     let mut args = args;
     while let Some(flag) = args.next() {
+        let v = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--port" => {
-                let v = args.next().ok_or("--port needs a value")?;
                 port = v
                     .parse()
-                    .map_err(|_| format!("--port: '{v}' is not a port"))?;
+                    .map_err(|_| format!("--port: '{v}' is not a port"))?
+            }
+            "--addr" => {
+                ip = v
+                    .parse()
+                    .map_err(|_| format!("--addr: '{v}' is not an IP address"))?
             }
             _ => return Err(format!("unknown argument '{flag}'")),
         }
     }
-    Ok(port)
+    Ok(SocketAddr::new(ip, port))
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let port = match parse_port(std::env::args().skip(1)) {
-        Ok(p) => p,
+    let addr = match parse_addr(std::env::args().skip(1)) {
+        Ok(a) => a,
         Err(message) => {
-            eprintln!("{PROGRAM}: {message} (usage: {PROGRAM} [--port PORT])");
+            eprintln!("{PROGRAM}: {message} (usage: {PROGRAM} [--port PORT] [--addr IP])");
             std::process::exit(2)
         }
     };
-    let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
