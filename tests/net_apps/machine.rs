@@ -255,12 +255,41 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Asks the runner to stop (SIGTERM: `mewz run` stops its machine), then kills whatever is
+    /// left: the runner's process group and every process it started, which may have a group of
+    /// its own.
     fn drop(&mut self) {
-        let group = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) with a negative pid signals the process group the child leads.
-        unsafe { libc::kill(-group, libc::SIGKILL) };
+        let pid = self.child.id();
+        let started = descendants_of(pid);
+        signal(pid as libc::pid_t, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal(-(pid as libc::pid_t), libc::SIGKILL);
+        for p in started {
+            signal(p as libc::pid_t, libc::SIGKILL);
+        }
         let _ = self.child.wait();
     }
+}
+
+fn signal(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: kill(2) only sends a signal; a process (group) that is gone makes it fail.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Every process below `pid`, children first.
+fn descendants_of(pid: u32) -> Vec<u32> {
+    let mut all = Vec::new();
+    let mut next = vec![pid];
+    while let Some(p) = next.pop() {
+        for c in children_of(p) {
+            all.push(c);
+            next.push(c);
+        }
+    }
+    all
 }
 
 /// The image of `wasm` for `target`, built once per test run.
