@@ -433,14 +433,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     };
     let kernel = target.unikernel().expect("images are unikernels");
     let profile = kernel.profile()?;
-    let image_bytes =
-        std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
-    let net = network::plan(
-        &a.net,
-        network::image_wants_nic(&image_bytes),
-        &profile.qemu.nic,
-    )?;
-    drop(image_bytes);
+    let net = network::plan(&a.net, network::image_wants_nic(&image)?, &profile.qemu.nic)?;
     kernel_words.extend(net.kernel_words);
     let runtime = AppConfig {
         name: String::new(),

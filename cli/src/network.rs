@@ -6,10 +6,12 @@
 //! A machine gets a NIC only when it needs one: a flag asks for it, or its image says that the
 //! app uses sockets (`mewz build` bakes [`NIC_WORD`] into the configuration of such an app).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::fmt;
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::path::Path;
 use std::str::FromStr;
 
 /// The configuration word `mewz build` bakes into an image whose app imports socket functions
@@ -195,11 +197,30 @@ pub fn uses_sockets<'a>(import_symbols: impl IntoIterator<Item = &'a str>) -> bo
     import_symbols.into_iter().any(|s| s.starts_with(&prefix))
 }
 
-/// Whether an image was built for an app that needs a NIC (see [`NIC_WORD`]).
-pub fn image_wants_nic(image: &[u8]) -> bool {
-    image
-        .windows(NIC_WORD.len())
-        .any(|w| w == NIC_WORD.as_bytes())
+/// Whether an image was built for an app that needs a NIC (see [`NIC_WORD`]). Reads the image
+/// a piece at a time and stops at the word: images with large baked directories are big, and
+/// the configuration sits in the kernel's data, before them.
+pub fn image_wants_nic(image: &Path) -> Result<bool> {
+    let mut file =
+        std::fs::File::open(image).with_context(|| format!("reading {}", image.display()))?;
+    let word = NIC_WORD.as_bytes();
+    let mut window = vec![0u8; 1 << 20];
+    // Bytes kept from the previous piece, so that a word across two pieces is found.
+    let mut kept = 0;
+    loop {
+        let n = file
+            .read(&mut window[kept..])
+            .with_context(|| format!("reading {}", image.display()))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let filled = kept + n;
+        if window[..filled].windows(word.len()).any(|w| w == word) {
+            return Ok(true);
+        }
+        kept = (word.len() - 1).min(filled);
+        window.copy_within(filled - kept..filled, 0);
+    }
 }
 
 /// Checks the flags and plans the network of a QEMU boot. `nic_model` is the target's NIC
@@ -404,10 +425,25 @@ mod tests {
 
     #[test]
     fn images_say_whether_they_want_a_nic() {
-        assert!(image_wants_nic(
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("img");
+        let wants = |bytes: &[u8]| {
+            std::fs::write(&image, bytes).unwrap();
+            image_wants_nic(&image).unwrap()
+        };
+        assert!(wants(
             b"\0\0mewz.name=x mewz.nic mewz.tcplisten=0.0.0.0:80\0"
         ));
-        assert!(!image_wants_nic(b"\0\0mewz.name=x\0nic"));
+        assert!(!wants(b"\0\0mewz.name=x\0nic"));
+        assert!(!wants(b""));
+        // The word across the boundary of two pieces read, and far into a large image.
+        for at in [(1 << 20) - 3, 3 << 20] {
+            let mut big = vec![0u8; 4 << 20];
+            big[at..at + NIC_WORD.len()].copy_from_slice(NIC_WORD.as_bytes());
+            assert!(wants(&big), "at {at}");
+        }
+        assert!(!wants(&vec![0u8; 3 << 20]));
+        assert!(image_wants_nic(&dir.path().join("missing")).is_err());
     }
 
     fn free_port() -> u16 {
