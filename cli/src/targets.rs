@@ -107,6 +107,8 @@ pub struct Profile {
 pub struct QemuProfile {
     pub binary: String,
     pub args: Vec<String>,
+    /// The NIC device, given `,netdev=ID` when the machine gets a network.
+    pub nic: String,
 }
 
 /// A bare-metal target: its profile, linker script and kernel archive.
