@@ -7,8 +7,12 @@
 #   wasi-probe.wasm                                 errnos of odd preview1 calls (wasi-probe/)
 #   cat.wasm printf.wasm spin.wasm yes.wasm         console programs (console/)
 #   files-{tour,probe,digest,limits}.wasm           guests for --dir (files/, see tests/files.rs)
+#   http-server.wasm                                static-file HTTP server, WasmEdge socket API
+#   http-server-preopened.wasm                      the same on a preopened listener (--tcplisten)
+#   hyper-server.wasm                               HTTP server on tokio_wasi + hyper_wasi
+#   udp-echo.wasm  http-client.wasm                 UDP echo server; fetch a URL, print the body
 # Needs: cargo + the wasm32-wasip1 target, clang-19 + wasi-libc, Go 1.22, wabt (wat2wasm).
-# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe|console|files]...
+# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe|console|files|net]...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/out}"
@@ -16,7 +20,7 @@ shift || true
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe console files)
+[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe console files net)
 GO="${GO:-/usr/lib/go-1.22/bin/go}"
 CLANG="${CLANG:-clang-19}"
 
@@ -61,6 +65,18 @@ build_go() {
     GOFLAGS=-mod=mod "$GO" build -o "$out/hello-go.wasm" .)
 }
 
+build_net() {
+  local app
+  log "net: http-server http-server-preopened hyper-server udp-echo http-client"
+  # --locked: the versions in net/Cargo.lock are the ones checked to build (tokio_wasi and
+  # hyper_wasi are old forks; newer versions of their dependencies may not).
+  cargo build --quiet --locked --release --target wasm32-wasip1 --workspace \
+    --manifest-path "$here/net/Cargo.toml" --target-dir "$out/.net-target"
+  for app in http-server http-server-preopened hyper-server udp-echo http-client; do
+    cp "$out/.net-target/wasm32-wasip1/release/$app.wasm" "$out/$app.wasm"
+  done
+}
+
 build_traps() {
   local wat name
   for wat in "$here"/traps/*.wat; do
@@ -79,7 +95,8 @@ for part in "${parts[@]}"; do
     probe) build_probe ;;
     console) build_console ;;
     files) build_files ;;
-    *) log "unknown part '$part' (rust, c, go, traps, probe, console, files)"; exit 2 ;;
+    net) build_net ;;
+    *) log "unknown part '$part' (rust, c, go, traps, probe, console, files, net)"; exit 2 ;;
   esac
 done
 ls -1 "$out"/*.wasm >&2

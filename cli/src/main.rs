@@ -4,6 +4,7 @@ mod app;
 mod boot_files;
 mod files;
 mod image;
+mod network;
 mod qemu;
 mod stdio;
 mod targets;
@@ -92,6 +93,8 @@ struct BuildArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     app_options: AppOptions,
+    #[command(flatten)]
+    listen: network::ListenOptions,
     /// Arguments for the app, baked into the image.
     #[arg(last = true)]
     args: Vec<String>,
@@ -104,6 +107,8 @@ struct RunArgs {
     target: Option<TargetName>,
     #[command(flatten)]
     app_options: AppOptions,
+    #[command(flatten)]
+    net: network::NetOptions,
     /// Show the kernel's log (and build steps).
     #[arg(long, short)]
     verbose: bool,
@@ -263,6 +268,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
         env: a.app_options.env,
         memory: a.app_options.memory,
         args: a.args,
+        network: a.listen.tcplisten.iter().map(|l| l.kernel_word()).collect(),
     };
     let stem = a
         .app
@@ -322,17 +328,31 @@ fn build(
         })
         .transpose()?;
     match (target.unikernel(), &object) {
-        (Some(kernel), _) => image::link_image(
-            target,
-            kernel,
-            object.as_ref(),
-            config,
-            files.as_deref(),
-            output,
-            progress,
-        ),
+        (Some(kernel), _) => {
+            // An app with sockets or preopened listeners says so in its image, for the runner.
+            let mut config = config.clone();
+            let imports = object.iter().flat_map(|o| o.imports.iter());
+            if network::uses_sockets(imports.map(|(_, symbol)| symbol.as_str()))
+                || !config.network.is_empty()
+            {
+                config.network.insert(0, network::NIC_WORD.into());
+            }
+            image::link_image(
+                target,
+                kernel,
+                object.as_ref(),
+                &config,
+                files.as_deref(),
+                output,
+                progress,
+            )
+        }
         (None, Some(object)) => {
-            if !config.env.is_empty() || !config.args.is_empty() || config.memory.is_some() {
+            if !config.env.is_empty()
+                || !config.args.is_empty()
+                || config.memory.is_some()
+                || !config.network.is_empty()
+            {
                 return Err(usage(
                     "a hosted executable takes its arguments and environment when it runs",
                 ));
@@ -433,6 +453,8 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     let (target, image) = if bytes.starts_with(b"\0asm") {
         let target = a.target.unwrap_or_else(targets::default_target);
         if target == TargetName::Host {
+            network::check_hosted(&a.net)?;
+            kernel_words.extend(a.net.listen.tcplisten.iter().map(|l| l.kernel_word()));
             let exe = work.path().join("app");
             build(
                 target,
@@ -452,6 +474,8 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             name: name.clone(),
             ..Default::default()
         };
+        // Bad or busy ports fail now, not after a compile.
+        network::plan(&a.net, false, "")?;
         build(target, Some(&a.file), &config, &[], &image, &progress)?;
         (target, image)
     } else {
@@ -472,11 +496,14 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     };
     let kernel = target.unikernel().expect("images are unikernels");
     let profile = kernel.profile()?;
+    let net = network::plan(&a.net, network::image_wants_nic(&image)?, &profile.qemu.nic)?;
+    kernel_words.extend(net.kernel_words);
     let runtime = AppConfig {
         name: String::new(),
         env: a.app_options.env,
         memory: a.app_options.memory,
         args: a.args,
+        network: Vec::new(),
     };
     let command_line = kernel_words
         .iter()
@@ -526,6 +553,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         initrd: plan.initrd.as_deref(),
         extra_args: &plan.qemu_args,
         machine_memory: machine_memory.as_deref(),
+        network: &net.qemu_args,
         timeout: Duration::from_secs(a.timeout),
         verbose: a.verbose,
     })?;

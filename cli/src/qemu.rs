@@ -28,6 +28,8 @@ pub struct Boot<'a> {
     pub extra_args: &'a [String],
     /// Memory for the machine, e.g. "512M"; the profile's default when `None`.
     pub machine_memory: Option<&'a str>,
+    /// The network backend and NIC (see `network::plan`), empty for a machine without one.
+    pub network: &'a [String],
     pub timeout: Duration,
     /// Pass QEMU's own messages on.
     pub verbose: bool,
@@ -102,6 +104,7 @@ pub fn command(
     if let Some(m) = boot.machine_memory {
         cmd.args(["-m", m]);
     }
+    cmd.args(boot.network);
     cmd.args(["-display", "none", "-monitor", "none", "-no-reboot"])
         .arg("-kernel")
         .arg(boot.image)

@@ -112,6 +112,8 @@ pub struct QemuProfile {
     /// Guest RAM up to this size (MiB) lies in one piece from `ram_base`, so that a second
     /// memory node (see `boot_files`) follows the first without a gap.
     pub contiguous_ram_mib: u64,
+    /// The NIC device, given `,netdev=ID` when the machine gets a network.
+    pub nic: String,
 }
 
 /// A bare-metal target: its profile, linker script and kernel archive.

@@ -251,13 +251,11 @@ fn link_imports(module: &ModuleDescriptor) -> Result<(), AppError> {
         if import.kind != ExportKind::Function {
             return Err(AppError::UnsupportedImport(name()));
         }
-        let address = (m == mewz_abi::symbols::WASI_MODULE.as_bytes())
-            .then(|| {
-                core::str::from_utf8(field)
-                    .ok()
-                    .and_then(wasi::exports::address)
-            })
-            .flatten()
+        let params = import.signature.param_count as usize;
+        let address = core::str::from_utf8(m)
+            .ok()
+            .zip(core::str::from_utf8(field).ok())
+            .and_then(|(m, field)| wasi::exports::import_address(m, field, params))
             .ok_or_else(|| AppError::UnknownImport(name()))?;
         if !import.slot.is_null() {
             // SAFETY: the slot is the importing module's writable function-pointer cell.

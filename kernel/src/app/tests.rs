@@ -183,6 +183,40 @@ fn a_module_without_start_or_memory_only_instantiates() {
 }
 
 #[test]
+fn slots_link_each_sock_accept_by_its_signature() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    CALLS.lock().unwrap().clear();
+    let p = MockPlatform::new();
+    let accept = |params: &'static [ValType], slot| Import {
+        signature: signature(params),
+        ..import(
+            "wasi_snapshot_preview1",
+            "sock_accept",
+            ExportKind::Function,
+            slot,
+        )
+    };
+    let preview1: &'static mut *const u8 = leak(core::ptr::null());
+    let wasmedge: &'static mut *const u8 = leak(core::ptr::null());
+    let m = module(
+        vec![],
+        vec![
+            accept(&[ValType::I32; 3], preview1),
+            accept(&[ValType::I32; 2], wasmedge),
+        ],
+        core::ptr::null_mut(),
+    );
+    assert_eq!(run_app(&p, &m, env(&["app"]), FileSystem::default()), Ok(0));
+    assert_eq!(*preview1, wasi::exports::sock_accept as *const u8);
+    assert_eq!(
+        *wasmedge,
+        wasi::exports::sock_accept_wasmedge as *const u8,
+        "the two-parameter import is WasmEdge's"
+    );
+}
+
+#[test]
 fn startup_errors() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
