@@ -5,8 +5,10 @@
 #   trap-<kind>.wasm                                one wasm trap each, kind as in the file name
 #                                                  (the spec's trap message with '-' for ' ')
 #   wasi-probe.wasm                                 errnos of odd preview1 calls (wasi-probe/)
+#   simd-rust.wasm  simd-rust-scalar.wasm          BLAKE3 and an image filter, built with wasm
+#                                                  SIMD (+simd128) and without (simd-rust/)
 # Needs: cargo + the wasm32-wasip1 target, clang-19 + wasi-libc, Go 1.22, wabt (wat2wasm).
-# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe]...
+# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe|simd]...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/out}"
@@ -14,7 +16,7 @@ shift || true
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe)
+[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe simd)
 GO="${GO:-/usr/lib/go-1.22/bin/go}"
 CLANG="${CLANG:-clang-19}"
 
@@ -35,6 +37,18 @@ build_c() {
 build_probe() {
   log "wasi-probe"
   "$CLANG" --target=wasm32-wasi -O2 -Wall -Werror "$here/wasi-probe/probe.c" -o "$out/wasi-probe.wasm"
+}
+
+build_simd() {
+  local manifest="$here/simd-rust/Cargo.toml"
+  log "simd-rust (wasm SIMD)"
+  RUSTFLAGS="-C target-feature=+simd128" cargo build --quiet --release --target wasm32-wasip1 \
+    --features simd --manifest-path "$manifest" --target-dir "$out/.rust-target-simd"
+  cp "$out/.rust-target-simd/wasm32-wasip1/release/simd-rust.wasm" "$out/simd-rust.wasm"
+  log "simd-rust-scalar"
+  RUSTFLAGS="" cargo build --quiet --release --target wasm32-wasip1 \
+    --manifest-path "$manifest" --target-dir "$out/.rust-target-scalar"
+  cp "$out/.rust-target-scalar/wasm32-wasip1/release/simd-rust.wasm" "$out/simd-rust-scalar.wasm"
 }
 
 build_go() {
@@ -59,7 +73,8 @@ for part in "${parts[@]}"; do
     go) build_go ;;
     traps) build_traps ;;
     probe) build_probe ;;
-    *) log "unknown part '$part' (rust, c, go, traps, probe)"; exit 2 ;;
+    simd) build_simd ;;
+    *) log "unknown part '$part' (rust, c, go, traps, probe, simd)"; exit 2 ;;
   esac
 done
 ls -1 "$out"/*.wasm >&2
