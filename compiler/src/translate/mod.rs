@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator};
 
 pub(crate) use address::strip_base_copies;
-pub(crate) use dead_loads::{settle_loads, settle_loads_in_place};
+pub(crate) use dead_loads::{keep_loads_whole, settle_loads, settle_loads_in_place};
 
 pub type Result<T> = core::result::Result<T, CompileError>;
 

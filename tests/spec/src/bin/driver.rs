@@ -15,7 +15,7 @@
 
 use mewz_spec::driver::report;
 use mewz_spec::driver::runner::{Config, FileReport, run_file};
-use mewz_spec::driver::{Arch, compile, fuzz};
+use mewz_spec::driver::{Arch, compile, fuzz, loops};
 use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -110,6 +110,14 @@ fn main() {
             Some(_) => "no fuzzing script to run".to_string(),
             None => format!("no spec file matches {:?}", opts.filters),
         });
+    }
+    if std::env::var_os(compile::EVERY_LOOP_TWICE).is_some() {
+        let before = files.len();
+        files.retain(|(_, text)| loops::compiles_a_loop(text));
+        eprintln!(
+            "mewz-spec: every loop twice: {} of {before} scripts compile no loop and are left out",
+            before - files.len()
+        );
     }
     // Initialise LLVM's target registry once before workers compile concurrently.
     let _ = compile::compile(b"\0asm\x01\0\0\0", opts.arch);
