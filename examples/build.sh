@@ -7,8 +7,9 @@
 #   wasi-probe.wasm                                 errnos of odd preview1 calls (wasi-probe/)
 #   simd-rust.wasm  simd-rust-scalar.wasm          BLAKE3 and an image filter, built with wasm
 #                                                  SIMD (+simd128) and without (simd-rust/)
+#   cat.wasm printf.wasm spin.wasm yes.wasm         console programs (console/)
 # Needs: cargo + the wasm32-wasip1 target, clang-19 + wasi-libc, Go 1.22, wabt (wat2wasm).
-# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe|simd]...
+# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe|simd|console]...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/out}"
@@ -16,7 +17,7 @@ shift || true
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe simd)
+[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe simd console)
 GO="${GO:-/usr/lib/go-1.22/bin/go}"
 CLANG="${CLANG:-clang-19}"
 
@@ -51,6 +52,14 @@ build_simd() {
   cp "$out/.rust-target-scalar/wasm32-wasip1/release/simd-rust.wasm" "$out/simd-rust-scalar.wasm"
 }
 
+build_console() {
+  local c
+  for c in "$here"/console/*.c; do
+    log "$(basename "$c" .c)"
+    "$CLANG" --target=wasm32-wasi -O2 -Wall -Werror "$c" -o "$out/$(basename "$c" .c).wasm"
+  done
+}
+
 build_go() {
   log "hello-go"
   (cd "$here/hello-go" && GOOS=wasip1 GOARCH=wasm GOCACHE="${GOCACHE:-$out/.go-cache}" \
@@ -74,7 +83,8 @@ for part in "${parts[@]}"; do
     traps) build_traps ;;
     probe) build_probe ;;
     simd) build_simd ;;
-    *) log "unknown part '$part' (rust, c, go, traps, probe, simd)"; exit 2 ;;
+    console) build_console ;;
+    *) log "unknown part '$part' (rust, c, go, traps, probe, simd, console)"; exit 2 ;;
   esac
 done
 ls -1 "$out"/*.wasm >&2

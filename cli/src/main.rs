@@ -3,12 +3,12 @@
 mod app;
 mod image;
 mod qemu;
+mod stdio;
 mod targets;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use image::{AppConfig, Progress};
-use mewz_abi::ExitCode;
 use object::Object;
 use std::path::{Path, PathBuf};
 use std::process::exit;
@@ -463,27 +463,9 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         command_line: &command_line,
         machine_memory: vm_memory.as_deref(),
         timeout: Duration::from_secs(a.timeout),
+        verbose: a.verbose,
     })?;
-    if outcome.interrupted {
-        eprintln!("mewz: interrupted");
-        return Ok(130);
-    }
-    if outcome.timed_out {
-        eprintln!(
-            "mewz: the machine did not stop within {} s; stopped it",
-            a.timeout
-        );
-    } else if outcome.code == ExitCode::NO_STATUS {
-        eprintln!("mewz: the machine stopped without an exit status (reset or QEMU error)");
-    }
-    if a.verbose {
-        eprintln!(
-            "mewz: exit status {} after {:.3} s",
-            outcome.code.0,
-            outcome.elapsed.as_secs_f64()
-        );
-    }
-    Ok(outcome.code.0)
+    Ok(outcome.report(a.timeout, a.verbose))
 }
 
 #[cfg(test)]

@@ -14,9 +14,11 @@ pub mod cmdline;
 pub mod console;
 pub mod fault;
 pub mod heap;
+pub mod net;
 pub mod platform;
 pub mod selftest;
 pub mod time;
+pub mod virtio;
 pub mod wasi;
 
 #[cfg(target_os = "none")]

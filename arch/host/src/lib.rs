@@ -15,8 +15,10 @@
 pub mod entry;
 pub mod link;
 pub mod memory;
+pub mod net;
 pub mod platform;
 pub mod runtime;
+pub mod stdio;
 pub mod trap;
 
 pub use platform::{HOST, HostPlatform};

@@ -106,6 +106,11 @@ impl Platform for HostPlatform {
         self.stdin_closed.load(Ordering::Relaxed)
     }
 
+    /// A process's stdin ends: no byte of it is taken for end of file.
+    fn console_input_can_end(&self) -> bool {
+        true
+    }
+
     fn free_memory(&self) -> &[MemoryRegion] {
         // The process keeps the system allocator; the kernel heap gets nothing.
         &[]
@@ -187,6 +192,11 @@ impl Platform for HostPlatform {
 
     fn init_devices(&self) {
         crate::trap::install_handlers();
+    }
+
+    /// The host's own sockets (see [`crate::net`]).
+    fn host_sockets(&self) -> Option<mewz_kernel::net::BoxedStack> {
+        Some(Box::new(crate::net::HostSockets::new()))
     }
 
     fn random_bytes(&self, buf: &mut [u8]) -> bool {

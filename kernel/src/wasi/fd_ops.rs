@@ -19,9 +19,8 @@ use super::types::{fdflags, fdstat, filestat, rights};
 use crate::platform::Platform;
 use alloc::vec::Vec;
 
-/// How long a blocking read sleeps between looks at the console: platforms need not
-/// interrupt on input, so the wait also ends on a timer.
-pub const INPUT_POLL_NS: u64 = 10_000_000;
+/// Longest sleep of a blocking read whose input interrupts (a bound, not a poll).
+const INPUT_WAIT_NS: u64 = 1_000_000_000;
 
 /// The open descriptor `fd` if it can do what `right` stands for.
 pub fn entry_with(cx: &Ctx<'_>, fd: u32, right: u64) -> Result<FdEntry, Errno> {
@@ -35,26 +34,37 @@ pub fn entry_with(cx: &Ctx<'_>, fd: u32, right: u64) -> Result<FdEntry, Errno> {
     Ok(entry)
 }
 
-/// Waits a little for console input (or any other interrupt).
+/// Waits for console input (or any other interrupt): until the input's interrupt, or a
+/// little if the input source does not interrupt (a polled UART).
 pub fn wait_for_input(p: &dyn Platform) {
-    p.arm_timer(INPUT_POLL_NS);
+    p.arm_timer(crate::console::input_poll_interval().unwrap_or(INPUT_WAIT_NS));
     p.wait_for_interrupt();
 }
 
 pub fn fd_write(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u32) -> WasiResult {
     let entry = entry_with(cx, fd, rights::FD_WRITE)?;
     cx.mem.check(nwritten, 4)?;
+    if let Some(h) = entry.kind.socket() {
+        let n = super::sock::transmit(cx, &entry, h, iovs, iovs_len, None)?;
+        return cx.mem.write_u32(nwritten, n as u32);
+    }
     let vecs = cx.mem.iovecs(iovs, iovs_len)?;
     let mut total = 0u32;
     match entry.kind {
         FdKind::Console(stream) => {
             for v in vecs.iter().filter(|v| v.len > 0) {
-                cx.platform
-                    .console_write(stream, cx.mem.slice(v.ptr, v.len)?);
+                let bytes = cx.mem.slice(v.ptr, v.len)?;
+                // The host's reader went away (a closed pipe): EPIPE, unless some went out.
+                if crate::console::write(cx.platform, stream, bytes).is_err() {
+                    if total == 0 {
+                        return Err(Errno::PIPE);
+                    }
+                    break;
+                }
                 total += v.len;
             }
         }
-        FdKind::Stdin => return Err(Errno::BADF),
+        FdKind::Stdin | FdKind::Socket { .. } => return Err(Errno::BADF),
     }
     cx.mem.write_u32(nwritten, total)
 }
@@ -64,10 +74,17 @@ pub fn fd_write(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u
 pub fn fd_read(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) -> WasiResult {
     let entry = entry_with(cx, fd, rights::FD_READ)?;
     cx.mem.check(nread, 4)?;
+    if let Some(h) = entry.kind.socket() {
+        let (n, _, _) = super::sock::receive(cx, &entry, h, iovs, iovs_len, 0)?;
+        return cx.mem.write_u32(nread, n as u32);
+    }
     let vecs = cx.mem.iovecs(iovs, iovs_len)?;
     let wanted: usize = vecs.iter().map(|v| v.len as usize).sum();
     if entry.kind != FdKind::Stdin {
         return Err(Errno::BADF);
+    }
+    if let Some(e) = cx.state.stdio.read_error() {
+        return Err(e);
     }
     let data: Vec<u8> = loop {
         cx.state.stdin.fill(cx.platform);
@@ -142,7 +159,9 @@ pub fn fd_allocate(cx: &mut Ctx<'_>, fd: u32, _offset: u64, _len: u64) -> WasiRe
 }
 
 pub fn fd_close(cx: &mut Ctx<'_>, fd: u32) -> WasiResult {
-    cx.state.fds.close(fd).map(|_| ())
+    let entry = cx.state.fds.close(fd)?;
+    super::sock::closed(cx, &entry);
+    Ok(())
 }
 
 pub fn fd_datasync(cx: &mut Ctx<'_>, fd: u32) -> WasiResult {
@@ -158,7 +177,7 @@ pub fn fd_sync(cx: &mut Ctx<'_>, fd: u32) -> WasiResult {
 pub fn fd_fdstat_get(cx: &mut Ctx<'_>, fd: u32, buf: u32) -> WasiResult {
     let entry = *cx.state.fds.get(fd)?;
     let mut raw = [0u8; fdstat::SIZE as usize];
-    raw[fdstat::FILETYPE as usize] = entry.kind.filetype();
+    raw[fdstat::FILETYPE as usize] = cx.state.stdio.filetype(entry.kind);
     put(&mut raw, fdstat::FLAGS, &entry.flags.to_le_bytes());
     put(
         &mut raw,
@@ -202,7 +221,7 @@ pub fn fd_fdstat_set_rights(cx: &mut Ctx<'_>, fd: u32, base: u64, inheriting: u6
 pub fn fd_filestat_get(cx: &mut Ctx<'_>, fd: u32, buf: u32) -> WasiResult {
     let entry = entry_with(cx, fd, rights::FD_FILESTAT_GET)?;
     let mut raw = [0u8; filestat::SIZE as usize];
-    raw[filestat::FILETYPE as usize] = entry.kind.filetype();
+    raw[filestat::FILETYPE as usize] = cx.state.stdio.filetype(entry.kind);
     cx.mem.write_bytes(buf, &raw)
 }
 
@@ -245,7 +264,12 @@ pub fn fd_readdir(
 }
 
 pub fn fd_renumber(cx: &mut Ctx<'_>, from: u32, to: u32) -> WasiResult {
-    cx.state.fds.renumber(from, to)
+    let replaced = *cx.state.fds.get(to)?;
+    cx.state.fds.renumber(from, to)?;
+    if from != to {
+        super::sock::closed(cx, &replaced);
+    }
+    Ok(())
 }
 
 fn put(raw: &mut [u8], at: u32, bytes: &[u8]) {
