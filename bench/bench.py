@@ -5,6 +5,8 @@ Run through ci/bench, which builds mewz and the examples first. Prints tables; t
 printed next to the numbers, and a goal missed is marked, never hidden.
   compute: mewz host AoT vs native (clang-19 -O2) vs wasmtime (precompiled): CPU time, best of
            N interleaved runs (N: see --runs)
+  simd:    examples/simd-rust (BLAKE3, an image filter) built with wasm SIMD and without, under
+           mewz (host) and wasmtime, and natively: CPU time, best of N interleaved runs
   compile: mewz compile time per module (and for the largest example, the Go hello)
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
@@ -115,6 +117,44 @@ def run_three(work, path, runs):
     times, outs = best_times(
         [[native], [native + ".mewz"], [WASMTIME, "run", "--allow-precompiled", native + ".cwasm"]], runs)
     return times, outs, compile_s
+
+
+# The simd-rust workloads: BLAKE3 (hand-written wasm SIMD) and the image filter (loops the
+# compiler vectorises; 400 blurs of a 1024x1024 picture, so that the blurs, not making the
+# picture, take the time), each about 0.1-0.5 s under mewz.
+SIMD_WORKLOADS = [["hash", "256"], ["filter", "1024", "400"]]
+
+
+def simd(work, runs):
+    print(f"\n## simd (CPU seconds, best of {runs} interleaved runs; examples/simd-rust)")
+    out = os.path.join(work, "simd")
+    subprocess.run(["bash", os.path.join(ROOT, "examples", "build.sh"), out, "simd"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    native = os.path.join(out, "simd-rust-native")
+    sh(["cargo", "build", "--quiet", "--release", "--manifest-path",
+        os.path.join(ROOT, "examples", "simd-rust", "Cargo.toml"), "--target-dir", native + ".target"])
+    shutil.copy(os.path.join(native + ".target", "release", "simd-rust"), native)
+    builds = {}
+    for kind in ["simd", "scalar"]:
+        wasm = os.path.join(out, "simd-rust.wasm" if kind == "simd" else "simd-rust-scalar.wasm")
+        sh([MEWZ, "build", "--target", "host", wasm, "-o", wasm + ".mewz"])
+        sh([WASMTIME, "compile", wasm, "-o", wasm + ".cwasm"])
+        builds[kind] = ([wasm + ".mewz"], [WASMTIME, "run", "--allow-precompiled", wasm + ".cwasm"])
+    # mewz and wasmtime run both builds; their ratios are of the SIMD builds.
+    print(f"{'workload':<16} {'native':>8} {'mewz':>8} {'(scalar)':>9} {'wasmtime':>9} {'(scalar)':>9}"
+          f" {'mewz scalar/simd':>17} {'mewz/native':>12} {'mewz/wasmtime':>14}")
+    speedups = []
+    for args in SIMD_WORKLOADS:
+        cmds = [[native], builds["simd"][0], builds["scalar"][0], builds["simd"][1], builds["scalar"][1]]
+        (tn, tm, tms, tw, tws), outs = best_times([c + args for c in cmds], runs)
+        if len(set(outs)) != 1:
+            raise RuntimeError(f"simd-rust {' '.join(args)}: outputs differ: {outs!r}")
+        speedups.append(tms / tm)
+        print(f"{' '.join(args):<16} {tn:8.3f} {tm:8.3f} {tms:9.3f} {tw:9.3f} {tws:9.3f}"
+              f" {tms/tm:16.2f}x {tm/tn:11.2f}x {tm/tw:13.2f}x")
+    mark = lambda ok: "ok" if ok else "MISSED"
+    print(f"goal: the SIMD build at least 2x as fast as the scalar one under mewz, for each workload "
+          f"({mark(min(speedups) >= 2.0)})")
 
 
 def examples_dir(work):
@@ -385,16 +425,18 @@ def positive(text):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=positive,
-                   help=f"rounds per measurement (compute: {COMPUTE_RUNS}; boot and files: {BOOT_RUNS}, at least "
+                   help=f"rounds per measurement (compute and simd: {COMPUTE_RUNS}; boot and files: {BOOT_RUNS}, at least "
                         f"{BOOT_RUNS}; console: {CONSOLE_RUNS})")
-    p.add_argument("--only", choices=["compute", "images", "boot", "console", "files"], action="append")
+    p.add_argument("--only", choices=["compute", "simd", "images", "boot", "console", "files"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
     a = p.parse_args()
-    parts = a.only or ["compute", "images", "boot", "console", "files"]
+    parts = a.only or ["compute", "simd", "images", "boot", "console", "files"]
     with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
         print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if "compute" in parts:
             compute(work, a.runs or COMPUTE_RUNS)
+        if "simd" in parts:
+            simd(work, a.runs or COMPUTE_RUNS)
         if "images" in parts:
             images(work, examples_dir(work), a.skip_go)
         if "boot" in parts:

@@ -79,6 +79,10 @@ struct AppOptions {
     /// (repeatable; fds 3, 4, ... in order).
     #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = files::parse_dir)]
     dirs: Vec<DirSpec>,
+    /// CPU the app is compiled for, as LLVM names it (e.g. x86-64-v3, neoverse-n1, native);
+    /// the default is the architecture's portable baseline.
+    #[arg(long, value_name = "CPU")]
+    cpu: Option<String>,
 }
 
 #[derive(Args)]
@@ -280,9 +284,15 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
         (Some(stem), t) => PathBuf::from(format!("{stem}.{t}.img")),
         (None, t) => PathBuf::from(format!("kernel.{t}.img")),
     });
+    if a.app.is_none() && a.app_options.cpu.is_some() {
+        return Err(usage(
+            "--cpu is for an app; the kernel alone has none to compile",
+        ));
+    }
     build(
         a.target,
         a.app.as_deref(),
+        a.app_options.cpu.as_deref(),
         &config,
         &a.app_options.dirs,
         &output,
@@ -298,6 +308,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
 fn build(
     target: TargetName,
     app: Option<&Path>,
+    cpu: Option<&str>,
     config: &AppConfig,
     dirs: &[DirSpec],
     output: &Path,
@@ -322,6 +333,7 @@ fn build(
         .map(|wasm| {
             let options = mewz_compiler::CompileOptions {
                 target: app::compiler_target(target),
+                cpu: cpu.map(str::to_string),
                 ..Default::default()
             };
             app::compile(wasm, &options, &work.path().join("app.o"), progress)
@@ -459,6 +471,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             build(
                 target,
                 Some(&a.file),
+                a.app_options.cpu.as_deref(),
                 &AppConfig::default(),
                 &[],
                 &exe,
@@ -476,9 +489,16 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         };
         // Bad or busy ports fail now, not after a compile.
         network::plan(&a.net, false, "")?;
-        build(target, Some(&a.file), &config, &[], &image, &progress)?;
+        let cpu = a.app_options.cpu.as_deref();
+        build(target, Some(&a.file), cpu, &config, &[], &image, &progress)?;
         (target, image)
     } else {
+        if a.app_options.cpu.is_some() {
+            return Err(usage(format!(
+                "{} is an image, compiled already: --cpu is for a .wasm app",
+                a.file.display()
+            )));
+        }
         let found = image_target(&bytes).ok_or_else(|| {
             usage(format!(
                 "{}: neither a .wasm app nor a mewz image",
