@@ -41,6 +41,7 @@ pub fn main(p: &'static dyn Platform) -> ! {
             ExitCode::KERNEL_PANIC.0
         }
     };
+    crate::footprint::log_report();
     klog!("exit {}", code);
     if code != 0 {
         kprintln!("mewz: exiting with status {}", code);

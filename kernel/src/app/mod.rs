@@ -82,7 +82,16 @@ pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
         Ok(code) => code,
         Err(e) => {
             kprintln!("mewz: cannot start the app: {e}");
-            ExitCode::KERNEL_PANIC.0
+            match e {
+                AppError::Memory(MemoryError::MachineTooSmall(too_small)) => {
+                    crate::footprint::note_machine_too_small(&too_small);
+                    ExitCode::OUT_OF_MEMORY.0
+                }
+                AppError::Memory(MemoryError::Map(MapError::OutOfMemory)) => {
+                    ExitCode::OUT_OF_MEMORY.0
+                }
+                _ => ExitCode::KERNEL_PANIC.0,
+            }
         }
     }
 }

@@ -102,6 +102,7 @@ exports! {
 /// bits (wasmtime does the same on Unix).
 #[unsafe(export_name = "wasi_snapshot_preview1.proc_exit")]
 pub extern "C" fn proc_exit(code: i32) -> ! {
+    crate::footprint::log_report();
     crate::platform::platform().exit(code as u8)
 }
 

@@ -7,6 +7,7 @@ use super::{gic, pl031, power, random, timer};
 use crate::machine::{self, Gic, Machine};
 use crate::memory_map::{self, Range, RangeList};
 use crate::mmu::PAGE_SIZE;
+use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use fdt::Fdt;
 use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
@@ -285,6 +286,16 @@ impl Platform for Aarch64 {
         &s.free[..s.free_count]
     }
 
+    fn ram_bytes(&self) -> usize {
+        state()
+            .machine
+            .memory
+            .as_slice()
+            .iter()
+            .map(|r| r.len() as usize)
+            .sum()
+    }
+
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
         paging::map_zeroed(virt, len)
     }
@@ -360,6 +371,10 @@ impl Platform for Aarch64 {
 
     fn random_bytes(&self, buf: &mut [u8]) -> bool {
         random::fill(buf)
+    }
+
+    fn exit_note(&self, note: fmt::Arguments<'_>) {
+        power::semihosting_print(format_args!("{}{note}\n", mewz_abi::exit::NOTE_PREFIX));
     }
 
     fn exit(&self, code: u8) -> ! {
