@@ -9,7 +9,7 @@ use crate::mmu::{LEVEL_SPAN, MAIR_VALUE, PAGE_SIZE, VA_BITS};
 use aarch64_cpu::registers::*;
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use mewz_abi::memory::{ADDRESSABLE_BYTES, UNIKERNEL_MEMORY_BASE};
 use mewz_kernel::MapError;
 use spin::Mutex;
@@ -55,18 +55,34 @@ unsafe impl<const N: usize> Sync for TableArea<N> {}
 static BOOT_TABLES: TableArea<2> = TableArea(UnsafeCell::new([Table::empty(), Table::empty()]));
 
 /// Tables for the kernel map. Enough for the image, the devices and 64 GiB of RAM in 2 MiB
-/// blocks; a machine that needs more reports it clearly (see `init_kernel_map`).
+/// blocks; a machine that needs more reports it clearly (see `init_kernel_map`). What the map
+/// leaves unused goes to the heap ([`unused_boot_tables`]): a small machine needs a few.
 const POOL_TABLES: usize = 96;
 static POOL: TableArea<POOL_TABLES> =
     TableArea(UnsafeCell::new([const { Table::empty() }; POOL_TABLES]));
 static POOL_USED: AtomicU64 = AtomicU64::new(0);
+/// Set once the kernel map is built: the pool's rest then belongs to the heap.
+static POOL_CLOSED: AtomicBool = AtomicBool::new(false);
 
 struct BootPool;
 impl FrameSource for BootPool {
     fn zeroed_table(&mut self) -> Option<*mut Table> {
+        if POOL_CLOSED.load(Ordering::Relaxed) {
+            return None;
+        }
         let i = POOL_USED.fetch_add(1, Ordering::Relaxed) as usize;
         // SAFETY: index `i` is handed out once; the pool is in .bss (zeroed) and identity mapped.
         (i < POOL_TABLES).then(|| unsafe { (POOL.0.get() as *mut Table).add(i) })
+    }
+}
+
+/// The boot table pool's tables the kernel map did not use (RAM for the heap; the kernel map
+/// maps it read-write like the rest of the image's data).
+pub fn unused_boot_tables() -> Range {
+    let start = POOL.0.get() as u64;
+    Range {
+        start: start + pool_tables_used() * PAGE,
+        end: start + (POOL_TABLES * PAGE_SIZE) as u64,
     }
 }
 
@@ -271,6 +287,7 @@ pub fn init_kernel_map(machine: &Machine<'_>) {
     }
     DIRECT_MAP_END.store(direct_end, Ordering::Relaxed);
     enable_mmu(pt.root_phys());
+    POOL_CLOSED.store(true, Ordering::Relaxed);
     *MAPPINGS.lock() = Some(Mappings { tables: pt });
 }
 

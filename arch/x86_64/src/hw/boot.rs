@@ -131,8 +131,11 @@ __boot_stack_top:
 
 /// The most E820 entries we copy; QEMU gives fewer than 10.
 const MAX_MEMMAP_ENTRIES: usize = 128;
-/// Memory below this holds firmware and loader structures; the kernel never uses it.
-const LOW_MEMORY_END: u64 = 0x10_0000;
+/// The first page holds the real-mode interrupt table and BIOS data, and physical address 0 is
+/// better never handed out. The rest of the low 640 KiB is RAM like any other where the memory
+/// map says so (the loader's own structures are reserved one by one below): a sixteenth of an
+/// 8 MiB machine.
+const FIRST_PAGE_END: u64 = 0x1000;
 /// A command line longer than this is a loader bug, not something to copy.
 const MAX_CMDLINE: usize = 1 << 20;
 
@@ -231,7 +234,7 @@ fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
     let mut free = ram;
     free.shrink_to_pages();
     let reserved = [
-        Range::new(0, LOW_MEMORY_END),
+        Range::new(0, FIRST_PAGE_END),
         paging::kernel_image(),
         Range::new(paddr, paddr + START_INFO_SIZE as u64),
         Range::new(
