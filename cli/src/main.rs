@@ -1,6 +1,7 @@
 //! `mewz`: one WebAssembly (WASI) binary in, bootable unikernel images for x86_64 and aarch64 out.
 
 mod app;
+mod footprint;
 mod image;
 mod qemu;
 mod targets;
@@ -371,8 +372,24 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     // Kernel options in the order given: for a repeated option the last one wins.
     let mut kernel_words = a.kernel_args.clone();
     kernel_words.extend(a.verbose.then(|| "mewz.verbose".to_string()));
+    // The app's linear memory comes out of the kernel heap: give the machine room for it.
+    let vm_memory = a.vm_memory.clone().or_else(|| {
+        a.app_options
+            .memory
+            .map(|m| format!("{}M", (m >> 20) + 256))
+    });
     let (target, image) = if bytes.starts_with(b"\0asm") {
         let target = a.target.unwrap_or_else(targets::default_target);
+        if let Some(kernel) = target.unikernel() {
+            let machine = footprint::machine_bytes(vm_memory.as_deref(), &kernel.profile()?);
+            if let Err(too_small) = footprint::check_before_boot(&bytes, machine) {
+                eprintln!(
+                    "mewz: {too_small}; {}",
+                    footprint::hint_before_boot(&too_small)
+                );
+                return Ok(ExitCode::OUT_OF_MEMORY.0);
+            }
+        }
         if target == TargetName::Host {
             let exe = work.path().join("app");
             build(
@@ -431,12 +448,6 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             command_line.len()
         )));
     }
-    // The app's linear memory comes out of the kernel heap: give the machine room for it.
-    let vm_memory = a.vm_memory.clone().or_else(|| {
-        a.app_options
-            .memory
-            .map(|m| format!("{}M", (m >> 20) + 256))
-    });
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
         image: &image,
@@ -455,6 +466,12 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         );
     } else if outcome.code == ExitCode::NO_STATUS {
         eprintln!("mewz: the machine stopped without an exit status (reset or QEMU error)");
+    } else if outcome.code == ExitCode::OUT_OF_MEMORY {
+        let machine = footprint::machine_bytes(vm_memory.as_deref(), &profile);
+        eprintln!(
+            "mewz: {}",
+            footprint::hint_after_exit(&outcome.notes, machine)
+        );
     }
     if a.verbose {
         eprintln!(

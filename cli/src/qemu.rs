@@ -31,6 +31,8 @@ pub struct Outcome {
     pub timed_out: bool,
     pub interrupted: bool,
     pub elapsed: Duration,
+    /// The kernel's notes for the runner (`KEY=VALUE`, see `mewz_abi::exit::NOTE_PREFIX`).
+    pub notes: Vec<String>,
 }
 
 /// The full QEMU command line for a boot; `exit_file` receives the x86 status byte.
@@ -70,7 +72,14 @@ pub fn command(boot: &Boot<'_>, exit_file: &Path) -> Command {
                 .args(["-device", "isa-debugcon,iobase=0xe9,chardev=mewzexit"]);
         }
         ExitDevice::Semihosting => {
-            cmd.args(["-semihosting-config", "enable=on,target=native"]);
+            // The semihosting console carries the kernel's notes (and messages from before
+            // it has a UART); the runner reads them from the file afterwards.
+            cmd.args([
+                "-semihosting-config",
+                "enable=on,target=native,chardev=mewzexit",
+            ])
+            .arg("-chardev")
+            .arg(format!("file,id=mewzexit,path={}", exit_file.display()));
         }
     }
     cmd
@@ -130,9 +139,16 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
         std::thread::sleep(Duration::from_millis(2));
     };
     let elapsed = start.elapsed();
-    let status_byte = std::fs::read(&exit_file)
-        .ok()
-        .and_then(|b| b.last().copied());
+    let channel = std::fs::read(&exit_file).unwrap_or_default();
+    let (text, status_byte) = match boot.profile.exit {
+        ExitDevice::IsaDebugExit => match channel.split_last() {
+            Some((&status, text)) => (text, Some(status)),
+            None => (&channel[..], None),
+        },
+        ExitDevice::Semihosting => (&channel[..], None),
+    };
+    let (notes, other) = split_notes(&String::from_utf8_lossy(text));
+    eprint!("{other}");
     let code = if timed_out {
         ExitCode::NO_STATUS
     } else {
@@ -143,7 +159,21 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
         timed_out,
         interrupted: interrupted.load(Ordering::Relaxed),
         elapsed,
+        notes,
     })
+}
+
+/// The kernel's notes (without their prefix) and the rest of the exit channel's text.
+fn split_notes(text: &str) -> (Vec<String>, String) {
+    let mut notes = Vec::new();
+    let mut other = String::new();
+    for line in text.split_inclusive('\n') {
+        match line.strip_prefix(mewz_abi::exit::NOTE_PREFIX) {
+            Some(note) => notes.push(note.trim_end().to_string()),
+            None => other.push_str(line),
+        }
+    }
+    (notes, other)
 }
 
 /// Turns QEMU's process status (and the x86 status byte) into the guest's exit code.
@@ -185,6 +215,15 @@ mod tests {
             decode(d, ExitStatus::from_raw(9), Some(0)),
             ExitCode::NO_STATUS
         );
+    }
+
+    #[test]
+    fn notes_are_told_from_other_text() {
+        let (notes, other) =
+            split_notes("mewz: early boot failed: x\nmewz-note: declared-memory-mib=18\n");
+        assert_eq!(notes, ["declared-memory-mib=18"]);
+        assert_eq!(other, "mewz: early boot failed: x\n");
+        assert_eq!(split_notes(""), (vec![], String::new()));
     }
 
     #[test]

@@ -107,11 +107,11 @@ pub fn out_of_memory(what: Backed) -> ! {
     let p = platform();
     let ram = p.ram_bytes() as u64;
     kprintln!(
-        "out of memory: no RAM left for a page of the app's {} (it touched {} of linear memory and {} of stack; the machine has {})",
+        "out of memory: no RAM left for a page of the app's {} (it touched {} of linear memory and {} of stack; the machine has {} MiB)",
         what.name(),
         Kib((demand::touched_pages(Backed::LinearMemory) * FRAME_SIZE) as u64),
         Kib((demand::touched_pages(Backed::AppStack) * FRAME_SIZE) as u64),
-        Kib(ram),
+        machine_mib(ram),
     );
     p.exit_note(format_args!(
         "{NOTE_MEMORY_EXHAUSTED_MIB}={}",

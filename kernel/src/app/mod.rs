@@ -87,9 +87,8 @@ pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
                     crate::footprint::note_machine_too_small(&too_small);
                     ExitCode::OUT_OF_MEMORY.0
                 }
-                AppError::Memory(MemoryError::Map(MapError::OutOfMemory)) => {
-                    ExitCode::OUT_OF_MEMORY.0
-                }
+                AppError::Memory(MemoryError::Map(MapError::OutOfMemory))
+                | AppError::Stack(MapError::OutOfMemory) => ExitCode::OUT_OF_MEMORY.0,
                 _ => ExitCode::KERNEL_PANIC.0,
             }
         }
