@@ -9,8 +9,12 @@ printed next to the numbers, and a goal missed is marked, never hidden.
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
            as measured in the guest
+  footprint: the smallest machine each example runs in, the guest's peak use, QEMU's memory
+           (see bench/footprint.py)
 """
 import argparse, math, os, re, shutil, statistics, subprocess, sys, tempfile, time
+
+from footprint import footprint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEWZ = os.path.join(ROOT, "target", "release", "mewz")
@@ -168,18 +172,21 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=positive,
                    help=f"rounds per measurement (compute: {COMPUTE_RUNS}; boot: {BOOT_RUNS}, at least {BOOT_RUNS})")
-    p.add_argument("--only", choices=["compute", "images", "boot"], action="append")
+    p.add_argument("--only", choices=["compute", "images", "boot", "footprint"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
     a = p.parse_args()
-    parts = a.only or ["compute", "images", "boot"]
+    parts = a.only or ["compute", "images", "boot", "footprint"]
     with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
         print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if "compute" in parts:
             compute(work, a.runs or COMPUTE_RUNS)
+        examples = examples_dir(work) if {"images", "footprint"} & set(parts) else None
         if "images" in parts:
-            images(work, examples_dir(work), a.skip_go)
+            images(work, examples, a.skip_go)
         if "boot" in parts:
             boot(work, max(a.runs or BOOT_RUNS, BOOT_RUNS))
+        if "footprint" in parts:
+            footprint(work, MEWZ, examples, a.skip_go)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 //! Memory sizes for `mewz run`: the machine's, the app's declared minimum, and the one-line
 //! hint when the machine is too small for the app.
 //!
-//! The kernel judges the same way (`mewz_kernel::footprint`): a declared minimum larger than
-//! the machine is refused, and what cannot be told before boot comes back as exit status
+//! The kernel judges the same way (`mewz_kernel::footprint`): a declared minimum beyond what
+//! the machine may commit is refused, and what cannot be told before boot comes back as exit status
 //! `ExitCode::OUT_OF_MEMORY` with a note on the exit channel (see `mewz_abi::exit`).
 
 use crate::targets::Profile;
@@ -130,17 +130,23 @@ mod tests {
 
     #[test]
     fn too_large_a_declaration_is_caught_before_boot() {
-        let wasm = wat::parse_str("(module (memory 273))").unwrap();
+        let go = wat::parse_str("(module (memory 273))").unwrap();
+        assert_eq!(
+            check_before_boot(&go, Some(16 << 20)),
+            Ok(()),
+            "Go's headroom"
+        );
+        let wasm = wat::parse_str("(module (memory 600))").unwrap();
         let err = check_before_boot(&wasm, Some(16 << 20)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the app declares 17472 KiB of initial memory but the machine has 16 MiB"
+            "the app declares 38400 KiB of initial memory, more than twice the machine's 16 MiB"
         );
         assert_eq!(
             hint_before_boot(&err),
-            "the app needs at least 18 MiB: try --vm-memory 18M"
+            "the app needs at least 19 MiB: try --vm-memory 19M"
         );
-        assert_eq!(check_before_boot(&wasm, Some(18 << 20)), Ok(()));
+        assert_eq!(check_before_boot(&wasm, Some(19 << 20)), Ok(()));
         assert_eq!(check_before_boot(&wasm, None), Ok(()));
     }
 

@@ -6,13 +6,16 @@
 //! image and the boot-time page tables come on top: they are fixed per image.
 //!
 //! Overcommit policy: committing memory (the declared minimum, `memory.grow`, the stack) maps
-//! nothing; pages are backed when first touched. A declared minimum larger than the machine's
-//! RAM is refused at instantiation (it could never be touched in full). `memory.grow` fails
-//! with -1 when the pages it adds could not be backed by the RAM free at that moment, not
-//! counting pages committed before but never touched (each request judged alone, like Linux's
-//! default heuristic). So a machine can hold more committed memory than RAM, and a touch can
+//! nothing; pages are backed when first touched, so only touched pages cost RAM. An app may
+//! commit linear memory up to [`COMMIT_RATIO`] times the machine's RAM: toolchains declare
+//! headroom they seldom touch (Go: its data + 16 MiB), and a declared minimum beyond that
+//! cannot be meant for this machine, so it is refused at start (before boot, when `mewz run`
+//! can tell). `memory.grow` fails with -1 past that limit, and also when the pages it adds
+//! could not be backed by the RAM free at that moment (each request judged alone, not counting
+//! pages committed before but never touched, like Linux's default heuristic). So a touch can
 //! still find no RAM left: the app then ends with `out of memory` and
 //! [`ExitCode::OUT_OF_MEMORY`], the kernel keeping its reserve ([`crate::frames`]) to say so.
+//! The app stack (8 MiB, the kernel's choice) is committed outside this limit.
 
 use crate::demand::{self, Backed};
 use crate::frames::{self, FRAME_SIZE};
@@ -48,9 +51,13 @@ pub fn machine_mib(ram_bytes: u64) -> u64 {
     ram_bytes.div_ceil(MIB)
 }
 
-/// Size of the smallest machine whose RAM could hold a linear memory of `bytes`.
-pub fn machine_mib_for(bytes: u64) -> u64 {
-    bytes.div_ceil(MIB)
+/// How many times the machine's RAM an app may commit as linear memory (see the module docs).
+pub const COMMIT_RATIO: u64 = 2;
+
+/// The most linear memory an app may commit in a machine with `ram_bytes` of RAM (`None`:
+/// the RAM is unknown, a hosted process).
+pub fn commit_limit(ram_bytes: u64) -> Option<u64> {
+    (ram_bytes > 0).then(|| machine_mib(ram_bytes) * MIB * COMMIT_RATIO)
 }
 
 /// KiB, rounded up, for messages.
@@ -131,30 +138,30 @@ pub struct MachineTooSmall {
 impl MachineTooSmall {
     /// The size of machine, in MiB, the declaration needs.
     pub fn needed_mib(&self) -> u64 {
-        machine_mib_for(self.minimum_bytes)
+        self.minimum_bytes.div_ceil(COMMIT_RATIO * MIB)
     }
 }
 
 impl fmt::Display for MachineTooSmall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const _: () = assert!(COMMIT_RATIO == 2, "the message says twice");
         write!(
             f,
-            "the app declares {} of initial memory but the machine has {} MiB",
+            "the app declares {} of initial memory, more than twice the machine's {} MiB",
             Kib(self.minimum_bytes),
             machine_mib(self.ram_bytes)
         )
     }
 }
 
-/// Checks a declared minimum against RAM of `ram_bytes` (0: unknown, always fits).
+/// Checks a declared minimum against a machine with `ram_bytes` of RAM (0: unknown, fits).
 pub fn check_declared(minimum_bytes: u64, ram_bytes: u64) -> Result<(), MachineTooSmall> {
-    if ram_bytes == 0 || machine_mib_for(minimum_bytes) <= machine_mib(ram_bytes) {
-        Ok(())
-    } else {
-        Err(MachineTooSmall {
+    match commit_limit(ram_bytes) {
+        Some(limit) if minimum_bytes > limit => Err(MachineTooSmall {
             minimum_bytes,
             ram_bytes,
-        })
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -171,19 +178,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_declared_minimum_fits_a_machine_of_at_least_its_size() {
+    fn a_declared_minimum_may_be_up_to_twice_the_machine() {
         // x86's memory map of a 16 MiB machine: the legacy hole is missing.
         let q35_16m = (16 << 20) - (384 << 10);
         assert_eq!(machine_mib(q35_16m), 16);
-        assert_eq!(check_declared(16 << 20, q35_16m), Ok(()));
+        assert_eq!(commit_limit(q35_16m), Some(32 << 20));
         let go = 273 * 65536;
-        let err = check_declared(go, q35_16m).unwrap_err();
-        assert_eq!(err.needed_mib(), 18);
+        assert_eq!(check_declared(go, q35_16m), Ok(()), "Go's headroom fits");
+        assert_eq!(check_declared(32 << 20, q35_16m), Ok(()));
+        let err = check_declared((32 << 20) + 65536, q35_16m).unwrap_err();
+        assert_eq!(err.needed_mib(), 17);
         assert_eq!(
             err.to_string(),
-            "the app declares 17472 KiB of initial memory but the machine has 16 MiB"
+            "the app declares 32832 KiB of initial memory, more than twice the machine's 16 MiB"
         );
-        assert_eq!(check_declared(go, 18 << 20), Ok(()));
+        assert_eq!(check_declared((32 << 20) + 65536, 17 << 20), Ok(()));
         assert_eq!(check_declared(u64::from(u32::MAX), 0), Ok(()), "unknown");
+        assert_eq!(commit_limit(0), None);
     }
 }

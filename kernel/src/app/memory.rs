@@ -43,7 +43,7 @@ pub enum MemoryError {
         minimum_pages: u64,
         limit_bytes: u64,
     },
-    /// The minimum is larger than the machine's RAM.
+    /// The minimum is larger than the machine's commit limit.
     MachineTooSmall(MachineTooSmall),
     /// The platform could not reserve or commit it.
     Map(MapError),
@@ -121,8 +121,8 @@ pub fn setup(p: &dyn Platform, desc: &mut MemoryDescriptor) -> Result<(), Memory
 }
 
 /// `memory.grow`: the old size in pages, or `None` when the module's maximum,
-/// [`MAX_USABLE_PAGES`], the `mewz.memory` limit or the machine's free memory does not
-/// allow `delta_pages` more.
+/// [`MAX_USABLE_PAGES`], the `mewz.memory` limit, the commit limit or the machine's free
+/// memory ([`crate::footprint`]) does not allow `delta_pages` more.
 pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> Option<u64> {
     if desc.base.is_null() {
         return None;
@@ -130,6 +130,11 @@ pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> 
     let old_pages = desc.current_bytes / WASM_PAGE_SIZE;
     let new_pages = old_pages + u64::from(delta_pages);
     if new_pages > desc.maximum_pages.min(MAX_USABLE_PAGES).min(limit_pages()) {
+        return None;
+    }
+    if footprint::commit_limit(p.ram_bytes() as u64)
+        .is_some_and(|limit| new_pages * WASM_PAGE_SIZE > limit)
+    {
         return None;
     }
     if delta_pages > 0 {
@@ -258,21 +263,23 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_minimum_larger_than_the_machine_is_refused_naming_both() {
+    fn a_minimum_beyond_the_commit_limit_is_refused_naming_both() {
         let _l = locks();
         let p = MockPlatform::new();
         p.ram.store(8 << 20, Ordering::SeqCst);
-        let mut d = descriptor(129, 200);
+        let mut d = descriptor(257, 300);
         let err = setup(&p, &mut d).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the app declares 8256 KiB of initial memory but the machine has 8 MiB"
+            "the app declares 16448 KiB of initial memory, more than twice the machine's 8 MiB"
         );
         assert!(p.committed.lock().unwrap().is_empty());
-        // Exactly the machine's size is committed: only touching all of it would fail.
-        let mut d = descriptor(128, 200);
+        // Up to the limit it is committed: only touching it all would fail.
+        let mut d = descriptor(255, 300);
         setup(&p, &mut d).unwrap();
-        assert_eq!(d.current_bytes, 8 << 20);
+        assert_eq!(d.current_bytes, 255 * 65536);
+        assert_eq!(grow(&p, &mut d, 1), Some(255), "exactly the limit");
+        assert_eq!(grow(&p, &mut d, 1), None, "past the commit limit");
     }
 
     #[test]
