@@ -1,7 +1,8 @@
 //! Memory that is paid for when touched: address ranges whose pages are mapped (zeroed) by the
 //! page-fault handler the first time they are used, not when they are set up.
 //!
-//! The app's linear memory (`[base, base + current_bytes)`) and its stack are such ranges.
+//! The app's linear memory (`[base, base + current_bytes)`), its stack and the kernel's
+//! [`crate::touch_buffer`]s are such ranges.
 //! A not-present fault inside one maps that page and the access is retried ([`crate::fault`]);
 //! a fault in a guard next to one (beyond `current_bytes`, below the stack) stays a wasm trap.
 //! Each range counts the pages it has had mapped, for the memory report.
@@ -13,15 +14,30 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 pub enum Backed {
     LinearMemory = 0,
     AppStack = 1,
+    KernelBuffers = 2,
 }
 
 impl Backed {
-    pub const ALL: [Backed; 2] = [Backed::LinearMemory, Backed::AppStack];
+    pub const ALL: [Backed; 3] = [
+        Backed::LinearMemory,
+        Backed::AppStack,
+        Backed::KernelBuffers,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Backed::LinearMemory => "linear memory",
             Backed::AppStack => "stack",
+            Backed::KernelBuffers => "kernel buffers",
+        }
+    }
+
+    /// Whose memory it is, for messages: "a page of {the app's stack}".
+    pub fn owner(self) -> &'static str {
+        match self {
+            Backed::LinearMemory => "the app's linear memory",
+            Backed::AppStack => "the app's stack",
+            Backed::KernelBuffers => "a kernel buffer",
         }
     }
 }
@@ -32,13 +48,13 @@ struct Range {
     touched_pages: AtomicUsize,
 }
 
-static RANGES: [Range; 2] = [const {
+static RANGES: [Range; Backed::ALL.len()] = [const {
     Range {
         start: AtomicUsize::new(0),
         end: AtomicUsize::new(0),
         touched_pages: AtomicUsize::new(0),
     }
-}; 2];
+}; Backed::ALL.len()];
 
 /// Makes `[start, end)` backed on touch, replacing the range `what` had before.
 pub fn register(what: Backed, start: usize, end: usize) {

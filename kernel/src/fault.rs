@@ -66,8 +66,8 @@ pub fn map_on_touch(addr: usize) -> bool {
         Err(MapError::OutOfMemory) => crate::footprint::out_of_memory(what),
         Err(e) => {
             kprintln!(
-                "kernel fault: cannot map {page:#x} of the app's {}: {e}",
-                what.name()
+                "kernel fault: cannot map {page:#x} of {}: {e}",
+                what.owner()
             );
             p.exit(ExitCode::CPU_EXCEPTION.0)
         }

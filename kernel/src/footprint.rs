@@ -76,10 +76,12 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let frames_now = (frames::in_use() * FRAME_SIZE) as u64;
         let touched = |what| (demand::touched_pages(what) * FRAME_SIZE) as u64;
+        // The app's pages stay mapped until it ends; the rest of the frames are page tables
+        // and the kernel buffers' pages.
         let app_pages = touched(Backed::LinearMemory) + touched(Backed::AppStack);
         write!(
             f,
-            "memory: peak {} in use (kernel heap now {}, peak {}; app pages {}, page tables {}); ",
+            "memory: peak {} in use (kernel heap now {}, peak {}; app pages {}, page tables and kernel buffers {}); ",
             Kib(peak_bytes() as u64),
             Kib(heap::in_use() as u64),
             Kib(heap::peak() as u64),
@@ -114,8 +116,8 @@ pub fn out_of_memory(what: Backed) -> ! {
     let p = platform();
     let ram = p.ram_bytes() as u64;
     kprintln!(
-        "out of memory: no RAM left for a page of the app's {} (it touched {} of linear memory and {} of stack; the machine has {} MiB)",
-        what.name(),
+        "out of memory: no RAM left for a page of {} (the app touched {} of linear memory and {} of stack; the machine has {} MiB)",
+        what.owner(),
         Kib((demand::touched_pages(Backed::LinearMemory) * FRAME_SIZE) as u64),
         Kib((demand::touched_pages(Backed::AppStack) * FRAME_SIZE) as u64),
         machine_mib(ram),

@@ -20,6 +20,7 @@ pub mod heap;
 pub mod platform;
 pub mod selftest;
 pub mod time;
+pub mod touch_buffer;
 pub mod wasi;
 
 #[cfg(target_os = "none")]
