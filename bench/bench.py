@@ -9,6 +9,11 @@ printed next to the numbers, and a goal missed is marked, never hidden.
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
            as measured in the guest
+  console: wall time of 5 MiB through `cat` and of 10 MB of `printf` output, mewz on each
+           architecture next to wasmtime running the same .wasm; best and median of N rounds,
+           ratios of the medians, the best CPU time (all processes: what the run costs whatever
+           the machine's load), the goal judged on the best round (as compute is: on a shared
+           VM the median measures the neighbours too), and a chart of both
   footprint: the smallest machine each example runs in, the guest's peak use, QEMU's memory
            (see bench/footprint.py)
 """
@@ -27,6 +32,8 @@ PROGRAMS = os.path.join(ROOT, "bench", "programs")
 # 0.790 (sd 0.005), all 120 together 0.790.
 COMPUTE_RUNS = 30
 BOOT_RUNS = 5
+CONSOLE_RUNS = 5
+CONSOLE_GOAL_S = 1.0
 
 
 def sh(cmd, **kw):
@@ -161,6 +168,91 @@ def boot(work, runs):
         print(f"{target:<8} {k:12.3f} {a:8.3f} {a/k:10.2f}x {init:>20}   (goal app <= 1.2x kernel: {mark})")
 
 
+def wall_time(cmd, stdin_path, stdout_path):
+    """Wall seconds and CPU seconds (user + sys, the whole process tree) of one run of cmd,
+    stdin from a file, stdout to a file."""
+    with open(stdin_path, "rb") as i, open(stdout_path, "wb") as o, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=i, stdout=o, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise RuntimeError(f"{cmd} failed ({status}): {err.read().decode()[-300:]}")
+    return elapsed, usage.ru_utime + usage.ru_stime
+
+
+def chart(title, rows, goal):
+    """A bar per (label, seconds), scaled to the largest, with the goal marked."""
+    width = 50
+    top = max([goal] + [v for _, v in rows])
+    print(f"\n{title}")
+    mark = round(goal / top * width)
+    for label, v in rows:
+        bar = "#" * max(1, round(v / top * width))
+        print(f"  {label:<21} |{bar:<{width}}| {v:.2f} s")
+    print(f"  {'':<21}  {' ' * max(0, mark - 1)}^ {goal:g} s goal")
+
+
+def console(work, runs):
+    print(f"\n## console (wall seconds, {runs} rounds, interleaved; each mewz run includes its boot)")
+    ex = os.path.join(work, "console")
+    subprocess.run(["bash", os.path.join(ROOT, "examples", "build.sh"), ex, "console"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    data = os.path.join(work, "random-5MiB")
+    with open(data, "wb") as f:
+        f.write(os.urandom(5 << 20))
+    empty = os.path.join(work, "empty")
+    open(empty, "wb").close()
+    workloads = [("cat 5 MiB", "cat", data), ("printf 10 MB", "printf", empty)]
+    engines = [("wasmtime", None), ("mewz x86_64", "x86_64"), ("mewz aarch64", "aarch64")]
+    print(f"{'workload':<14} {'engine':<14} {'best':>7} {'median':>7} {'vs wasmtime':>12} {'cpu best':>9}   goal: best <= {CONSOLE_GOAL_S:g} s")
+    bests, medians = {}, {}
+    for title, prog, stdin in workloads:
+        wasm = os.path.join(ex, prog + ".wasm")
+        cmds = {}
+        for engine, target in engines:
+            if target is None:
+                cmds[engine] = [WASMTIME, "run", wasm]
+            else:
+                img = os.path.join(work, f"{prog}.{target}.img")
+                sh([MEWZ, "build", "--target", target, wasm, "-o", img])
+                cmds[engine] = [MEWZ, "run", img]
+        times = {e: [] for e, _ in engines}
+        cpu = {e: [] for e, _ in engines}
+        outputs = {}
+        for _ in range(runs):
+            for engine, _ in engines:
+                out = os.path.join(work, "out-" + engine.replace(" ", "-"))
+                wall, cpu_s = wall_time(cmds[engine], stdin, out)
+                times[engine].append(wall)
+                cpu[engine].append(cpu_s)
+                with open(out, "rb") as f:
+                    got = f.read()
+                if outputs.setdefault(engine, got) != got:
+                    raise RuntimeError(f"{title}: {engine} printed different outputs across runs")
+        if prog == "cat":
+            with open(data, "rb") as f:
+                want = f.read()
+            bad = [e for e, o in outputs.items() if o != want]
+            if bad:
+                raise RuntimeError(f"{title}: output differs from the input under {', '.join(bad)}")
+        elif len({o for o in outputs.values()}) != 1:
+            raise RuntimeError(f"{title}: the engines printed different outputs")
+        base = statistics.median(times["wasmtime"])
+        for engine, target in engines:
+            best, med = min(times[engine]), statistics.median(times[engine])
+            bests[(title, engine)], medians[(title, engine)] = best, med
+            ratio = "" if target is None else f"{med / base:11.2f}x"
+            goal = "" if target is None else ("ok" if best <= CONSOLE_GOAL_S else "MISSED")
+            print(f"{title:<14} {engine:<14} {best:7.2f} {med:7.2f} {ratio:>12} {min(cpu[engine]):9.2f}   {goal}")
+    for title, _, _ in workloads:
+        rows = []
+        for e, _ in engines:
+            rows += [(f"{e} best", bests[(title, e)]), (f"{e} median", medians[(title, e)])]
+        chart(f"{title}: wall seconds", rows, CONSOLE_GOAL_S)
+
+
 def positive(text):
     n = int(text)
     if n < 1:
@@ -171,11 +263,12 @@ def positive(text):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=positive,
-                   help=f"rounds per measurement (compute: {COMPUTE_RUNS}; boot: {BOOT_RUNS}, at least {BOOT_RUNS})")
-    p.add_argument("--only", choices=["compute", "images", "boot", "footprint"], action="append")
+                   help=f"rounds per measurement (compute: {COMPUTE_RUNS}; boot: {BOOT_RUNS}, at least {BOOT_RUNS}; "
+                        f"console: {CONSOLE_RUNS})")
+    p.add_argument("--only", choices=["compute", "images", "boot", "console", "footprint"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
     a = p.parse_args()
-    parts = a.only or ["compute", "images", "boot", "footprint"]
+    parts = a.only or ["compute", "images", "boot", "console", "footprint"]
     with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
         print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if "compute" in parts:
@@ -185,6 +278,8 @@ def main():
             images(work, examples, a.skip_go)
         if "boot" in parts:
             boot(work, max(a.runs or BOOT_RUNS, BOOT_RUNS))
+        if "console" in parts:
+            console(work, a.runs or CONSOLE_RUNS)
         if "footprint" in parts:
             footprint(work, MEWZ, examples, a.skip_go)
 

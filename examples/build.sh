@@ -5,8 +5,9 @@
 #   trap-<kind>.wasm                                one wasm trap each, kind as in the file name
 #                                                  (the spec's trap message with '-' for ' ')
 #   wasi-probe.wasm                                 errnos of odd preview1 calls (wasi-probe/)
+#   cat.wasm printf.wasm spin.wasm yes.wasm         console programs (console/)
 # Needs: cargo + the wasm32-wasip1 target, clang-19 + wasi-libc, Go 1.22, wabt (wat2wasm).
-# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe]...
+# Usage: examples/build.sh [OUT_DIR] [rust|c|go|traps|probe|console]...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/out}"
@@ -14,7 +15,7 @@ shift || true
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe)
+[ ${#parts[@]} -gt 0 ] || parts=(rust c go traps probe console)
 GO="${GO:-/usr/lib/go-1.22/bin/go}"
 CLANG="${CLANG:-clang-19}"
 
@@ -35,6 +36,14 @@ build_c() {
 build_probe() {
   log "wasi-probe"
   "$CLANG" --target=wasm32-wasi -O2 -Wall -Werror "$here/wasi-probe/probe.c" -o "$out/wasi-probe.wasm"
+}
+
+build_console() {
+  local c
+  for c in "$here"/console/*.c; do
+    log "$(basename "$c" .c)"
+    "$CLANG" --target=wasm32-wasi -O2 -Wall -Werror "$c" -o "$out/$(basename "$c" .c).wasm"
+  done
 }
 
 build_go() {
@@ -59,7 +68,8 @@ for part in "${parts[@]}"; do
     go) build_go ;;
     traps) build_traps ;;
     probe) build_probe ;;
-    *) log "unknown part '$part' (rust, c, go, traps, probe)"; exit 2 ;;
+    console) build_console ;;
+    *) log "unknown part '$part' (rust, c, go, traps, probe, console)"; exit 2 ;;
   esac
 done
 ls -1 "$out"/*.wasm >&2

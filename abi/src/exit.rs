@@ -33,6 +33,9 @@ impl ExitCode {
     pub const CPU_EXCEPTION: ExitCode = ExitCode(251);
     /// The runner could not get a status out of the machine (killed, timed out, crashed).
     pub const NO_STATUS: ExitCode = ExitCode(252);
+    /// The app could not start: its configuration or module cannot run (a bad `mewz.memory`,
+    /// an import the kernel lacks, a memory that does not fit).
+    pub const APP_NOT_STARTED: ExitCode = ExitCode(253);
 
     /// A short human description of a runtime verdict; `None` for ordinary app statuses.
     pub const fn describe(self) -> Option<&'static str> {
@@ -42,6 +45,7 @@ impl ExitCode {
             ExitCode::KERNEL_PANIC => Some("kernel panic"),
             ExitCode::CPU_EXCEPTION => Some("cpu exception"),
             ExitCode::NO_STATUS => Some("no exit status from the machine"),
+            ExitCode::APP_NOT_STARTED => Some("the app could not start"),
             _ => None,
         }
     }
@@ -59,6 +63,7 @@ mod tests {
             ExitCode::KERNEL_PANIC,
             ExitCode::CPU_EXCEPTION,
             ExitCode::NO_STATUS,
+            ExitCode::APP_NOT_STARTED,
         ];
         for (i, a) in all.iter().enumerate() {
             assert!(a.describe().is_some());

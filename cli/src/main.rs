@@ -4,6 +4,7 @@ mod app;
 mod footprint;
 mod image;
 mod qemu;
+mod stdio;
 mod targets;
 
 use anyhow::{Context, Result};
@@ -454,33 +455,16 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         command_line: &command_line,
         machine_memory: vm_memory.as_deref(),
         timeout: Duration::from_secs(a.timeout),
+        verbose: a.verbose,
     })?;
-    if outcome.interrupted {
-        eprintln!("mewz: interrupted");
-        return Ok(130);
-    }
-    if outcome.timed_out {
-        eprintln!(
-            "mewz: the machine did not stop within {} s; stopped it",
-            a.timeout
-        );
-    } else if outcome.code == ExitCode::NO_STATUS {
-        eprintln!("mewz: the machine stopped without an exit status (reset or QEMU error)");
-    } else if outcome.code == ExitCode::OUT_OF_MEMORY {
+    if outcome.code == ExitCode::OUT_OF_MEMORY && outcome.signal.is_none() && !outcome.timed_out {
         let machine = footprint::machine_bytes(vm_memory.as_deref(), &profile);
         eprintln!(
             "mewz: {}",
             footprint::hint_after_exit(&outcome.notes, machine)
         );
     }
-    if a.verbose {
-        eprintln!(
-            "mewz: exit status {} after {:.3} s",
-            outcome.code.0,
-            outcome.elapsed.as_secs_f64()
-        );
-    }
-    Ok(outcome.code.0)
+    Ok(outcome.report(a.timeout, a.verbose))
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ pub fn map_on_touch(addr: usize) -> bool {
                 "kernel fault: cannot map {page:#x} of {}: {e}",
                 what.owner()
             );
+            crate::console::flush(p);
             p.exit(ExitCode::CPU_EXCEPTION.0)
         }
     }
@@ -82,7 +83,9 @@ pub fn cpu_exception(fault_addr: Option<usize>, report: &dyn fmt::Display) -> ! 
     }
     kprintln!("{report}");
     kprintln!("kernel fault: unhandled cpu exception");
-    crate::platform::platform().exit(ExitCode::CPU_EXCEPTION.0)
+    let p = crate::platform::platform();
+    crate::console::flush(p);
+    p.exit(ExitCode::CPU_EXCEPTION.0)
 }
 
 #[cfg(test)]

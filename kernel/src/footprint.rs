@@ -127,6 +127,7 @@ pub fn out_of_memory(what: Backed) -> ! {
         machine_mib(ram)
     ));
     log_report();
+    crate::console::flush(p);
     p.exit(ExitCode::OUT_OF_MEMORY.0)
 }
 

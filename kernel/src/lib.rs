@@ -21,6 +21,7 @@ pub mod platform;
 pub mod selftest;
 pub mod time;
 pub mod touch_buffer;
+pub mod virtio;
 pub mod wasi;
 
 #[cfg(target_os = "none")]

@@ -1,8 +1,10 @@
 //! The platform interface: everything the kernel needs from the machine it runs on.
 //!
-//! Six groups, kept deliberately small: console, memory, time, interrupts, devices, power.
+//! Seven groups, kept deliberately small: console, memory, time, interrupts, devices, virtio
+//! devices, power.
 //! Each architecture implements it once, as a `static`, and passes it to [`crate::boot::main`].
 
+use alloc::vec::Vec;
 use core::fmt;
 use spin::Once;
 
@@ -55,8 +57,12 @@ pub trait Platform: Sync {
     /// Reads whatever console input is available, without blocking; returns the count read.
     fn console_read(&self, buf: &mut [u8]) -> usize;
     /// Whether console input has ended for good (the hosted platform's stdin at end of file).
-    /// A serial line never ends: there, end of file is an in-band EOT byte (see `wasi::stdin`).
     fn console_input_ended(&self) -> bool {
+        false
+    }
+    /// Whether console input can end at all. A serial line cannot: there, end of file is an
+    /// in-band EOT byte (see `wasi::stdin`).
+    fn console_input_can_end(&self) -> bool {
         false
     }
 
@@ -118,6 +124,28 @@ pub trait Platform: Sync {
     /// Fills `buf` with random bytes from a hardware source; `false` if there is none.
     fn random_bytes(&self, buf: &mut [u8]) -> bool;
 
+    // --- virtio devices (see `crate::virtio`) -----------------------------------------------
+    /// Hands over the virtio devices [`Platform::init_devices`] found (x86_64: virtio-pci on
+    /// the PCI bus; aarch64: the device tree's virtio-mmio nodes), each with its interrupt
+    /// routed so that it wakes [`Platform::wait_for_interrupt`]. The first call takes them all.
+    fn take_virtio_devices(&self) -> Vec<crate::virtio::FoundDevice> {
+        Vec::new()
+    }
+    /// The address a device uses for `[virt, virt + len)` of kernel memory, if that range is
+    /// mapped and physically contiguous (the heap and the kernel image are).
+    fn dma_address(&self, _virt: usize, _len: usize) -> Option<u64> {
+        None
+    }
+    /// Maps `len` bytes of device registers at physical address `phys` (uncached) and returns
+    /// their virtual address.
+    fn map_device_memory(&self, _phys: u64, _len: usize) -> Result<usize, MapError> {
+        Err(MapError::InvalidRange)
+    }
+    /// Lets a device's interrupt through again once its driver has looked at the device. A
+    /// platform may mask a line from when it fires until then, so that a level-triggered
+    /// device nobody services cannot keep waking the CPU.
+    fn unmask_device_interrupt(&self, _line: u32) {}
+
     // --- power ----------------------------------------------------------------------------
     /// Stops the machine; the runner sees `code` as the exit status.
     fn exit(&self, code: u8) -> !;
@@ -139,6 +167,7 @@ pub trait Platform: Sync {
             Stream::Err,
             format_args!("wasm trap: {}\n", code.spec_name()),
         );
+        crate::console::flush(crate::platform::platform());
         self.exit(mewz_abi::ExitCode::WASM_TRAP.0)
     }
 

@@ -17,6 +17,7 @@ pub mod link;
 pub mod memory;
 pub mod platform;
 pub mod runtime;
+pub mod stdio;
 pub mod trap;
 
 pub use platform::{HOST, HostPlatform};

@@ -106,6 +106,11 @@ impl Platform for HostPlatform {
         self.stdin_closed.load(Ordering::Relaxed)
     }
 
+    /// A process's stdin ends: no byte of it is taken for end of file.
+    fn console_input_can_end(&self) -> bool {
+        true
+    }
+
     fn free_memory(&self) -> &[MemoryRegion] {
         // The process keeps the system allocator; the kernel heap gets nothing.
         &[]

@@ -89,7 +89,7 @@ pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
                 }
                 AppError::Memory(MemoryError::Map(MapError::OutOfMemory))
                 | AppError::Stack(MapError::OutOfMemory) => ExitCode::OUT_OF_MEMORY.0,
-                _ => ExitCode::KERNEL_PANIC.0,
+                _ => ExitCode::APP_NOT_STARTED.0,
             }
         }
     }
@@ -116,7 +116,11 @@ pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Resu
             mem.base
         );
     }
-    wasi::install(WasiState::new(&env.args, &env.env), module.memory);
+    let mut state = WasiState::new(&env.args, &env.env);
+    state.stdio = wasi::stdio::HostStdio::parse(
+        crate::cmdline::CommandLine::parse(p.command_line()).option(wasi::stdio::OPTION),
+    );
+    wasi::install(state, module.memory);
     klog!("argv {:?}", env.args);
     let entry = Entry {
         instantiate: module.instantiate,

@@ -103,7 +103,9 @@ exports! {
 #[unsafe(export_name = "wasi_snapshot_preview1.proc_exit")]
 pub extern "C" fn proc_exit(code: i32) -> ! {
     crate::footprint::log_report();
-    crate::platform::platform().exit(code as u8)
+    let p = crate::platform::platform();
+    crate::console::flush(p);
+    p.exit(code as u8)
 }
 
 #[cfg(test)]

@@ -19,9 +19,8 @@ use super::types::{fdflags, fdstat, filestat, rights};
 use crate::platform::Platform;
 use alloc::vec::Vec;
 
-/// How long a blocking read sleeps between looks at the console: platforms need not
-/// interrupt on input, so the wait also ends on a timer.
-pub const INPUT_POLL_NS: u64 = 10_000_000;
+/// Longest sleep of a blocking read whose input interrupts (a bound, not a poll).
+const INPUT_WAIT_NS: u64 = 1_000_000_000;
 
 /// The open descriptor `fd` if it can do what `right` stands for.
 pub fn entry_with(cx: &Ctx<'_>, fd: u32, right: u64) -> Result<FdEntry, Errno> {
@@ -35,9 +34,10 @@ pub fn entry_with(cx: &Ctx<'_>, fd: u32, right: u64) -> Result<FdEntry, Errno> {
     Ok(entry)
 }
 
-/// Waits a little for console input (or any other interrupt).
+/// Waits for console input (or any other interrupt): until the input's interrupt, or a
+/// little if the input source does not interrupt (a polled UART).
 pub fn wait_for_input(p: &dyn Platform) {
-    p.arm_timer(INPUT_POLL_NS);
+    p.arm_timer(crate::console::input_poll_interval().unwrap_or(INPUT_WAIT_NS));
     p.wait_for_interrupt();
 }
 
@@ -49,8 +49,14 @@ pub fn fd_write(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u
     match entry.kind {
         FdKind::Console(stream) => {
             for v in vecs.iter().filter(|v| v.len > 0) {
-                cx.platform
-                    .console_write(stream, cx.mem.slice(v.ptr, v.len)?);
+                let bytes = cx.mem.slice(v.ptr, v.len)?;
+                // The host's reader went away (a closed pipe): EPIPE, unless some went out.
+                if crate::console::write(cx.platform, stream, bytes).is_err() {
+                    if total == 0 {
+                        return Err(Errno::PIPE);
+                    }
+                    break;
+                }
                 total += v.len;
             }
         }
@@ -68,6 +74,9 @@ pub fn fd_read(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) 
     let wanted: usize = vecs.iter().map(|v| v.len as usize).sum();
     if entry.kind != FdKind::Stdin {
         return Err(Errno::BADF);
+    }
+    if let Some(e) = cx.state.stdio.read_error() {
+        return Err(e);
     }
     let data: Vec<u8> = loop {
         cx.state.stdin.fill(cx.platform);
@@ -158,7 +167,7 @@ pub fn fd_sync(cx: &mut Ctx<'_>, fd: u32) -> WasiResult {
 pub fn fd_fdstat_get(cx: &mut Ctx<'_>, fd: u32, buf: u32) -> WasiResult {
     let entry = *cx.state.fds.get(fd)?;
     let mut raw = [0u8; fdstat::SIZE as usize];
-    raw[fdstat::FILETYPE as usize] = entry.kind.filetype();
+    raw[fdstat::FILETYPE as usize] = cx.state.stdio.filetype(entry.kind);
     put(&mut raw, fdstat::FLAGS, &entry.flags.to_le_bytes());
     put(
         &mut raw,
@@ -202,7 +211,7 @@ pub fn fd_fdstat_set_rights(cx: &mut Ctx<'_>, fd: u32, base: u64, inheriting: u6
 pub fn fd_filestat_get(cx: &mut Ctx<'_>, fd: u32, buf: u32) -> WasiResult {
     let entry = entry_with(cx, fd, rights::FD_FILESTAT_GET)?;
     let mut raw = [0u8; filestat::SIZE as usize];
-    raw[filestat::FILETYPE as usize] = entry.kind.filetype();
+    raw[filestat::FILETYPE as usize] = cx.state.stdio.filetype(entry.kind);
     cx.mem.write_bytes(buf, &raw)
 }
 

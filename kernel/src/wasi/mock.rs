@@ -24,6 +24,8 @@ pub struct MockPlatform {
     pub has_random: AtomicBool,
     /// The input source has ended (like the hosted platform's stdin at end of file).
     pub input_ended: AtomicBool,
+    /// The input source can end (a process's stdin) rather than being a serial line.
+    pub input_can_end: AtomicBool,
     next_reservation: AtomicUsize,
     /// Mapped `(start, len)` ranges, in call order.
     pub mapped: Mutex<Vec<(usize, usize)>>,
@@ -44,6 +46,7 @@ impl MockPlatform {
             scheduled_input: Mutex::default(),
             now_ns: AtomicU64::new(1_000_000),
             input_ended: AtomicBool::new(false),
+            input_can_end: AtomicBool::new(false),
             armed_deadline: AtomicU64::new(u64::MAX),
             waits: AtomicUsize::new(0),
             has_wall_clock: AtomicBool::new(true),
@@ -111,6 +114,10 @@ impl Platform for MockPlatform {
     }
     fn console_input_ended(&self) -> bool {
         self.input_ended.load(Ordering::Relaxed)
+    }
+
+    fn console_input_can_end(&self) -> bool {
+        self.input_can_end.load(Ordering::Relaxed)
     }
 
     fn console_read(&self, buf: &mut [u8]) -> usize {
@@ -193,6 +200,11 @@ impl Platform for MockPlatform {
             *b = (i as u8).wrapping_mul(31).wrapping_add(7);
         }
         true
+    }
+
+    /// Test devices (`crate::virtio` fakes) read host memory at its own address.
+    fn dma_address(&self, virt: usize, _len: usize) -> Option<u64> {
+        Some(virt as u64)
     }
     fn exit(&self, code: u8) -> ! {
         panic!("mock platform exit {code}")

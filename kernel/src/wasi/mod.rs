@@ -17,6 +17,7 @@ pub mod path;
 pub mod poll;
 pub mod sock;
 pub mod stdin;
+pub mod stdio;
 pub mod types;
 
 #[cfg(test)]
@@ -42,6 +43,8 @@ pub struct WasiState {
     pub env: Vec<String>,
     pub fds: FdTable,
     pub stdin: StdinBuffer,
+    /// What stdin, stdout and stderr are on the host.
+    pub stdio: stdio::HostStdio,
 }
 
 impl WasiState {

@@ -1,8 +1,9 @@
 //! `poll_oneoff`: wait for clocks and console readiness.
 //!
 //! Subscriptions that are ready (or wrong: a bad clock id, a closed descriptor) produce events
-//! at once; otherwise the call sleeps until the earliest clock deadline, looking at console
-//! input every [`INPUT_POLL_NS`] while a read subscription waits for it. Console output is
+//! at once; otherwise the call sleeps until the earliest clock deadline, or until console input
+//! interrupts (a console without input interrupts is looked at every
+//! [`crate::console::INPUT_POLL_NS`]). Console output is
 //! always writable (it blocks in `fd_write` instead), reported with `nbytes = 0` since there
 //! is no buffer whose room could be reported.
 
@@ -10,7 +11,6 @@ use super::Ctx;
 use super::clock;
 use super::errno::{Errno, WasiResult};
 use super::fd::FdKind;
-use super::fd_ops::INPUT_POLL_NS;
 use super::stdin::Available;
 use super::types::{
     EVENT_FD_READWRITE_HANGUP, SUBSCRIPTION_CLOCK_ABSTIME, clockid, event, eventtype, rights,
@@ -75,7 +75,8 @@ pub fn poll_oneoff(
                 Ok(None) => {
                     let wake = match s.wait {
                         Wait::Clock(deadline) => deadline,
-                        _ => now.saturating_add(INPUT_POLL_NS),
+                        _ => crate::console::input_poll_interval()
+                            .map_or(u64::MAX, |poll| now.saturating_add(poll)),
                     };
                     wake_at = wake_at.min(wake);
                 }

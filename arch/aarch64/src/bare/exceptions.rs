@@ -4,7 +4,7 @@
 //! with its own guard page. A stack overflow into a guard page therefore still gets a working
 //! stack for its report, and the app stack's guard fault can become a wasm trap.
 
-use super::{gic, power, timer};
+use super::{gic, power, timer, virtio};
 use crate::esr::{self, Syndrome};
 use core::arch::global_asm;
 use core::fmt;
@@ -314,6 +314,8 @@ fn handle_irq() {
     if let Some(intid) = gic::acknowledge() {
         if Some(intid) == super::platform::timer_intid() {
             timer::on_interrupt();
+        } else {
+            virtio::on_interrupt(intid);
         }
         gic::end_of_interrupt(intid);
     }

@@ -10,3 +10,4 @@ mod platform;
 mod power;
 mod random;
 mod timer;
+mod virtio;

@@ -403,3 +403,31 @@ pub fn unmap(virt: usize, len: usize) {
         unmap_locked(m, virt, len);
     }
 }
+
+/// Maps device registers at `[phys, phys + len)` at their own address (Device memory), for
+/// devices found after boot (e.g. behind a PCI host bridge); pages already mapped as the same
+/// address are kept. Returns the virtual address.
+pub fn map_device_memory(phys: u64, len: u64) -> Result<u64, MapError> {
+    let end = phys.checked_add(len).ok_or(MapError::InvalidRange)?;
+    let r = Range { start: phys, end }.page_outer(PAGE);
+    if r.end > UNIKERNEL_MEMORY_BASE {
+        return Err(MapError::InvalidRange);
+    }
+    let mut guard = MAPPINGS.lock();
+    let m = guard.as_mut().ok_or(MapError::InvalidRange)?;
+    let mut page = r.start;
+    while page < r.end {
+        match m.tables.translate(page) {
+            Some((pa, _)) if pa == page => {}
+            Some(_) => return Err(MapError::InvalidRange),
+            None => {
+                m.tables
+                    .map(page, page, PAGE, Access::Device, false, &mut KernelFrames)?;
+            }
+        }
+        page += PAGE;
+    }
+    // SAFETY: new valid descriptors replace invalid ones: only ordering before first use.
+    unsafe { asm!("dsb ishst", "isb", options(nostack)) };
+    Ok(phys)
+}

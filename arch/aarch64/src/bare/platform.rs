@@ -3,11 +3,12 @@
 
 use super::paging::{self, layout};
 use super::pl011::Pl011;
-use super::{gic, pl031, power, random, timer};
+use super::{gic, pl031, power, random, timer, virtio};
 use crate::dtb_extent;
 use crate::machine::{self, Gic, Machine};
 use crate::memory_map::{self, Range, RangeList};
 use crate::mmu::PAGE_SIZE;
+use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use fdt::Fdt;
@@ -396,6 +397,7 @@ impl Platform for Aarch64 {
             },
             _ => klog!("no interrupt controller or timer: sleeping polls the clock"),
         }
+        virtio::discover(fdt());
         if let Some(rtc) = s.machine.rtc {
             RTC_MONOTONIC_AT.store(timer::monotonic_ns(), Ordering::Relaxed);
             // SAFETY: the RTC frame from the device tree is mapped as Device memory.
@@ -407,6 +409,31 @@ impl Platform for Aarch64 {
 
     fn random_bytes(&self, buf: &mut [u8]) -> bool {
         random::fill(buf)
+    }
+
+    fn take_virtio_devices(&self) -> Vec<mewz_kernel::virtio::FoundDevice> {
+        virtio::take()
+    }
+
+    fn dma_address(&self, virt: usize, len: usize) -> Option<u64> {
+        // RAM is mapped at its own address (the direct map, the kernel image inside it).
+        let start = virt as u64;
+        let end = start.checked_add(len as u64)?;
+        let in_ram = state()
+            .machine
+            .memory
+            .as_slice()
+            .iter()
+            .any(|r| r.start <= start && end <= r.end);
+        in_ram.then_some(start)
+    }
+
+    fn map_device_memory(&self, phys: u64, len: usize) -> Result<usize, MapError> {
+        paging::map_device_memory(phys, len as u64).map(|v| v as usize)
+    }
+
+    fn unmask_device_interrupt(&self, line: u32) {
+        virtio::unmask(line)
     }
 
     fn exit_note(&self, note: fmt::Arguments<'_>) {

@@ -23,7 +23,7 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
-pub use crate::memory_layout::{BOOT_IDENTITY_END, PHYS_OFFSET};
+pub use crate::memory_layout::{BOOT_IDENTITY_END, DIRECT_MAP_SPAN, PHYS_OFFSET};
 
 unsafe extern "C" {
     static __kernel_start: u8;
@@ -308,10 +308,6 @@ fn unmap_pages(mapper: &mut OffsetPageTable<'static>, virt: usize, len: usize) {
     }
 }
 
-#[allow(
-    dead_code,
-    reason = "for device drivers (virtio-pci BARs); not yet called"
-)]
 /// Maps device registers at `[phys, phys + len)` uncached into the direct map and returns
 /// their virtual address (for drivers found on the PCI bus).
 pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MapError> {
@@ -332,4 +328,19 @@ pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MapError> {
         }
         Ok(phys_to_virt(phys))
     })
+}
+
+/// The bus address of `[virt, virt + len)` if it is physically contiguous kernel memory: the
+/// direct map (where the heap lives) or the identity-mapped kernel image.
+pub fn dma_address(virt: usize, len: usize) -> Option<u64> {
+    let start = virt as u64;
+    let end = start.checked_add(len as u64)?;
+    let image = kernel_image();
+    if start >= PHYS_OFFSET && end <= PHYS_OFFSET + DIRECT_MAP_SPAN {
+        Some(start - PHYS_OFFSET)
+    } else if start >= image.start && end <= image.end {
+        Some(start)
+    } else {
+        None
+    }
 }

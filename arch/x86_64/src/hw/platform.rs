@@ -2,9 +2,10 @@
 
 use super::boot::BootInfo;
 use super::serial::COM1;
-use super::{clock, cpu, lapic, paging, pci, rtc, serial};
+use super::{clock, cpu, lapic, paging, pci, rtc, serial, virtio};
 use crate::memory_layout::MAX_RANGES;
 use crate::pci_config::Bar;
+use alloc::vec::Vec;
 use core::arch::asm;
 use core::arch::x86_64::_rdrand64_step;
 use core::fmt::{self, Write};
@@ -218,6 +219,7 @@ impl Platform for X86Platform {
         for dev in pci::devices() {
             klog!("pci {dev}{}{}", BarList(dev.bars()), CapabilityList(dev));
         }
+        virtio::discover();
     }
 
     fn random_bytes(&self, buf: &mut [u8]) -> bool {
@@ -232,6 +234,18 @@ impl Platform for X86Platform {
             }
         }
         true
+    }
+
+    fn take_virtio_devices(&self) -> Vec<mewz_kernel::virtio::FoundDevice> {
+        virtio::take()
+    }
+
+    fn dma_address(&self, virt: usize, len: usize) -> Option<u64> {
+        paging::dma_address(virt, len)
+    }
+
+    fn map_device_memory(&self, phys: u64, len: usize) -> Result<usize, MapError> {
+        paging::map_mmio(phys, len as u64).map(|v| v as usize)
     }
 
     fn exit_note(&self, note: fmt::Arguments<'_>) {
