@@ -3,6 +3,13 @@
 //! Syntax: whitespace-separated words; `"..."` groups a word with spaces, `\` escapes the next
 //! character. Words before `--` starting with `mewz.` are kernel options; every word after `--`
 //! is an app argument.
+//!
+//! Network words:
+//! - `ip=ADDR/PREFIX gateway=ADDR dns=ADDR` (unprefixed, urunc's syntax; `dns=` repeatable):
+//!   a static IPv4 configuration for the NIC instead of DHCP (see `crate::net::config`).
+//! - `mewz.tcplisten=ADDR:PORT` (repeatable): a listening TCP socket the app finds open at
+//!   start, non-blocking, at descriptors 3, 4, ... in the order given, before any preopened
+//!   directory, as wasmtime 36 numbers its `-S tcplisten` sockets (see `crate::app::env`).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -13,6 +20,8 @@ pub struct CommandLine {
     pub options: Vec<(String, String)>,
     /// Words after `--`.
     pub args: Vec<String>,
+    /// Words before `--` that are not kernel options (`ip=...` and the like).
+    pub plain: Vec<String>,
 }
 
 impl CommandLine {
@@ -27,6 +36,8 @@ impl CommandLine {
             } else if let Some(opt) = word.strip_prefix("mewz.") {
                 let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
                 out.options.push((k.into(), v.into()));
+            } else {
+                out.plain.push(word);
             }
         }
         out
@@ -123,6 +134,7 @@ mod tests {
         assert!(c.flag("verbose"));
         assert_eq!(c.option("selftest"), Some("fault"));
         assert_eq!(c.args, ["app", "a b", "c\"d", ""]);
+        assert_eq!(c.plain, ["console=ttyS0"]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 /// Bytes in use now: the kernel heap's allocations and the frames mapped after boot.
 pub fn in_use_bytes() -> usize {
-    heap::in_use() + frames::in_use() * FRAME_SIZE
+    heap::in_use().unwrap_or(0) + frames::in_use() * FRAME_SIZE
 }
 
 /// Records the current use if it is the highest so far.
@@ -83,7 +83,7 @@ impl fmt::Display for Report {
             f,
             "memory: peak {} in use (kernel heap now {}, peak {}; app pages {}, page tables and kernel buffers {}); ",
             Kib(peak_bytes() as u64),
-            Kib(heap::in_use() as u64),
+            Kib(heap::in_use().unwrap_or(0) as u64),
             Kib(heap::peak() as u64),
             Kib(app_pages),
             Kib(frames_now.saturating_sub(app_pages)),

@@ -113,12 +113,15 @@ pub fn alloc_uncounted(len: usize, align: usize) -> Option<*mut u8> {
     }
 }
 
-/// Bytes allocated now (by the sizes asked for; talc's own bookkeeping comes on top).
-pub fn in_use() -> usize {
+/// Bytes the kernel heap has handed out and not got back, by the sizes asked for (talc's own
+/// bookkeeping comes on top), not counting the chunks of the frame supply ([`crate::frames`]
+/// counts the frames it hands out itself). `None` on the hosted platform, whose allocator is
+/// the system's.
+pub fn in_use() -> Option<usize> {
     #[cfg(target_os = "none")]
-    return ALLOCATOR.in_use.load(Ordering::Relaxed);
+    return Some(ALLOCATOR.in_use.load(Ordering::Relaxed));
     #[cfg(not(target_os = "none"))]
-    0
+    None
 }
 
 /// The most bytes that were ever allocated at once.

@@ -17,6 +17,7 @@ pub mod fault;
 pub mod footprint;
 pub mod frames;
 pub mod heap;
+pub mod net;
 pub mod platform;
 pub mod selftest;
 pub mod time;
