@@ -22,9 +22,9 @@ pub enum InterruptStack {
 }
 
 const IST_COUNT: usize = 4;
-/// Each handler runs on a fresh one; the deepest measured, a kernel fault's report, takes
-/// 1.3 KiB.
-const IST_STACK_SIZE: usize = 16 * 1024;
+/// Each handler runs on a fresh one; the deepest measured, a kernel fault's report and the
+/// console's flush that follows it, takes 5.7 KiB.
+const IST_STACK_SIZE: usize = 32 * 1024;
 const PAGE: usize = 4096;
 
 /// One interrupt stack with a page below it that the kernel's page tables leave unmapped, so
