@@ -19,8 +19,12 @@ printed next to the numbers, and a goal missed is marked, never hidden.
            ratios of the medians, the best CPU time (all processes: what the run costs whatever
            the machine's load), the goal judged on the best round (as compute is: on a shared
            VM the median measures the neighbours too), and a chart of both
+  footprint: the smallest machine each example runs in, the guest's peak use, QEMU's memory
+           (see bench/footprint.py)
 """
 import argparse, math, os, random, re, selectors, shutil, statistics, subprocess, sys, tempfile, time
+
+from footprint import footprint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEWZ = os.path.join(ROOT, "target", "release", "mewz")
@@ -427,24 +431,27 @@ def main():
     p.add_argument("--runs", type=positive,
                    help=f"rounds per measurement (compute and simd: {COMPUTE_RUNS}; boot and files: {BOOT_RUNS}, at least "
                         f"{BOOT_RUNS}; console: {CONSOLE_RUNS})")
-    p.add_argument("--only", choices=["compute", "simd", "images", "boot", "console", "files"], action="append")
+    p.add_argument("--only", choices=["compute", "simd", "images", "boot", "console", "files", "footprint"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
     a = p.parse_args()
-    parts = a.only or ["compute", "simd", "images", "boot", "console", "files"]
+    parts = a.only or ["compute", "simd", "images", "boot", "console", "files", "footprint"]
     with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
         print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if "compute" in parts:
             compute(work, a.runs or COMPUTE_RUNS)
         if "simd" in parts:
             simd(work, a.runs or COMPUTE_RUNS)
+        examples = examples_dir(work) if {"images", "footprint"} & set(parts) else None
         if "images" in parts:
-            images(work, examples_dir(work), a.skip_go)
+            images(work, examples, a.skip_go)
         if "boot" in parts:
             boot(work, max(a.runs or BOOT_RUNS, BOOT_RUNS))
         if "console" in parts:
             console(work, a.runs or CONSOLE_RUNS)
         if "files" in parts:
             files(work, max(a.runs or BOOT_RUNS, BOOT_RUNS))
+        if "footprint" in parts:
+            footprint(work, MEWZ, examples, a.skip_go)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 mod app;
 mod boot_files;
 mod files;
+mod footprint;
 mod image;
 mod network;
 mod qemu;
@@ -13,6 +14,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use files::DirSpec;
 use image::{AppConfig, Progress};
+use mewz_abi::ExitCode;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::time::Duration;
@@ -464,6 +466,24 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     };
     let (target, image) = if bytes.starts_with(b"\0asm") {
         let target = a.target.unwrap_or_else(targets::default_target);
+        if let Some(kernel) = target.unikernel() {
+            // A module whose own minimum memory cannot fit the machine stops here, not at boot.
+            let vm_memory = a.vm_memory.clone().or_else(|| {
+                a.app_options
+                    .memory
+                    .map(|m| format!("{}M", (m >> 20) + 256))
+            });
+            let machine = footprint::machine_bytes(vm_memory.as_deref(), &kernel.profile()?);
+            let wasm =
+                std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+            if let Err(too_small) = footprint::check_before_boot(&wasm, machine) {
+                eprintln!(
+                    "mewz: {too_small}; {}",
+                    footprint::hint_before_boot(&too_small)
+                );
+                return Ok(ExitCode::OUT_OF_MEMORY.0);
+            }
+        }
         if target == TargetName::Host {
             network::check_hosted(&a.net)?;
             kernel_words.extend(a.net.listen.tcplisten.iter().map(|l| l.kernel_word()));
@@ -577,6 +597,13 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         timeout: Duration::from_secs(a.timeout),
         verbose: a.verbose,
     })?;
+    if outcome.code == ExitCode::OUT_OF_MEMORY && outcome.signal.is_none() && !outcome.timed_out {
+        let machine = footprint::machine_bytes(machine_memory.as_deref(), &profile);
+        eprintln!(
+            "mewz: {}",
+            footprint::hint_after_exit(&outcome.notes, machine)
+        );
+    }
     Ok(outcome.report(a.timeout, a.verbose))
 }
 

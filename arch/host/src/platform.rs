@@ -136,6 +136,17 @@ impl Platform for HostPlatform {
         crate::memory::map_zeroed(virt, len)
     }
 
+    /// Makes the range accessible: Linux backs its pages when they are touched, and refuses
+    /// (ENOMEM: `memory.grow` returns -1) what its own limits do not allow, e.g. `ulimit -d`.
+    fn commit(&self, virt: usize, len: usize) -> Result<(), MapError> {
+        crate::memory::map_zeroed(virt, len)
+    }
+
+    /// Linux decides at [`Platform::commit`].
+    fn backable_bytes(&self) -> Option<usize> {
+        None
+    }
+
     fn unmap(&self, virt: usize, len: usize) {
         crate::memory::unmap(virt, len)
     }

@@ -113,7 +113,15 @@ pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
         Ok(code) => code,
         Err(e) => {
             kprintln!("mewz: cannot start the app: {e}");
-            ExitCode::APP_NOT_STARTED.0
+            match e {
+                AppError::Memory(MemoryError::MachineTooSmall(too_small)) => {
+                    crate::footprint::note_machine_too_small(&too_small);
+                    ExitCode::OUT_OF_MEMORY.0
+                }
+                AppError::Memory(MemoryError::Map(MapError::OutOfMemory))
+                | AppError::Stack(MapError::OutOfMemory) => ExitCode::OUT_OF_MEMORY.0,
+                _ => ExitCode::APP_NOT_STARTED.0,
+            }
         }
     }
 }

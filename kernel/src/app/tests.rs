@@ -112,7 +112,7 @@ fn env(args: &[&str]) -> AppEnv {
 #[test]
 fn runs_instantiate_then_start_with_memory_and_imports_linked() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    let _l = memory::tests::locks();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
     let mem = leak(MemoryDescriptor {
@@ -150,22 +150,26 @@ fn runs_instantiate_then_start_with_memory_and_imports_linked() {
     let mem = unsafe { &*m.memory };
     assert_eq!(mem.current_bytes, 2 * WASM_PAGE_SIZE);
     assert_eq!(*slot, wasi::exports::address("fd_write").unwrap());
-    let mapped = p.mapped.lock().unwrap();
+    let committed = p.committed.lock().unwrap();
     assert_eq!(
-        mapped[0],
+        committed[0],
         (mem.base as usize, 2 * 65536),
         "memory first, at the first reservation"
     );
+    assert!(
+        p.mapped.lock().unwrap().is_empty(),
+        "pages are backed on touch"
+    );
     #[cfg(feature = "runtime-symbols")]
     {
-        assert_eq!(mapped.len(), 2, "memory, then the app stack");
-        assert_eq!(mapped[1].1, stack::APP_STACK_BYTES);
+        assert_eq!(committed.len(), 2, "memory, then the app stack");
+        assert_eq!(committed[1].1, stack::APP_STACK_BYTES);
         let limit = runtime_symbols::STACK_LIMIT.load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(limit, mapped[1].0 + stack::STACK_LIMIT_MARGIN);
+        assert_eq!(limit, committed[1].0 + stack::STACK_LIMIT_MARGIN);
     }
     #[cfg(not(feature = "runtime-symbols"))]
     assert_eq!(
-        mapped.len(),
+        committed.len(),
         1,
         "no stack of its own: the embedder's stack and limit"
     );
@@ -174,7 +178,7 @@ fn runs_instantiate_then_start_with_memory_and_imports_linked() {
 #[test]
 fn a_module_without_start_or_memory_only_instantiates() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    let _l = memory::tests::locks();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
     let m = module(vec![], vec![], core::ptr::null_mut());
@@ -219,7 +223,7 @@ fn slots_link_each_sock_accept_by_its_signature() {
 #[test]
 fn startup_errors() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    let _l = memory::tests::locks();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
     let null = core::ptr::null_mut();

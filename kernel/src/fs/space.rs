@@ -54,7 +54,7 @@ impl Space {
     /// `ENOSPC` unless `bytes` more would fit.
     pub fn check(&self, bytes: usize) -> Result<(), Errno> {
         let fits = match self.limit {
-            Limit::Heap => crate::heap::available().is_none_or(|free| bytes <= free),
+            Limit::Heap => crate::heap::available_beyond_reserve().is_none_or(|free| bytes <= free),
             Limit::Bytes(max) => self.used.saturating_add(bytes as u64) <= max,
         };
         if fits { Ok(()) } else { Err(Errno::NOSPC) }

@@ -4,10 +4,12 @@
 use super::paging::{self, layout};
 use super::pl011::Pl011;
 use super::{gic, pl031, power, random, timer, virtio};
+use crate::dtb_extent;
 use crate::machine::{self, Gic, Machine};
 use crate::memory_map::{self, Range, RangeList};
 use crate::mmu::PAGE_SIZE;
 use alloc::vec::Vec;
+use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use fdt::Fdt;
 use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
@@ -56,8 +58,11 @@ pub fn discover(dtb: usize) -> Result<Machine<'static>, &'static str> {
     if image.contains(&dtb) {
         return Err("the device tree lies inside the kernel image (the loader ignored image_size)");
     }
-    // SAFETY: the boot loader placed a device tree at `dtb`; the boot map covers it; its memory
-    // is never handed to the heap (see `free_regions`), so it lives as long as the kernel.
+    // SAFETY: the boot loader placed a device tree at `dtb`, in RAM the boot map covers and
+    // nothing else uses yet.
+    unsafe { trim_device_tree(dtb) };
+    // SAFETY: as above; the blob's memory (up to its `totalsize`) is never handed to the heap
+    // (see `free_regions`), so it lives as long as the kernel.
     let fdt = unsafe { Fdt::from_ptr(dtb as *const u8) }.map_err(|_| "invalid device tree")?;
     FDT_ADDRESS.store(dtb as u64, Ordering::Relaxed);
     let fdt = FDT.call_once(|| fdt);
@@ -75,6 +80,35 @@ fn in_ram(m: &Machine<'_>, r: Range) -> bool {
     m.memory.as_slice().iter().any(|ram| ram.contains(&r))
 }
 
+/// Loaders give the device tree more room than it fills (QEMU: 1 MiB). Sets its `totalsize` to
+/// the part in use, so that the rest goes to the heap; a blob that does not add up is left
+/// as it is.
+///
+/// # Safety
+/// A device tree lies at `dtb`, readable and writable, used by nobody else.
+unsafe fn trim_device_tree(dtb: usize) {
+    /// Larger blobs are not QEMU's, nor trusted to be mapped whole by the boot map.
+    const MAX_BLOB: usize = 64 << 20;
+    // SAFETY: a device tree starts with its 40-byte header (guaranteed by the caller).
+    let head = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
+    let Some(total) = dtb_extent::total_size(head).filter(|&t| t <= MAX_BLOB) else {
+        return;
+    };
+    // SAFETY: the blob spans its `totalsize` (the boot map covers it); no reference to it
+    // outlives this line.
+    let used =
+        dtb_extent::used_size(unsafe { core::slice::from_raw_parts(dtb as *const u8, total) });
+    if let Some(used) = used.filter(|&u| u < total) {
+        // SAFETY: the `totalsize` field of the blob, ours to edit (see above).
+        unsafe {
+            core::ptr::write_volatile(
+                (dtb + dtb_extent::TOTAL_SIZE_OFFSET) as *mut [u8; 4],
+                (used as u32).to_be_bytes(),
+            )
+        };
+    }
+}
+
 fn dtb_range() -> Range {
     Range::new(
         FDT_ADDRESS.load(Ordering::Relaxed),
@@ -82,7 +116,8 @@ fn dtb_range() -> Range {
     )
 }
 
-/// RAM minus the kernel image (with its tables and stacks), the device tree and reservations.
+/// RAM minus the kernel image (with its stacks and the boot tables it used), the device tree
+/// and reservations.
 fn free_regions(m: &Machine<'_>) -> RangeList<MAX_FREE_REGIONS> {
     let mut holes = RangeList::<{ 3 + machine::MAX_RESERVED_RANGES }>::default();
     holes.push(Range {
@@ -96,7 +131,9 @@ fn free_regions(m: &Machine<'_>) -> RangeList<MAX_FREE_REGIONS> {
     for r in m.reserved.as_slice() {
         holes.push(*r);
     }
-    memory_map::subtract(m.memory.as_slice(), holes.as_slice(), PAGE_SIZE as u64)
+    let mut free = memory_map::subtract(m.memory.as_slice(), holes.as_slice(), PAGE_SIZE as u64);
+    free.push(paging::unused_boot_tables());
+    free
 }
 
 /// Installs the platform and enters the kernel.
@@ -318,6 +355,16 @@ impl Platform for Aarch64 {
         &s.free[..s.free_count]
     }
 
+    fn ram_bytes(&self) -> usize {
+        state()
+            .machine
+            .memory
+            .as_slice()
+            .iter()
+            .map(|r| r.len() as usize)
+            .sum()
+    }
+
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
         paging::map_zeroed(virt, len)
     }
@@ -419,6 +466,10 @@ impl Platform for Aarch64 {
 
     fn unmask_device_interrupt(&self, line: u32) {
         virtio::unmask(line)
+    }
+
+    fn exit_note(&self, note: fmt::Arguments<'_>) {
+        power::semihosting_print(format_args!("{}{note}\n", mewz_abi::exit::NOTE_PREFIX));
     }
 
     fn exit(&self, code: u8) -> ! {

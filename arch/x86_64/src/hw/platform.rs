@@ -8,7 +8,8 @@ use crate::pci_config::Bar;
 use alloc::vec::Vec;
 use core::arch::asm;
 use core::arch::x86_64::_rdrand64_step;
-use core::fmt;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
 use spin::Once;
 use x86_64::instructions::port::Port;
@@ -25,6 +26,24 @@ struct FreeRegions {
 static CMDLINE: Once<&'static str> = Once::new();
 static MODULE: Once<&'static [u8]> = Once::new();
 static FREE: Once<FreeRegions> = Once::new();
+static RAM_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The debug port the runner reads: the exit status byte last, notes before it.
+const DEBUG_EXIT_PORT: u16 = 0xe9;
+
+/// Writes text to [`DEBUG_EXIT_PORT`].
+struct DebugPort;
+
+impl fmt::Write for DebugPort {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut port = Port::<u8>::new(DEBUG_EXIT_PORT);
+        for b in s.bytes() {
+            // SAFETY: 0xe9 (debugcon) only records the byte for the runner.
+            unsafe { port.write(b) };
+        }
+        Ok(())
+    }
+}
 
 /// Records what the boot found, once the direct map exists.
 pub fn set_boot_state(boot: &BootInfo) {
@@ -55,6 +74,7 @@ pub fn set_boot_state(boot: &BootInfo) {
         };
         MODULE.call_once(|| bytes);
     }
+    RAM_BYTES.store(boot.ram.total() as usize, Ordering::Relaxed);
     FREE.call_once(|| {
         let mut free = FreeRegions {
             regions: [MemoryRegion { start: 0, len: 0 }; MAX_RANGES],
@@ -138,6 +158,10 @@ impl Platform for X86Platform {
 
     fn free_memory(&self) -> &[MemoryRegion] {
         FREE.get().map_or(&[], |f| &f.regions[..f.len])
+    }
+
+    fn ram_bytes(&self) -> usize {
+        RAM_BYTES.load(Ordering::Relaxed)
     }
 
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
@@ -240,11 +264,15 @@ impl Platform for X86Platform {
         paging::map_mmio(phys, len as u64).map(|v| v as usize)
     }
 
+    fn exit_note(&self, note: fmt::Arguments<'_>) {
+        let _ = writeln!(DebugPort, "{}{note}", mewz_abi::exit::NOTE_PREFIX);
+    }
+
     fn exit(&self, code: u8) -> ! {
         // SAFETY: 0xe9 (debugcon) records the status byte for the runner; 0xf4
         // (isa-debug-exit) ends QEMU. Neither touches memory.
         unsafe {
-            Port::<u8>::new(0xe9).write(code);
+            Port::<u8>::new(DEBUG_EXIT_PORT).write(code);
             Port::<u32>::new(0xf4).write(code as u32);
         }
         // No exit device (another machine or VMM): stop here for good.
