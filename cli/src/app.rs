@@ -45,17 +45,7 @@ pub fn compile(
             imports: module
                 .imports
                 .iter()
-                .map(|i| {
-                    (
-                        i.kind,
-                        format!(
-                            "{}{}{}",
-                            i.module,
-                            mewz_abi::symbols::IMPORT_SEPARATOR,
-                            i.field
-                        ),
-                    )
-                })
+                .map(|i| (i.kind, i.symbol.clone()))
                 .collect(),
         })
 }

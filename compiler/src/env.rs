@@ -263,12 +263,8 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
                     let ty = &info.types[ty as usize];
                     match self.opts.import_linkage {
                         ImportLinkage::Symbols => {
-                            let name = format!(
-                                "{}{}{}",
-                                import.module,
-                                symbols::IMPORT_SEPARATOR,
-                                import.field
-                            );
+                            let name =
+                                crate::import_symbol(import.module, import.field, ty.params.len());
                             let f = match self.module.get_function(&name) {
                                 Some(f) => f,
                                 None => {

@@ -75,6 +75,20 @@ pub struct ImportInfo {
     pub module: String,
     pub field: String,
     pub kind: ExportKind,
+    /// The symbol a function import links against (see [`import_symbol`]); for other kinds,
+    /// `module.field`.
+    pub symbol: String,
+}
+
+/// The undefined symbol of a function import `module.field` with `params` parameters: the
+/// ABI's `module.field`, or its own symbol for a name with two signatures
+/// (`mewz_abi::symbols::OVERLOADED_IMPORTS`).
+pub fn import_symbol(module: &str, field: &str, params: usize) -> String {
+    use mewz_abi::symbols;
+    match symbols::overloaded_import(module, field, params) {
+        Some(symbol) => symbol.to_string(),
+        None => format!("{module}{}{field}", symbols::IMPORT_SEPARATOR),
+    }
 }
 
 /// One export of the module.
@@ -124,6 +138,12 @@ fn summary(info: &module_info::ModuleInfo<'_>) -> ModuleSummary {
                     ImportKind::Table => ExportKind::Table,
                     ImportKind::Memory => ExportKind::Memory,
                     ImportKind::Global => ExportKind::Global,
+                },
+                symbol: match i.kind {
+                    ImportKind::Func(ty) => {
+                        import_symbol(i.module, i.field, info.types[ty as usize].params.len())
+                    }
+                    _ => import_symbol(i.module, i.field, usize::MAX),
                 },
             })
             .collect(),

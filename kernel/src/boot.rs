@@ -31,6 +31,7 @@ pub fn main(p: &'static dyn Platform) -> ! {
     p.init_devices();
     virtio::discover(p);
     console::init(p);
+    crate::net::virtio_net::start(p, &cmdline.plain);
     let init_ns = p.monotonic_ns().saturating_sub(boot_start_ns);
     klog!("kernel init took {} us", init_ns / 1000);
 

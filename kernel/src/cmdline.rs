@@ -4,6 +4,13 @@
 //! character. Words before `--` starting with `mewz.` are kernel options; every word after `--`
 //! is an app argument.
 //!
+//! Network words:
+//! - `ip=ADDR/PREFIX gateway=ADDR dns=ADDR` (unprefixed, urunc's syntax; `dns=` repeatable):
+//!   a static IPv4 configuration for the NIC instead of DHCP (see `crate::net::config`).
+//! - `mewz.tcplisten=ADDR:PORT` (repeatable): a listening TCP socket the app finds open at
+//!   start, non-blocking, at descriptors 3, 4, ... in the order given, before any preopened
+//!   directory, as wasmtime 36 numbers its `-S tcplisten` sockets (see `crate::app::env`).
+//!
 //! Other words before `--` are plain settings (`KEY=VALUE`: the kernel's network words `ip=`,
 //! `gateway=`, `dns=`; others are ignored, as a boot loader's `console=...`) until the first
 //! word that is not one: there the command starts, and it runs to the end of the line, word

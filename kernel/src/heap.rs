@@ -34,3 +34,16 @@ pub fn init(regions: &[MemoryRegion]) {
 pub fn size() -> usize {
     HEAP_BYTES.load(Ordering::Relaxed)
 }
+
+/// Bytes the kernel heap has handed out and not got back (`None` on the hosted platform, whose
+/// allocator is the system's).
+pub fn in_use() -> Option<usize> {
+    #[cfg(target_os = "none")]
+    {
+        Some(ALLOCATOR.lock().get_counters().allocated_bytes)
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        None
+    }
+}

@@ -14,6 +14,7 @@ pub mod cmdline;
 pub mod console;
 pub mod fault;
 pub mod heap;
+pub mod net;
 pub mod platform;
 pub mod selftest;
 pub mod time;

@@ -107,6 +107,13 @@ pub trait Platform: Sync {
     /// Fills `buf` with random bytes from a hardware source; `false` if there is none.
     fn random_bytes(&self, buf: &mut [u8]) -> bool;
 
+    // --- network --------------------------------------------------------------------------
+    /// The platform's own sockets, for a platform that has them (the hosted platform: the
+    /// host's). `None` (the unikernels): the kernel runs its own stack over the NIC it finds.
+    fn host_sockets(&self) -> Option<crate::net::BoxedStack> {
+        None
+    }
+
     // --- virtio devices (see `crate::virtio`) -----------------------------------------------
     /// Hands over the virtio devices [`Platform::init_devices`] found (x86_64: virtio-pci on
     /// the PCI bus; aarch64: the device tree's virtio-mmio nodes), each with its interrupt

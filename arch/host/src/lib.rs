@@ -15,6 +15,7 @@
 pub mod entry;
 pub mod link;
 pub mod memory;
+pub mod net;
 pub mod platform;
 pub mod runtime;
 pub mod stdio;

@@ -194,6 +194,11 @@ impl Platform for HostPlatform {
         crate::trap::install_handlers();
     }
 
+    /// The host's own sockets (see [`crate::net`]).
+    fn host_sockets(&self) -> Option<mewz_kernel::net::BoxedStack> {
+        Some(Box::new(crate::net::HostSockets::new()))
+    }
+
     fn random_bytes(&self, buf: &mut [u8]) -> bool {
         let mut done = 0;
         while done < buf.len() {

@@ -3,12 +3,13 @@
 //! Two command lines describe it: the one `mewz build` baked into the image (section
 //! `mewz_config`) and the one the machine was booted with. The boot line wins: its `--`
 //! (even with nothing after it) replaces the baked arguments, its `mewz.env=K=V` replace baked
-//! variables of the same name, its `mewz.name` and `mewz.memory` replace the baked ones.
+//! variables of the same name, its `mewz.name` and `mewz.memory` replace the baked ones, and
+//! its `mewz.tcplisten=ADDR:PORT` words (if any) replace the baked listeners.
 //!
 //! A command on the boot line (see `crate::cmdline`: what a container runtime appends, urunc's
 //! `ip=A/N gateway=G <command>`) is the whole `argv`, program name first, as in a container:
 //! it takes precedence over the boot line's `--` arguments, the baked ones and `mewz.name`.
-//! The environment and the memory limit are unaffected by it.
+//! The environment, the memory limit and the listeners are unaffected by it.
 
 use crate::cmdline::{CommandLine, has_app_args};
 use alloc::string::{String, ToString};
@@ -28,6 +29,9 @@ pub struct AppEnv {
     pub env: Vec<(String, String)>,
     /// Largest linear memory the app may grow to (`mewz.memory`), if limited.
     pub memory_limit_bytes: Option<u64>,
+    /// Listening TCP sockets the app finds open at start (`mewz.tcplisten=ADDR:PORT`, in the
+    /// order given), as wasmtime's `-S tcplisten` hands them out: descriptors 3, 4, ...
+    pub tcp_listeners: Vec<core::net::SocketAddr>,
 }
 
 /// A configuration value that cannot be used.
@@ -80,10 +84,33 @@ impl AppEnv {
             ),
             None => None,
         };
+        let listeners = |c: &CommandLine| -> Vec<String> {
+            c.options
+                .iter()
+                .filter(|(k, _)| k == "tcplisten")
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let boot_listeners = listeners(&r);
+        let tcp_listeners = if boot_listeners.is_empty() {
+            listeners(&b)
+        } else {
+            boot_listeners
+        }
+        .iter()
+        .map(|text| {
+            text.parse().map_err(|_| {
+                ConfigError(format!(
+                    "mewz.tcplisten={text}: not an ADDRESS:PORT (like 0.0.0.0:8080)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(AppEnv {
             args,
             env,
             memory_limit_bytes,
+            tcp_listeners,
         })
     }
 }
@@ -125,6 +152,20 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn listeners_come_in_order_and_the_boot_line_replaces_the_baked_ones() {
+        let baked = "mewz.tcplisten=0.0.0.0:80 mewz.tcplisten=[::]:81";
+        let e = AppEnv::from_command_lines(baked, "").unwrap();
+        assert_eq!(
+            e.tcp_listeners,
+            ["0.0.0.0:80".parse().unwrap(), "[::]:81".parse().unwrap()]
+        );
+        let e = AppEnv::from_command_lines(baked, "mewz.tcplisten=127.0.0.1:8080").unwrap();
+        assert_eq!(e.tcp_listeners, ["127.0.0.1:8080".parse().unwrap()]);
+        let err = AppEnv::from_command_lines("", "mewz.tcplisten=8080").unwrap_err();
+        assert!(err.0.contains("mewz.tcplisten=8080"), "{err}");
     }
 
     #[test]

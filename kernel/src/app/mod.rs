@@ -38,6 +38,8 @@ pub enum AppError {
     Config(env::ConfigError),
     /// An import this runtime does not provide (`module.field`).
     UnknownImport(String),
+    /// A preopened listener (`mewz.tcplisten`) could not be opened.
+    Listener(core::net::SocketAddr, crate::wasi::Errno),
     /// An import of a kind (memory, table, global) this runtime does not provide.
     UnsupportedImport(String),
     /// `_start` takes parameters or returns results.
@@ -58,6 +60,11 @@ impl fmt::Display for AppError {
             AppError::ConfigNotUtf8 => f.write_str("the baked configuration is not UTF-8"),
             AppError::Config(e) => write!(f, "bad configuration: {e}"),
             AppError::UnknownImport(name) => write!(f, "unknown import {name}"),
+            AppError::Listener(addr, e) => write!(
+                f,
+                "mewz.tcplisten={addr}: cannot listen there ({})",
+                e.describe()
+            ),
             AppError::UnsupportedImport(name) => {
                 write!(f, "import {name}: only function imports are supported")
             }
@@ -112,6 +119,11 @@ pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Resu
     state.stdio = wasi::stdio::HostStdio::parse(
         crate::cmdline::CommandLine::parse(p.command_line()).option(wasi::stdio::OPTION),
     );
+    for &addr in &env.tcp_listeners {
+        let fd = wasi::sock::preopen_listener(&mut state, p, addr)
+            .map_err(|e| AppError::Listener(addr, e))?;
+        klog!("listening on {addr} (fd {fd})");
+    }
     wasi::install(state, module.memory);
     klog!("argv {:?}", env.args);
     let entry = Entry {

@@ -104,7 +104,7 @@ fn env(args: &[&str]) -> AppEnv {
     AppEnv {
         args: args.iter().map(|s| s.to_string()).collect(),
         env: vec![("GREETING".into(), "hi".into())],
-        memory_limit_bytes: None,
+        ..AppEnv::default()
     }
 }
 
@@ -202,7 +202,7 @@ fn startup_errors() {
         vec![],
         vec![import(
             "wasi_snapshot_preview1",
-            "sock_open",
+            "sock_open_v2",
             ExportKind::Function,
             core::ptr::null_mut(),
         )],
@@ -211,11 +211,11 @@ fn startup_errors() {
     let err = run_app(&p, &m, env(&[])).unwrap_err();
     assert_eq!(
         err,
-        AppError::UnknownImport("wasi_snapshot_preview1.sock_open".into())
+        AppError::UnknownImport("wasi_snapshot_preview1.sock_open_v2".into())
     );
     assert_eq!(
         format!("{err}"),
-        "unknown import wasi_snapshot_preview1.sock_open"
+        "unknown import wasi_snapshot_preview1.sock_open_v2"
     );
 
     let m = module(

@@ -9,8 +9,9 @@ use super::types::{fdflags, filetype, rights};
 use crate::platform::Stream;
 use alloc::vec::Vec;
 
-/// Most descriptors an app may hold at once (`EMFILE` beyond).
-pub const MAX_FDS: usize = 1024;
+/// Most descriptors an app may hold at once (`EMFILE` beyond): room for a server with
+/// thousands of connections.
+pub const MAX_FDS: usize = 4096;
 
 /// What a descriptor refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,12 +20,22 @@ pub enum FdKind {
     Stdin,
     /// Console output, one of the two streams.
     Console(Stream),
+    /// A socket of the network stack (see `crate::net`).
+    Socket {
+        handle: crate::net::Handle,
+        kind: crate::net::Kind,
+    },
 }
 
 impl FdKind {
     pub fn filetype(self) -> u8 {
         match self {
             FdKind::Stdin | FdKind::Console(_) => filetype::CHARACTER_DEVICE,
+            FdKind::Socket {
+                kind: crate::net::Kind::Stream,
+                ..
+            } => filetype::SOCKET_STREAM,
+            FdKind::Socket { .. } => filetype::SOCKET_DGRAM,
         }
     }
 
@@ -35,6 +46,13 @@ impl FdKind {
         match self {
             FdKind::Stdin => common | rights::FD_READ,
             FdKind::Console(_) => common | rights::FD_WRITE,
+            FdKind::Socket { .. } => {
+                common
+                    | rights::FD_READ
+                    | rights::FD_WRITE
+                    | rights::SOCK_SHUTDOWN
+                    | rights::SOCK_ACCEPT
+            }
         }
     }
 
@@ -42,7 +60,18 @@ impl FdKind {
     /// streams take `APPEND` (output is always appended) and `NONBLOCK`; the synchronous-I/O
     /// flags mean nothing for a console.
     pub fn settable_flags(self) -> u16 {
-        fdflags::APPEND | fdflags::NONBLOCK
+        match self {
+            FdKind::Socket { .. } => fdflags::NONBLOCK,
+            _ => fdflags::APPEND | fdflags::NONBLOCK,
+        }
+    }
+
+    /// The network handle of a socket descriptor.
+    pub fn socket(self) -> Option<crate::net::Handle> {
+        match self {
+            FdKind::Socket { handle, .. } => Some(handle),
+            _ => None,
+        }
     }
 }
 

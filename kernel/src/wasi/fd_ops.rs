@@ -44,6 +44,10 @@ pub fn wait_for_input(p: &dyn Platform) {
 pub fn fd_write(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u32) -> WasiResult {
     let entry = entry_with(cx, fd, rights::FD_WRITE)?;
     cx.mem.check(nwritten, 4)?;
+    if let Some(h) = entry.kind.socket() {
+        let n = super::sock::transmit(cx, &entry, h, iovs, iovs_len, None)?;
+        return cx.mem.write_u32(nwritten, n as u32);
+    }
     let vecs = cx.mem.iovecs(iovs, iovs_len)?;
     let mut total = 0u32;
     match entry.kind {
@@ -60,7 +64,7 @@ pub fn fd_write(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u
                 total += v.len;
             }
         }
-        FdKind::Stdin => return Err(Errno::BADF),
+        FdKind::Stdin | FdKind::Socket { .. } => return Err(Errno::BADF),
     }
     cx.mem.write_u32(nwritten, total)
 }
@@ -70,6 +74,10 @@ pub fn fd_write(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u
 pub fn fd_read(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) -> WasiResult {
     let entry = entry_with(cx, fd, rights::FD_READ)?;
     cx.mem.check(nread, 4)?;
+    if let Some(h) = entry.kind.socket() {
+        let (n, _, _) = super::sock::receive(cx, &entry, h, iovs, iovs_len, 0)?;
+        return cx.mem.write_u32(nread, n as u32);
+    }
     let vecs = cx.mem.iovecs(iovs, iovs_len)?;
     let wanted: usize = vecs.iter().map(|v| v.len as usize).sum();
     if entry.kind != FdKind::Stdin {
@@ -151,7 +159,9 @@ pub fn fd_allocate(cx: &mut Ctx<'_>, fd: u32, _offset: u64, _len: u64) -> WasiRe
 }
 
 pub fn fd_close(cx: &mut Ctx<'_>, fd: u32) -> WasiResult {
-    cx.state.fds.close(fd).map(|_| ())
+    let entry = cx.state.fds.close(fd)?;
+    super::sock::closed(cx, &entry);
+    Ok(())
 }
 
 pub fn fd_datasync(cx: &mut Ctx<'_>, fd: u32) -> WasiResult {
@@ -254,7 +264,12 @@ pub fn fd_readdir(
 }
 
 pub fn fd_renumber(cx: &mut Ctx<'_>, from: u32, to: u32) -> WasiResult {
-    cx.state.fds.renumber(from, to)
+    let replaced = *cx.state.fds.get(to)?;
+    cx.state.fds.renumber(from, to)?;
+    if from != to {
+        super::sock::closed(cx, &replaced);
+    }
+    Ok(())
 }
 
 fn put(raw: &mut [u8], at: u32, bytes: &[u8]) {

@@ -6,6 +6,7 @@
 //! runtime-neutral part of an app (arguments, environment, descriptors): the unikernel and the
 //! hosted platform both set it up with [`install`].
 
+pub mod addrinfo;
 pub mod args;
 pub mod clock;
 pub mod errno;
@@ -16,6 +17,7 @@ pub mod guest;
 pub mod path;
 pub mod poll;
 pub mod sock;
+pub mod sockopt;
 pub mod stdin;
 pub mod stdio;
 pub mod types;
@@ -45,9 +47,17 @@ pub struct WasiState {
     pub stdin: StdinBuffer,
     /// What stdin, stdout and stderr are on the host.
     pub stdio: stdio::HostStdio,
+    /// The network, from the app's first socket on (see [`WasiState::network`]).
+    pub net: Option<crate::net::Network>,
 }
 
 impl WasiState {
+    /// The app's network, set up on first use.
+    pub fn network(&mut self) -> &mut crate::net::Network {
+        self.net
+            .get_or_insert_with(|| crate::net::Network::for_platform(crate::platform::platform()))
+    }
+
     pub fn new(args: &[String], env: &[(String, String)]) -> WasiState {
         WasiState {
             args: args.to_vec(),

@@ -82,19 +82,20 @@ impl HostStdio {
         format!("mewz.{OPTION}={i},{o},{e}")
     }
 
-    fn stream(&self, kind: FdKind) -> HostStream {
+    fn stream(&self, kind: FdKind) -> Option<HostStream> {
         match kind {
-            FdKind::Stdin => self.0[0],
-            FdKind::Console(Stream::Out) => self.0[1],
-            FdKind::Console(Stream::Err) => self.0[2],
+            FdKind::Stdin => Some(self.0[0]),
+            FdKind::Console(Stream::Out) => Some(self.0[1]),
+            FdKind::Console(Stream::Err) => Some(self.0[2]),
+            FdKind::Socket { .. } => None,
         }
     }
 
     /// The file type `fd_fdstat_get` and `fd_filestat_get` report for a descriptor.
     pub fn filetype(&self, kind: FdKind) -> u8 {
         match self.stream(kind) {
-            HostStream::Terminal => kind.filetype(),
-            _ => filetype::UNKNOWN,
+            Some(HostStream::Terminal) | None => kind.filetype(),
+            Some(_) => filetype::UNKNOWN,
         }
     }
 
