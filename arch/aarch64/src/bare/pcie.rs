@@ -161,6 +161,11 @@ pub fn discover(fdt: &'static Fdt<'static>) {
             }
             continue;
         }
+        // The host bridge's own function: nothing to give addresses to, and sizing BARs turns
+        // decoding off for a moment, which a host bridge may apply to more than itself.
+        if (info.class, info.subclass) == (0x06, 0x00) {
+            continue;
+        }
         if let Err(why) = virtio_pci::assign_bars(&mut root, function, &mut memory, &mut ports) {
             klog!("pcie: {function} {info}: {why}; left alone");
             continue;
