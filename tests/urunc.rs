@@ -115,9 +115,14 @@ impl Drop for Machine {
 }
 
 fn echo_server() -> PathBuf {
+    static BUILT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILT.lock().unwrap();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("urunc");
     std::fs::create_dir_all(&dir).unwrap();
     let wasm = dir.join("echo_server.wasm");
+    if wasm.exists() {
+        return wasm;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new("clang-19")
         .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Wno-unused-result"])
@@ -132,10 +137,10 @@ fn echo_server() -> PathBuf {
 
 /// Packages `wasm` for `arch` with `args`, unpacks it with umoci; the unpacked image file and
 /// the runtime spec.
-fn package_and_unpack(arch: &str, wasm: &Path, args: &[&str]) -> (PathBuf, Value) {
+fn package_and_unpack(name: &str, arch: &str, wasm: &Path, args: &[&str]) -> (PathBuf, Value) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("urunc")
-        .join(arch);
+        .join(format!("{name}-{arch}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let layout = dir.join("layout");
@@ -177,14 +182,14 @@ fn package_and_unpack(arch: &str, wasm: &Path, args: &[&str]) -> (PathBuf, Value
 /// Starts QEMU in `ns` with urunc's command line for a `mewz` unikernel on tap `tap0`
 /// (`-accel tcg` for `-cpu host -enable-kvm`; on aarch64 `-cpu max`, and no ISA exit device,
 /// which `virt` cannot have).
-fn boot_like_urunc(ns: &Namespace, arch: &str, image: &Path, spec: &Value) -> Machine {
+fn boot_like_urunc(ns: &Namespace, arch: &str, image: &Path, spec: &Value, ip: &str) -> Machine {
     let command: Vec<&str> = spec["process"]["args"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    let append = format!("ip={GUEST}/{PREFIX} gateway={HOST} {}", command.join(" "));
+    let append = format!("ip={ip} gateway={HOST} {}", command.join(" "));
     let mut cmd = ns.command(&format!("qemu-system-{arch}"));
     cmd.args(["-m", "256M", "-L", "/usr/share/qemu", "-accel", "tcg"]);
     if arch == "aarch64" {
@@ -258,9 +263,9 @@ fn echo(ns: &Namespace, message: &str, expect_reply: bool) -> Result<String, Str
 fn a_packaged_server_answers_over_a_tap_with_uruncs_command_line() {
     let wasm = echo_server();
     for arch in arches() {
-        let (image, spec) = package_and_unpack(&arch, &wasm, &["8080"]);
+        let (image, spec) = package_and_unpack("echo", &arch, &wasm, &["8080"]);
         let ns = Namespace::new(format!("mewz-urunc-{}-{arch}", std::process::id()));
-        let mut machine = boot_like_urunc(&ns, &arch, &image, &spec);
+        let mut machine = boot_like_urunc(&ns, &arch, &image, &spec, &format!("{GUEST}/{PREFIX}"));
         // The guest needs a while under TCG: retry until it answers, for at most 90 s.
         let start = Instant::now();
         let reply = loop {
@@ -286,6 +291,35 @@ fn a_packaged_server_answers_over_a_tap_with_uruncs_command_line() {
         let expected = if arch == "x86_64" { 1 } else { 0 };
         assert_eq!(status, Some(expected), "{arch}: {console}");
         assert!(console.contains("served "), "{arch}:\n{console}");
+        drop(machine);
+        drop(ns);
+    }
+}
+
+#[test]
+fn an_ip_word_that_does_not_parse_is_reported_and_the_app_still_runs() {
+    let wasm = echo_server();
+    for arch in arches() {
+        let (image, spec) = package_and_unpack("bad-ip", &arch, &wasm, &["8080"]);
+        let ns = Namespace::new(format!("mewz-badip-{}-{arch}", std::process::id()));
+        let machine = boot_like_urunc(&ns, &arch, &image, &spec, "10.77.0.300/24");
+        let start = Instant::now();
+        while !machine.console().contains("listening on 8080") {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{arch}: the app did not start:\n{}",
+                machine.console()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let console = machine.console();
+        assert!(
+            console.contains(
+                "mewz: ip=10.77.0.300/24: 10.77.0.300 is not an IPv4 address; using DHCP instead"
+            ),
+            "{arch}:\n{console}"
+        );
+        assert!(!console.contains("panic"), "{arch}:\n{console}");
         drop(machine);
         drop(ns);
     }
