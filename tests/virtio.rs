@@ -3,7 +3,8 @@
 //!
 //! The machines are given by their QEMU command lines, as other runners (urunc) boot the
 //! images: q35 with qboot (PCI left unconfigured, MSI-X only), pc with SeaBIOS (urunc's
-//! x86_64 line), and `virt` with GICv2 and GICv3 (virtio-mmio, GIC SPIs).
+//! x86_64 line), and `virt` with GICv2 and GICv3 (virtio-mmio, GIC SPIs; and virtio-pci on the
+//! PCIe host bridge, as urunc attaches its NIC: MSI-X through GICv2m, or INTx with GICv3).
 //!
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
@@ -120,6 +121,18 @@ fn machines(arch: &str) -> Vec<(&'static str, Vec<&'static str>, &'static str)> 
                 vec!["-M", "virt,gic-version=3", "-cpu", "max"],
                 "virtio-rng-device",
             ),
+            (
+                // urunc's arm64 line: the device on the PCIe host bridge; GICv2m messages.
+                "virt, GICv2, PCIe (MSI-X)",
+                vec!["-M", "virt", "-cpu", "max"],
+                "virtio-rng-pci,disable-legacy=on,disable-modern=off",
+            ),
+            (
+                // No GICv2m frame: the function's INTx pin through the interrupt map.
+                "virt, GICv3, PCIe (INTx)",
+                vec!["-M", "virt,gic-version=3", "-cpu", "max"],
+                "virtio-rng-pci",
+            ),
         ]
     }
 }
@@ -145,6 +158,12 @@ fn a_virtio_device_is_found_and_its_interrupt_wakes_the_cpu() {
                 line.contains("EntropySource device at") && !line.contains(" 0 interrupt(s)"),
                 "{arch} {name}: {line}"
             );
+            let bus = if rng.starts_with("virtio-rng-pci") {
+                "at pci "
+            } else {
+                "at mmio "
+            };
+            assert!(line.contains(bus), "{arch} {name}: {line}");
         }
     }
 }

@@ -6,12 +6,13 @@ mod files;
 mod footprint;
 mod image;
 mod network;
+mod package;
 mod qemu;
 mod stdio;
 mod targets;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use files::DirSpec;
 use image::{AppConfig, Progress};
 use mewz_abi::ExitCode;
@@ -41,6 +42,35 @@ enum Cmd {
     Run(RunArgs),
     /// Compile a .wasm to a native object file (imports stay undefined symbols).
     Compile(CompileArgs),
+    /// Build an OCI image (layout directory or .tar archive) that urunc boots under QEMU.
+    Package(PackageArgs),
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("platforms").required(true).args(["target", "platform", "multi_arch"])))]
+struct PackageArgs {
+    /// The WebAssembly app.
+    app: PathBuf,
+    /// Target: x86_64 or aarch64.
+    #[arg(long, short, value_parser = parse_target)]
+    target: Option<TargetName>,
+    /// OCI platform: linux/amd64 or linux/arm64 (comma-separated or repeated for several).
+    #[arg(long, value_delimiter = ',', value_name = "OS/ARCH")]
+    platform: Vec<String>,
+    /// Both linux/amd64 and linux/arm64 behind one index (one tag for every node).
+    #[arg(long)]
+    multi_arch: bool,
+    /// Output: an OCI image layout directory, or FILE.tar for an archive of one.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// The image's tag in the layout (`oci:DIR:TAG`).
+    #[arg(long, default_value = "latest")]
+    tag: String,
+    #[command(flatten)]
+    app_options: AppOptions,
+    /// Arguments for the app, baked into the image (and the container's command).
+    #[arg(last = true)]
+    args: Vec<String>,
 }
 
 #[derive(Args)]
@@ -202,10 +232,16 @@ fn main() {
         }
         Err(e) => {
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+            let first = lines.next().unwrap_or("invalid arguments");
+            // "the following required arguments were not provided:" names them on the next line.
+            let what = match (first.ends_with(':'), lines.next()) {
+                (true, Some(next)) => format!("{first} {}", next.trim()),
+                _ => first.to_string(),
+            };
             eprintln!(
                 "mewz: {} (see 'mewz --help')",
-                first.trim_start_matches("error: ")
+                what.trim_start_matches("error: ")
             );
             exit(2)
         }
@@ -225,6 +261,7 @@ fn dispatch(cmd: Cmd) -> Result<u8> {
         Cmd::Build(a) => build_cmd(a),
         Cmd::Run(a) => run_cmd(a),
         Cmd::Compile(a) => compile_cmd(a),
+        Cmd::Package(a) => package_cmd(a),
     }
 }
 
@@ -375,6 +412,68 @@ fn build(
         }
         (None, None) => Err(usage("the hosted target needs an app")),
     }
+}
+
+fn package_cmd(a: PackageArgs) -> Result<u8> {
+    existing_file(&a.app)?;
+    files::check_dirs(&a.app_options.dirs)?;
+    package::check_output(&a.output).map_err(usage)?;
+    package::check_tag(&a.tag).map_err(usage)?;
+    let mut targets: Vec<TargetName> = a.target.into_iter().collect();
+    for p in &a.platform {
+        targets.push(package::target_of_platform(p).map_err(usage)?);
+    }
+    if a.multi_arch {
+        targets = vec![TargetName::X86_64, TargetName::Aarch64];
+    }
+    targets.dedup();
+    if targets.contains(&TargetName::Host) {
+        return Err(usage(
+            "the host target is a Linux executable, not a unikernel: package x86_64 or aarch64",
+        ));
+    }
+    let name = a
+        .app
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let config = AppConfig {
+        name: name.clone(),
+        env: a.app_options.env,
+        memory: a.app_options.memory,
+        args: a.args.clone(),
+        network: Vec::new(),
+    };
+    let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let mut platforms = Vec::new();
+    for target in targets {
+        let image = work.path().join(format!("app.{target}.img"));
+        build(
+            target,
+            Some(&a.app),
+            a.app_options.cpu.as_deref(),
+            &config,
+            &a.app_options.dirs,
+            &image,
+            &Progress { quiet: false },
+        )?;
+        platforms.push(package::PlatformImage {
+            target,
+            image,
+            initrd: None,
+        });
+    }
+    package::write(
+        &package::Package {
+            platforms,
+            name: &name,
+            args: &a.args,
+            tag: &a.tag,
+        },
+        &a.output,
+    )?;
+    println!("{}", a.output.display());
+    Ok(0)
 }
 
 fn compile_cmd(a: CompileArgs) -> Result<u8> {

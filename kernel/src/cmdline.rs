@@ -10,6 +10,13 @@
 //! - `mewz.tcplisten=ADDR:PORT` (repeatable): a listening TCP socket the app finds open at
 //!   start, non-blocking, at descriptors 3, 4, ... in the order given, before any preopened
 //!   directory, as wasmtime 36 numbers its `-S tcplisten` sockets (see `crate::app::env`).
+//!
+//! Other words before `--` are plain settings (`KEY=VALUE`: the kernel's network words `ip=`,
+//! `gateway=`, `dns=`; others are ignored, as a boot loader's `console=...`) until the first
+//! word that is not one: there the command starts, and it runs to the end of the line, word
+//! for word (`--` and `mewz.` words included). A container runtime appends the container's
+//! command this way (urunc boots with `ip=A/N gateway=G <command>`); it becomes the app's
+//! `argv` (see `crate::app::env`).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -22,6 +29,9 @@ pub struct CommandLine {
     pub args: Vec<String>,
     /// Words before `--` that are not kernel options (`ip=...` and the like).
     pub plain: Vec<String>,
+    /// The command: from the first word before `--` that is neither an option nor a
+    /// `KEY=VALUE` setting, to the end of the line.
+    pub command: Vec<String>,
 }
 
 impl CommandLine {
@@ -29,15 +39,19 @@ impl CommandLine {
         let mut out = CommandLine::default();
         let mut after_dashes = false;
         for word in split_words(line) {
-            if after_dashes {
+            if !out.command.is_empty() {
+                out.command.push(word);
+            } else if after_dashes {
                 out.args.push(word);
             } else if word == "--" {
                 after_dashes = true;
             } else if let Some(opt) = word.strip_prefix("mewz.") {
                 let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
                 out.options.push((k.into(), v.into()));
-            } else {
+            } else if is_setting(&word) {
                 out.plain.push(word);
+            } else {
+                out.command.push(word);
             }
         }
         out
@@ -55,6 +69,18 @@ impl CommandLine {
     pub fn flag(&self, key: &str) -> bool {
         matches!(self.option(key), Some("" | "1" | "on" | "true"))
     }
+}
+
+/// Whether `word` is a `KEY=VALUE` setting: a key that starts with a letter and holds only
+/// letters, digits, `_`, `.` and `-` (so `--port=80` is a command word, `console=ttyS0` not).
+fn is_setting(word: &str) -> bool {
+    let Some((key, _)) = word.split_once('=') else {
+        return false;
+    };
+    key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// Quotes `word` so that [`CommandLine::parse`] reads it back as exactly one word.
@@ -161,6 +187,36 @@ mod tests {
         assert_eq!(c.option("selftest"), Some("fault"));
         assert_eq!(c.args, ["app", "a b", "c\"d", ""]);
         assert_eq!(c.plain, ["console=ttyS0"]);
+        assert!(c.command.is_empty());
+    }
+
+    #[test]
+    fn the_command_starts_at_the_first_word_that_is_no_setting() {
+        let c = CommandLine::parse(
+            r#"mewz.stdio=tty,tty,tty ip=10.0.0.2/24 gateway=10.0.0.1 server --port=80 -- mewz.x ip=1 "a b""#,
+        );
+        assert_eq!(c.option("stdio"), Some("tty,tty,tty"));
+        assert_eq!(
+            c.options.len(),
+            1,
+            "mewz. words in the command are the command's"
+        );
+        assert_eq!(c.plain, ["ip=10.0.0.2/24", "gateway=10.0.0.1"]);
+        assert_eq!(
+            c.command,
+            ["server", "--port=80", "--", "mewz.x", "ip=1", "a b"]
+        );
+        assert!(c.args.is_empty());
+        for word in ["FOO=bar", "ip=x", "a.b-c_d=1", "k="] {
+            assert!(is_setting(word), "{word}");
+        }
+        for word in ["app", "--port=80", "=x", "1a=b", "a/b=c", ""] {
+            assert!(!is_setting(word), "{word}");
+        }
+        // After `--`, everything is an argument, never a command.
+        let c = CommandLine::parse("ip=10.0.0.2/24 -- app x");
+        assert!(c.command.is_empty());
+        assert_eq!(c.args, ["app", "x"]);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod image_header;
 pub mod machine;
 pub mod memory_map;
 pub mod mmu;
+pub mod pcie_host;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod bare;

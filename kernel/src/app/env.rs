@@ -5,6 +5,11 @@
 //! (even with nothing after it) replaces the baked arguments, its `mewz.env=K=V` replace baked
 //! variables of the same name, its `mewz.name` and `mewz.memory` replace the baked ones, and
 //! its `mewz.tcplisten=ADDR:PORT` words (if any) replace the baked listeners.
+//!
+//! A command on the boot line (see `crate::cmdline`: what a container runtime appends, urunc's
+//! `ip=A/N gateway=G <command>`) is the whole `argv`, program name first, as in a container:
+//! it takes precedence over the boot line's `--` arguments, the baked ones and `mewz.name`.
+//! The environment, the memory limit and the listeners are unaffected by it.
 
 use crate::cmdline::{CommandLine, has_app_args};
 use alloc::string::{String, ToString};
@@ -45,12 +50,17 @@ impl AppEnv {
         let (b, r) = (CommandLine::parse(baked), CommandLine::parse(boot));
         let latest = |key: &str| r.option(key).or_else(|| b.option(key));
         let name = latest("name").unwrap_or(DEFAULT_NAME);
-        let mut args = vec![name.to_string()];
-        args.extend(
-            if has_app_args(boot) { &r.args } else { &b.args }
-                .iter()
-                .cloned(),
-        );
+        let args = if r.command.is_empty() {
+            let mut args = vec![name.to_string()];
+            args.extend(
+                if has_app_args(boot) { &r.args } else { &b.args }
+                    .iter()
+                    .cloned(),
+            );
+            args
+        } else {
+            r.command.clone()
+        };
         let mut env: Vec<(String, String)> = Vec::new();
         for (key, value) in b.options.iter().chain(&r.options) {
             if key != "env" {
@@ -187,6 +197,29 @@ mod tests {
         assert_eq!(e.memory_limit_bytes, Some(64 << 20));
         let e = AppEnv::from_command_lines(baked, "-- -- z").unwrap();
         assert_eq!(e.args, ["hello", "--", "z"]);
+    }
+
+    #[test]
+    fn a_boot_command_is_the_whole_argv() {
+        let baked = "mewz.name=hello mewz.env=A=1 mewz.memory=64M -- baked";
+        // urunc's line: network words, then the container's command (program name first).
+        let e = AppEnv::from_command_lines(
+            baked,
+            "mewz.stdio=tty,tty,tty ip=10.0.0.2/24 gateway=10.0.0.1 server --port 80",
+        )
+        .unwrap();
+        assert_eq!(e.args, ["server", "--port", "80"]);
+        assert_eq!(e.env, env(&[("A", "1")]), "the baked environment stays");
+        assert_eq!(e.memory_limit_bytes, Some(64 << 20));
+        // A `--` inside the command is the app's, and so is what follows it.
+        let e =
+            AppEnv::from_command_lines(baked, r#"ip=10.0.0.2/24 sh -c -- mewz.x "a b""#).unwrap();
+        assert_eq!(e.args, ["sh", "-c", "--", "mewz.x", "a b"]);
+        // Settings alone: the boot line's `--` arguments or the baked ones, as before.
+        let e = AppEnv::from_command_lines(baked, "ip=10.0.0.2/24 gateway=10.0.0.1").unwrap();
+        assert_eq!(e.args, ["hello", "baked"]);
+        let e = AppEnv::from_command_lines(baked, "dns=1.1.1.1 -- run").unwrap();
+        assert_eq!(e.args, ["hello", "run"]);
     }
 
     #[test]

@@ -42,7 +42,12 @@ pub fn entropy_interrupt_wakes_the_cpu() -> Result<(), &'static str> {
     if queue.should_notify() {
         dev.transport.notify(0);
     }
-    let mut waits = 0;
+    // Wait first, before the device's status is read: the device may complete the request
+    // while the notification is handled, and its interrupt must then be pending and end this
+    // wait at once. Reading the status first would lower a level-triggered line (PCI INTx)
+    // before the CPU could take it, and prove nothing.
+    wait_for_device(&dev, start)?;
+    let mut waits = 1;
     loop {
         dev.ack_interrupt();
         if queue.can_pop() {
@@ -54,12 +59,6 @@ pub fn entropy_interrupt_wakes_the_cpu() -> Result<(), &'static str> {
     // SAFETY: the same buffer as in `add`, which the device has finished with.
     let len = unsafe { queue.pop_used(token, &[], &mut [&mut buf]) }
         .map_err(|_| "the device returned a malformed completion")?;
-    // The device may complete the request while the notification is handled, before the CPU
-    // waits at all: its interrupt is then pending, and must end the next wait at once.
-    if dev.interrupts() == before {
-        wait_for_device(&dev, start)?;
-        waits += 1;
-    }
     let interrupts = dev.interrupts() - before;
     if interrupts == 0 {
         return Err("the device's interrupt never came (the timer ended the wait)");

@@ -4,6 +4,7 @@ mod boot;
 mod exceptions;
 mod gic;
 mod paging;
+mod pcie;
 mod pl011;
 mod pl031;
 mod platform;

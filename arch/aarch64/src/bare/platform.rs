@@ -3,7 +3,7 @@
 
 use super::paging::{self, layout};
 use super::pl011::Pl011;
-use super::{gic, pl031, power, random, timer, virtio};
+use super::{gic, pcie, pl031, power, random, timer, virtio};
 use crate::dtb_extent;
 use crate::machine::{self, Gic, Machine};
 use crate::memory_map::{self, Range, RangeList};
@@ -430,6 +430,7 @@ impl Platform for Aarch64 {
             _ => klog!("no interrupt controller or timer: sleeping polls the clock"),
         }
         virtio::discover(fdt());
+        pcie::discover(fdt());
         if let Some(rtc) = s.machine.rtc {
             RTC_MONOTONIC_AT.store(timer::monotonic_ns(), Ordering::Relaxed);
             // SAFETY: the RTC frame from the device tree is mapped as Device memory.

@@ -1,14 +1,15 @@
-//! Virtio devices from the device tree's virtio-mmio nodes, handed to the kernel's drivers
-//! (`mewz_kernel::virtio`).
+//! Virtio devices from the device tree's virtio-mmio nodes (and, through `pcie`, the PCIe host
+//! bridge's virtio-pci functions), handed to the kernel's drivers (`mewz_kernel::virtio`).
 //!
 //! Each transport with a device behind it (QEMU `virt` has 32 slots, most empty) gets a
 //! virtio-drivers MMIO transport and its GIC shared peripheral interrupt, routed to this CPU
 //! with the trigger the device tree gives. The handler counts the interrupt and masks the line
 //! until the driver has acknowledged the device (`unmask_device_interrupt`): a level-triggered
-//! line would otherwise keep the CPU awake until then.
+//! line would otherwise keep the CPU awake until then. Devices sharing a line (PCI INTx) share
+//! its count.
 
 use super::gic;
-use crate::machine::{self, VirtioMmio};
+use crate::machine::{self, Interrupt, VirtioMmio};
 use alloc::format;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
@@ -20,8 +21,9 @@ use spin::Mutex;
 use virtio_drivers::transport::SomeTransport;
 use virtio_drivers::transport::mmio::{MmioError, MmioTransport, VirtIOHeader};
 
-/// At most this many devices interrupt (QEMU `virt` has 32 transports).
-const MAX_DEVICES: usize = 32;
+/// At most this many interrupt lines serve devices (QEMU `virt` has 32 transports, and the
+/// PCIe functions' lines come on top).
+const MAX_DEVICES: usize = 48;
 /// Device tree interrupt flags (GIC binding): edge rising / level high.
 const EDGE_RISING: u32 = 1;
 const LEVEL_HIGH: u32 = 4;
@@ -42,7 +44,7 @@ pub fn discover(fdt: &Fdt<'_>) {
         // kernel's lifetime (see `paging::init_kernel_map`), and each is handed out once.
         match unsafe { MmioTransport::new(header, v.registers.len() as usize) } {
             Ok(transport) => {
-                let interrupt = route(&v, found.len()).unwrap_or_else(|why| {
+                let interrupt = route(&v).unwrap_or_else(|why| {
                     klog!("virtio: mmio {base:#x}: {why}; its driver polls");
                     None
                 });
@@ -61,13 +63,15 @@ pub fn discover(fdt: &Fdt<'_>) {
 }
 
 /// Routes the transport's SPI to this CPU.
-fn route(v: &VirtioMmio, index: usize) -> Result<Option<DeviceInterrupt>, &'static str> {
+fn route(v: &VirtioMmio) -> Result<Option<DeviceInterrupt>, &'static str> {
     let Some(irq) = v.interrupt else {
         return Err("no interrupt in the device tree");
     };
-    if index >= MAX_DEVICES {
-        return Err("more virtio devices than interrupt slots");
-    }
+    route_spi(irq).map(Some)
+}
+
+/// Routes a device-tree SPI (edge rising or level high) to this CPU.
+pub fn route_spi(irq: Interrupt) -> Result<DeviceInterrupt, &'static str> {
     if irq.kind != 0 {
         return Err("its interrupt is not a shared peripheral interrupt");
     }
@@ -76,13 +80,36 @@ fn route(v: &VirtioMmio, index: usize) -> Result<Option<DeviceInterrupt>, &'stat
         LEVEL_HIGH => false,
         _ => return Err("its interrupt trigger is not one the GIC supports"),
     };
-    let intid = irq.intid();
-    LINES[index].store(intid, Ordering::Relaxed);
-    gic::enable_spi(intid, edge)?;
-    Ok(Some(DeviceInterrupt {
+    enable_line(irq.intid(), edge)
+}
+
+/// Enables SPI `intid` for a device, with a count of its interrupts (shared with the other
+/// devices on the same line).
+pub fn enable_line(intid: u32, edge: bool) -> Result<DeviceInterrupt, &'static str> {
+    let slot = match LINES
+        .iter()
+        .position(|l| l.load(Ordering::Relaxed) == intid)
+    {
+        Some(shared) => shared,
+        None => {
+            let free = LINES
+                .iter()
+                .position(|l| l.load(Ordering::Relaxed) == 0)
+                .ok_or("more device interrupt lines than slots")?;
+            gic::enable_spi(intid, edge)?;
+            LINES[free].store(intid, Ordering::Relaxed);
+            free
+        }
+    };
+    Ok(DeviceInterrupt {
         line: intid,
-        count: &INTERRUPTS[index],
-    }))
+        count: &INTERRUPTS[slot],
+    })
+}
+
+/// Adds a device found elsewhere (the PCIe host bridge) to those handed over.
+pub fn add(device: FoundDevice) {
+    FOUND.lock().push(device);
 }
 
 /// The devices found, for the kernel (once).

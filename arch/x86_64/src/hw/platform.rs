@@ -18,6 +18,14 @@ pub struct X86Platform;
 
 pub static PLATFORM: X86Platform = X86Platform;
 
+/// isa-debugcon, the debug port the runner reads: notes first, the whole exit status byte
+/// last (isa-debug-exit keeps 7 bits).
+const DEBUGCON_PORT: u16 = 0xe9;
+/// isa-debug-exit where `mewz run` attaches it (`iobase=0xf4,iosize=4`).
+const DEBUG_EXIT_PORT: u16 = 0xf4;
+/// isa-debug-exit where urunc attaches it (`iobase=0x501,iosize=2`).
+const URUNC_DEBUG_EXIT_PORT: u16 = 0x501;
+
 struct FreeRegions {
     regions: [MemoryRegion; MAX_RANGES],
     len: usize,
@@ -28,15 +36,12 @@ static MODULE: Once<&'static [u8]> = Once::new();
 static FREE: Once<FreeRegions> = Once::new();
 static RAM_BYTES: AtomicUsize = AtomicUsize::new(0);
 
-/// The debug port the runner reads: the exit status byte last, notes before it.
-const DEBUG_EXIT_PORT: u16 = 0xe9;
-
-/// Writes text to [`DEBUG_EXIT_PORT`].
+/// Writes text to [`DEBUGCON_PORT`].
 struct DebugPort;
 
 impl fmt::Write for DebugPort {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut port = Port::<u8>::new(DEBUG_EXIT_PORT);
+        let mut port = Port::<u8>::new(DEBUGCON_PORT);
         for b in s.bytes() {
             // SAFETY: 0xe9 (debugcon) only records the byte for the runner.
             unsafe { port.write(b) };
@@ -269,11 +274,14 @@ impl Platform for X86Platform {
     }
 
     fn exit(&self, code: u8) -> ! {
-        // SAFETY: 0xe9 (debugcon) records the status byte for the runner; 0xf4
-        // (isa-debug-exit) ends QEMU. Neither touches memory.
+        // SAFETY: 0xe9 (debugcon) records the status byte for the runner; an isa-debug-exit
+        // device ends QEMU with status (code << 1) | 1: `mewz run` puts it at 0xf4, urunc at
+        // 0x501 (16 bits wide). A port without a device ignores the write, so the first that
+        // has one stops the machine. None of them touches memory.
         unsafe {
-            Port::<u8>::new(DEBUG_EXIT_PORT).write(code);
-            Port::<u32>::new(0xf4).write(code as u32);
+            Port::<u8>::new(DEBUGCON_PORT).write(code);
+            Port::<u32>::new(DEBUG_EXIT_PORT).write(code as u32);
+            Port::<u16>::new(URUNC_DEBUG_EXIT_PORT).write(code as u16);
         }
         // No exit device (another machine or VMM): stop here for good.
         loop {
