@@ -19,13 +19,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def linux_command(arch, vmlinuz, initrd, init_args, port):
+def linux_command(arch, kernel, initrd, init_args, port):
     """QEMU for the Linux VM: the profile's binary and machine, its NIC on user networking with
     the same forwarding as `mewz run -p`, the console on stdio."""
     q = profile(arch)
     cmdline = f"console={arch.console} quiet panic=-1 -- --ip {GUEST_ADDR} " + " ".join(init_args)
     return [q["binary"], "-accel", "tcg", *q["args"], "-display", "none", "-monitor", "none",
-            "-no-reboot", "-kernel", vmlinuz, "-initrd", initrd, "-append", cmdline,
+            "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
             "-serial", "stdio",
             "-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{port}-:{GUEST_PORT}",
             "-device", f"{q['nic']},netdev={NETDEV_ID}"]
