@@ -86,6 +86,25 @@ class Machine:
         with open(f"/proc/{self.qemu_pid()}/status") as f:
             return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
 
+    def qemu_cpu_s(self):
+        """CPU seconds QEMU has used so far: (its main loop, every other thread). The main loop
+        runs the user network (slirp) and the NIC's host side; the other threads are the vCPU
+        (guest code and the device register accesses it makes) and QEMU's RCU helper."""
+        pid, tick = self.qemu_pid(), os.sysconf("SC_CLK_TCK")
+        main = other = 0.0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended
+            seconds = (int(fields[11]) + int(fields[12])) / tick
+            if int(tid) == pid:
+                main += seconds
+            else:
+                other += seconds
+        return main, other
+
     def memory_in_use_kib(self):
         """The guest's own count: MemTotal - MemAvailable for Linux (asked on the console),
         the kernel heap in use for mewz (its -v counters line, printed when it changes)."""

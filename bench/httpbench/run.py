@@ -103,7 +103,13 @@ def one_round(c, files, seconds, reference):
         check_answers(port, files)
         for load in LOADS:
             wrk(port, load.path, load.threads, load.connections, WARMUP_S, WRK_TIMEOUT_S)
+            main0, other0 = m.qemu_cpu_s()
             r = wrk(port, load.path, load.threads, load.connections, seconds, WRK_TIMEOUT_S)
+            main1, other1 = m.qemu_cpu_s()
+            # Host CPU per request, in microseconds: what the machine costs the host, steadier
+            # than requests/s on a shared host (a slow phase stretches time, not work).
+            r["vcpu_us"] = (other1 - other0) / max(r["requests"], 1) * 1e6
+            r["io_us"] = (main1 - main0) / max(r["requests"], 1) * 1e6
             if r["errors"]:
                 raise Broken(f"{load.name}: errors under load: {r['errors']} in {r['requests']} requests")
             c.loads.setdefault(load.name, []).append(r)
