@@ -21,10 +21,14 @@ printed next to the numbers, and a goal missed is marked, never hidden.
            VM the median measures the neighbours too), and a chart of both
   footprint: the smallest machine each example runs in, the guest's peak use, QEMU's memory
            (see bench/footprint.py)
+  http:    the static-file server under wrk: mewz vs a Linux VM running the same .wasm under
+           wasmtime and the same server built natively, on the same QEMU machine (httpbench/)
 """
 import argparse, math, os, random, re, selectors, shutil, statistics, subprocess, sys, tempfile, time
 
 from footprint import footprint
+
+import httpbench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEWZ = os.path.join(ROOT, "target", "release", "mewz")
@@ -40,6 +44,10 @@ BOOT_RUNS = 5
 FILES_CHART = os.path.join(ROOT, "target", "bench", "files.svg")
 CONSOLE_RUNS = 5
 CONSOLE_GOAL_S = 1.0
+# The HTTP benchmark: 3 rounds per contender (issue 21), each load measured for 8 s (the whole
+# run, 6 machines booted 3 times with 3 loads each, stays under 20 minutes on 2 cores).
+HTTP_ROUNDS = 3
+HTTP_SECONDS = 8
 
 
 def sh(cmd, **kw):
@@ -431,10 +439,16 @@ def main():
     p.add_argument("--runs", type=positive,
                    help=f"rounds per measurement (compute and simd: {COMPUTE_RUNS}; boot and files: {BOOT_RUNS}, at least "
                         f"{BOOT_RUNS}; console: {CONSOLE_RUNS})")
-    p.add_argument("--only", choices=["compute", "simd", "images", "boot", "console", "files", "footprint"], action="append")
+    p.add_argument("--only", choices=["compute", "simd", "images", "boot", "console", "files", "footprint", "http"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
+    p.add_argument("--http-arch", choices=["x86_64", "aarch64"], action="append",
+                   help="http: one architecture only (default both)")
+    p.add_argument("--http-rounds", type=positive, default=HTTP_ROUNDS,
+                   help=f"http: rounds per contender (default {HTTP_ROUNDS})")
+    p.add_argument("--http-seconds", type=positive, default=HTTP_SECONDS,
+                   help=f"http: seconds of each measured wrk run (default {HTTP_SECONDS})")
     a = p.parse_args()
-    parts = a.only or ["compute", "simd", "images", "boot", "console", "files", "footprint"]
+    parts = a.only or ["compute", "simd", "images", "boot", "console", "files", "footprint", "http"]
     with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
         print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if "compute" in parts:
@@ -452,6 +466,9 @@ def main():
             files(work, max(a.runs or BOOT_RUNS, BOOT_RUNS))
         if "footprint" in parts:
             footprint(work, MEWZ, examples, a.skip_go)
+    if "http" in parts and not httpbench.bench(a.http_arch or ["x86_64", "aarch64"], a.http_rounds,
+                                               a.http_seconds):
+        sys.exit("http: a contender is broken (see above); no ratio is given for it")
 
 
 if __name__ == "__main__":
