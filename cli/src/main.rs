@@ -373,6 +373,10 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
     };
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let mut platforms = Vec::new();
+    let names: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| package::platform_of(*t).map(|(_, name)| name))
+        .collect();
     for target in targets {
         let image = work.path().join(format!("app.{target}.img"));
         build(
@@ -397,7 +401,12 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
         },
         &a.output,
     )?;
-    println!("{}", a.output.display());
+    println!(
+        "{} ({}, tag {})",
+        a.output.display(),
+        names.join(", "),
+        a.tag
+    );
     Ok(0)
 }
 
