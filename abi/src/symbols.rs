@@ -78,6 +78,14 @@ pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 /// command line overrides it. Bounds: `__start_mewz_config` / `__stop_mewz_config`.
 pub const CONFIG_SECTION: &str = "mewz_config";
 
+/// Section holding the directories `mewz build --dir` packed (a `mewz-pack` archive), read in
+/// place by the kernel. Bounds: `__start_mewz_files` / `__stop_mewz_files`.
+pub const FILES_SECTION: &str = "mewz_files";
+
+/// Alignment the CLI gives a non-empty [`FILES_SECTION`], so that the kernel can map it with
+/// 2 MiB pages (a large archive then costs a few page-table entries, not one per 4 KiB).
+pub const FILES_SECTION_ALIGN: u64 = 2 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,8 +50,14 @@ pub fn compile(
         })
 }
 
-/// Links a compiled app with the hosted runtime into a native executable.
-pub fn link_host_executable(app: &AppObject, output: &Path, progress: &Progress) -> Result<()> {
+/// Links a compiled app with the hosted runtime (and the packed directories, if any) into a
+/// native executable.
+pub fn link_host_executable(
+    app: &AppObject,
+    files: Option<&Path>,
+    output: &Path,
+    progress: &Progress,
+) -> Result<()> {
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let archive = work.path().join("libmewz_host.a");
     std::fs::write(&archive, HOST_RUNTIME_ARCHIVE)?;
@@ -62,9 +68,8 @@ pub fn link_host_executable(app: &AppObject, output: &Path, progress: &Progress)
         mewz_host::link::HostArch::X86_64
     };
     progress.stage("link", || {
-        run_tool(&mut mewz_host::link::link_command(
-            arch, &app.path, &archive, output,
-        ))?;
+        let mut cmd = mewz_host::link::link_command(arch, &app.path, &archive, output);
+        run_tool(cmd.args(files))?;
         Ok(((), format!("{} + hosted runtime", app.path.display())))
     })
 }

@@ -1,7 +1,11 @@
 //! `mewz`: one WebAssembly (WASI) binary in, bootable unikernel images for x86_64 and aarch64 out.
 
 mod app;
+mod boot_files;
+mod files;
+mod footprint;
 mod image;
+mod network;
 mod package;
 mod qemu;
 mod stdio;
@@ -9,8 +13,9 @@ mod targets;
 
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use files::DirSpec;
 use image::{AppConfig, Progress};
-use object::Object;
+use mewz_abi::ExitCode;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::time::Duration;
@@ -101,6 +106,15 @@ struct AppOptions {
     /// Cap on the app's linear memory (e.g. 64M, 1G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<u64>,
+    /// A host directory the app gets as a preopened directory named GUEST (default: HOST as
+    /// given), in RAM: packed into the image by `build`, handed over at boot by `run`
+    /// (repeatable; fds 3, 4, ... in order).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = files::parse_dir)]
+    dirs: Vec<DirSpec>,
+    /// CPU the app is compiled for, as LLVM names it (e.g. x86-64-v3, neoverse-n1, native);
+    /// the default is the architecture's portable baseline.
+    #[arg(long, value_name = "CPU")]
+    cpu: Option<String>,
 }
 
 #[derive(Args)]
@@ -115,6 +129,8 @@ struct BuildArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     app_options: AppOptions,
+    #[command(flatten)]
+    listen: network::ListenOptions,
     /// Arguments for the app, baked into the image.
     #[arg(last = true)]
     args: Vec<String>,
@@ -127,6 +143,8 @@ struct RunArgs {
     target: Option<TargetName>,
     #[command(flatten)]
     app_options: AppOptions,
+    #[command(flatten)]
+    net: network::NetOptions,
     /// Show the kernel's log (and build steps).
     #[arg(long, short)]
     verbose: bool,
@@ -145,6 +163,12 @@ struct RunArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
+
+/// Memory of a machine `mewz run` starts when nothing asks for more (the profiles' `-m`).
+const DEFAULT_VM_MIB: u64 = 512;
+
+/// Images above this size get their own size added to the machine's memory.
+const LARGE_IMAGE: u64 = 8 << 20;
 
 /// Longest kernel command line `mewz run` passes (see `run_cmd`).
 const MAX_COMMAND_LINE: usize = 4000;
@@ -276,6 +300,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
     if let Some(app) = &a.app {
         existing_file(app)?;
     }
+    files::check_dirs(&a.app_options.dirs)?;
     let config = AppConfig {
         name: a
             .app
@@ -286,6 +311,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
         env: a.app_options.env,
         memory: a.app_options.memory,
         args: a.args,
+        network: a.listen.tcplisten.iter().map(|l| l.kernel_word()).collect(),
     };
     let stem = a
         .app
@@ -297,10 +323,17 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
         (Some(stem), t) => PathBuf::from(format!("{stem}.{t}.img")),
         (None, t) => PathBuf::from(format!("kernel.{t}.img")),
     });
+    if a.app.is_none() && a.app_options.cpu.is_some() {
+        return Err(usage(
+            "--cpu is for an app; the kernel alone has none to compile",
+        ));
+    }
     build(
         a.target,
         a.app.as_deref(),
+        a.app_options.cpu.as_deref(),
         &config,
+        &a.app_options.dirs,
         &output,
         &Progress { quiet: false },
     )?;
@@ -309,19 +342,37 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Compiles (if there is an app) and links an image, or a native executable for `host`.
+/// Compiles (if there is an app) and links an image, or a native executable for `host`, with
+/// `dirs` packed into it.
 fn build(
     target: TargetName,
     app: Option<&Path>,
+    cpu: Option<&str>,
     config: &AppConfig,
+    dirs: &[DirSpec],
     output: &Path,
     progress: &Progress,
 ) -> Result<()> {
     let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let files = if dirs.is_empty() {
+        None
+    } else {
+        let path = work.path().join("files.o");
+        let (machine, unaligned) = match target {
+            TargetName::X86_64 => (object::elf::EM_X86_64, false),
+            TargetName::Aarch64 => (object::elf::EM_AARCH64, false),
+            // A hosted executable maps no pages of its own: no alignment to pad for.
+            TargetName::Host if cfg!(target_arch = "aarch64") => (object::elf::EM_AARCH64, true),
+            TargetName::Host => (object::elf::EM_X86_64, true),
+        };
+        files::pack_object(dirs, machine, unaligned, &path, progress)?;
+        Some(path)
+    };
     let object = app
         .map(|wasm| {
             let options = mewz_compiler::CompileOptions {
                 target: app::compiler_target(target),
+                cpu: cpu.map(str::to_string),
                 ..Default::default()
             };
             app::compile(wasm, &options, &work.path().join("app.o"), progress)
@@ -329,15 +380,35 @@ fn build(
         .transpose()?;
     match (target.unikernel(), &object) {
         (Some(kernel), _) => {
-            image::link_image(target, kernel, object.as_ref(), config, output, progress)
+            // An app with sockets or preopened listeners says so in its image, for the runner.
+            let mut config = config.clone();
+            let imports = object.iter().flat_map(|o| o.imports.iter());
+            if network::uses_sockets(imports.map(|(_, symbol)| symbol.as_str()))
+                || !config.network.is_empty()
+            {
+                config.network.insert(0, network::NIC_WORD.into());
+            }
+            image::link_image(
+                target,
+                kernel,
+                object.as_ref(),
+                &config,
+                files.as_deref(),
+                output,
+                progress,
+            )
         }
         (None, Some(object)) => {
-            if !config.env.is_empty() || !config.args.is_empty() || config.memory.is_some() {
+            if !config.env.is_empty()
+                || !config.args.is_empty()
+                || config.memory.is_some()
+                || !config.network.is_empty()
+            {
                 return Err(usage(
                     "a hosted executable takes its arguments and environment when it runs",
                 ));
             }
-            app::link_host_executable(object, output, progress)
+            app::link_host_executable(object, files.as_deref(), output, progress)
         }
         (None, None) => Err(usage("the hosted target needs an app")),
     }
@@ -345,6 +416,7 @@ fn build(
 
 fn package_cmd(a: PackageArgs) -> Result<u8> {
     existing_file(&a.app)?;
+    files::check_dirs(&a.app_options.dirs)?;
     package::check_output(&a.output).map_err(usage)?;
     package::check_tag(&a.tag).map_err(usage)?;
     let mut targets: Vec<TargetName> = a.target.into_iter().collect();
@@ -370,6 +442,7 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
         env: a.app_options.env,
         memory: a.app_options.memory,
         args: a.args.clone(),
+        network: Vec::new(),
     };
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let mut platforms = Vec::new();
@@ -382,7 +455,9 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
         build(
             target,
             Some(&a.app),
+            a.app_options.cpu.as_deref(),
             &config,
+            &a.app_options.dirs,
             &image,
             &Progress { quiet: false },
         )?;
@@ -449,21 +524,34 @@ fn compile_cmd(a: CompileArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Which target an image was built for, from its header.
-fn image_target(image: &[u8]) -> Option<TargetName> {
+/// Which target an image was built for, from its first bytes (an image can be hundreds of
+/// MiB: only its header is read).
+fn image_target(head: &[u8]) -> Option<TargetName> {
     const ARM64_MAGIC_OFFSET: usize = 56;
-    if image.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(b"ARM\x64") {
+    const ELF_MACHINE_OFFSET: usize = 18;
+    const EM_X86_64: u16 = 62;
+    if head.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(b"ARM\x64") {
         return Some(TargetName::Aarch64);
     }
-    match object::File::parse(image).ok()?.architecture() {
-        object::Architecture::X86_64 => Some(TargetName::X86_64),
-        _ => None,
-    }
+    let machine = head.get(ELF_MACHINE_OFFSET..ELF_MACHINE_OFFSET + 2)?;
+    (head.starts_with(b"\x7fELF") && u16::from_le_bytes([machine[0], machine[1]]) == EM_X86_64)
+        .then_some(TargetName::X86_64)
+}
+
+/// The first `len` bytes of `path` (fewer if it is shorter).
+fn file_head(path: &Path, len: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(len);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(len as u64).read_to_end(&mut head))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(head)
 }
 
 fn run_cmd(a: RunArgs) -> Result<u8> {
     existing_file(&a.file)?;
-    let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    files::check_dirs(&a.app_options.dirs)?;
+    let bytes = file_head(&a.file, 4096)?;
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let progress = Progress { quiet: !a.verbose };
     // argv[0] is the file name, as wasmtime gives it.
@@ -475,19 +563,51 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     // Kernel options in the order given: for a repeated option the last one wins.
     let mut kernel_words = a.kernel_args.clone();
     kernel_words.extend(a.verbose.then(|| "mewz.verbose".to_string()));
+    // Directories given at run time reach the machine as a boot module, replacing those baked
+    // into an image.
+    let archive = if a.app_options.dirs.is_empty() {
+        None
+    } else {
+        let path = work.path().join("files.pack");
+        files::pack(&a.app_options.dirs, &path, &progress)?;
+        Some(path)
+    };
     let (target, image) = if bytes.starts_with(b"\0asm") {
         let target = a.target.unwrap_or_else(targets::default_target);
+        if let Some(kernel) = target.unikernel() {
+            // A module whose own minimum memory cannot fit the machine stops here, not at boot.
+            let vm_memory = a.vm_memory.clone().or_else(|| {
+                a.app_options
+                    .memory
+                    .map(|m| format!("{}M", (m >> 20) + 256))
+            });
+            let machine = footprint::machine_bytes(vm_memory.as_deref(), &kernel.profile()?);
+            let wasm =
+                std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+            if let Err(too_small) = footprint::check_before_boot(&wasm, machine) {
+                eprintln!(
+                    "mewz: {too_small}; {}",
+                    footprint::hint_before_boot(&too_small)
+                );
+                return Ok(ExitCode::OUT_OF_MEMORY.0);
+            }
+        }
         if target == TargetName::Host {
+            network::check_hosted(&a.net)?;
+            kernel_words.extend(a.net.listen.tcplisten.iter().map(|l| l.kernel_word()));
             let exe = work.path().join("app");
             build(
                 target,
                 Some(&a.file),
+                a.app_options.cpu.as_deref(),
                 &AppConfig::default(),
+                &[],
                 &exe,
                 &progress,
             )?;
             let mut words = kernel_words;
             words.extend(a.app_options.memory.map(|m| format!("mewz.memory={m}")));
+            words.extend(archive.map(|p| format!("mewz.files={}", p.display())));
             return app::run_host_executable(&exe, &name, &a.args, &a.app_options.env, &words);
         }
         let image = work.path().join("app.img");
@@ -495,9 +615,18 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             name: name.clone(),
             ..Default::default()
         };
-        build(target, Some(&a.file), &config, &image, &progress)?;
+        // Bad or busy ports fail now, not after a compile.
+        network::plan(&a.net, false, "")?;
+        let cpu = a.app_options.cpu.as_deref();
+        build(target, Some(&a.file), cpu, &config, &[], &image, &progress)?;
         (target, image)
     } else {
+        if a.app_options.cpu.is_some() {
+            return Err(usage(format!(
+                "{} is an image, compiled already: --cpu is for a .wasm app",
+                a.file.display()
+            )));
+        }
         let found = image_target(&bytes).ok_or_else(|| {
             usage(format!(
                 "{}: neither a .wasm app nor a mewz image",
@@ -515,11 +644,14 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     };
     let kernel = target.unikernel().expect("images are unikernels");
     let profile = kernel.profile()?;
+    let net = network::plan(&a.net, network::image_wants_nic(&image)?, &profile.qemu.nic)?;
+    kernel_words.extend(net.kernel_words);
     let runtime = AppConfig {
         name: String::new(),
         env: a.app_options.env,
         memory: a.app_options.memory,
         args: a.args,
+        network: Vec::new(),
     };
     let command_line = kernel_words
         .iter()
@@ -535,20 +667,51 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             command_line.len()
         )));
     }
-    // The app's linear memory comes out of the kernel heap: give the machine room for it.
-    let vm_memory = a.vm_memory.clone().or_else(|| {
-        a.app_options
-            .memory
-            .map(|m| format!("{}M", (m >> 20) + 256))
-    });
+    // The app's linear memory comes out of the kernel heap: give the machine room for it, and
+    // for a large image (its baked directories sit in guest RAM too). A `--vm-memory` that is
+    // not a size goes to QEMU as given, which says what is wrong with it.
+    let mut base_mib = match &a.vm_memory {
+        Some(m) => parse_size(m).ok().map(|b| b.div_ceil(1 << 20)),
+        None => Some(
+            a.app_options
+                .memory
+                .map_or(DEFAULT_VM_MIB, |m| (m >> 20) + 256),
+        ),
+    };
+    let image_bytes = std::fs::metadata(&image)?.len();
+    if let Some(base) = &mut base_mib
+        && image_bytes > LARGE_IMAGE
+    {
+        *base += image_bytes.div_ceil(1 << 20);
+    }
+    let plan = boot_files::plan(&profile, &image, archive.as_deref(), base_mib, work.path())?;
+    let command_line = match &plan.kernel_word {
+        Some(word) if command_line.is_empty() => word.clone(),
+        Some(word) => format!("{word} {command_line}"),
+        None => command_line,
+    };
+    let machine_memory = match (plan.memory_mib, &a.vm_memory) {
+        (Some(mib), _) => Some(format!("{mib}M")),
+        (None, given) => given.clone(),
+    };
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
-        image: &image,
+        image: &plan.image,
         command_line: &command_line,
-        machine_memory: vm_memory.as_deref(),
+        initrd: plan.initrd.as_deref(),
+        extra_args: &plan.qemu_args,
+        machine_memory: machine_memory.as_deref(),
+        network: &net.qemu_args,
         timeout: Duration::from_secs(a.timeout),
         verbose: a.verbose,
     })?;
+    if outcome.code == ExitCode::OUT_OF_MEMORY && outcome.signal.is_none() && !outcome.timed_out {
+        let machine = footprint::machine_bytes(machine_memory.as_deref(), &profile);
+        eprintln!(
+            "mewz: {}",
+            footprint::hint_after_exit(&outcome.notes, machine)
+        );
+    }
     Ok(outcome.report(a.timeout, a.verbose))
 }
 
@@ -581,5 +744,12 @@ mod tests {
         arm[56..60].copy_from_slice(b"ARM\x64");
         assert_eq!(image_target(&arm), Some(TargetName::Aarch64));
         assert_eq!(image_target(b"not an image"), None);
+        let mut elf = vec![0u8; 64];
+        elf[..4].copy_from_slice(b"\x7fELF");
+        elf[18] = 62;
+        assert_eq!(image_target(&elf), Some(TargetName::X86_64));
+        elf[18] = 183;
+        assert_eq!(image_target(&elf), None, "an aarch64 ELF is no mewz image");
+        assert_eq!(image_target(&elf[..10]), None);
     }
 }

@@ -22,8 +22,14 @@ pub struct Boot<'a> {
     pub profile: &'a Profile,
     pub image: &'a Path,
     pub command_line: &'a str,
+    /// A file for the machine's RAM beside the kernel (`-initrd`): the packed directories.
+    pub initrd: Option<&'a Path>,
+    /// More arguments for QEMU (the file-backed memory of large packed directories).
+    pub extra_args: &'a [String],
     /// Memory for the machine, e.g. "512M"; the profile's default when `None`.
     pub machine_memory: Option<&'a str>,
+    /// The network backend and NIC (see `network::plan`), empty for a machine without one.
+    pub network: &'a [String],
     pub timeout: Duration,
     /// Pass QEMU's own messages on.
     pub verbose: bool,
@@ -40,6 +46,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// QEMU's last message, when it exited on its own without a status from the guest.
     pub qemu_error: Option<String>,
+    /// The kernel's notes for the runner (`KEY=VALUE`, see `mewz_abi::exit::NOTE_PREFIX`).
+    pub notes: Vec<String>,
 }
 
 impl Outcome {
@@ -98,11 +106,15 @@ pub fn command(
     if let Some(m) = boot.machine_memory {
         cmd.args(["-m", m]);
     }
+    cmd.args(boot.network);
     cmd.args(["-display", "none", "-monitor", "none", "-no-reboot"])
         .arg("-kernel")
         .arg(boot.image)
-        .args(["-append", command_line])
-        .args(console);
+        .args(["-append", command_line]);
+    if let Some(initrd) = boot.initrd {
+        cmd.arg("-initrd").arg(initrd);
+    }
+    cmd.args(boot.extra_args).args(console);
     match boot.profile.exit {
         ExitDevice::IsaDebugExit => {
             cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
@@ -194,7 +206,8 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
         std::thread::sleep(Duration::from_millis(2));
     };
     let elapsed = start.elapsed();
-    let messages = qemu_messages.join().unwrap_or_default();
+    // aarch64's notes come on the semihosting console, which is QEMU's stderr.
+    let (mut notes, messages) = take_notes(qemu_messages.join().unwrap_or_default());
     let binary = &boot.profile.qemu.binary;
     let pumps = match (pumps, reason(&messages, binary)) {
         (Ok(p), _) => p,
@@ -203,9 +216,11 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
     };
     // Everything the guest wrote is passed on before mewz says anything itself.
     pumps.finish();
-    let status_byte = std::fs::read(&exit_file)
-        .ok()
-        .and_then(|b| b.last().copied());
+    // x86_64's status byte comes last on the debug port, its notes before it.
+    let channel = std::fs::read(&exit_file).unwrap_or_default();
+    let status_byte = channel.last().copied();
+    let text = String::from_utf8_lossy(channel.split_last().map_or(&[][..], |(_, t)| t));
+    notes.extend(take_notes(text.lines().map(String::from).collect()).0);
     let code = if timed_out || signal.is_some() {
         ExitCode::NO_STATUS
     } else {
@@ -220,7 +235,20 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
         signal,
         elapsed,
         qemu_error,
+        notes,
     })
+}
+
+/// Separates the kernel's notes (without their prefix) from other lines.
+fn take_notes(lines: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let (notes, other): (Vec<String>, Vec<String>) = lines
+        .into_iter()
+        .partition(|l| l.starts_with(mewz_abi::exit::NOTE_PREFIX));
+    let notes = notes
+        .iter()
+        .map(|n| n[mewz_abi::exit::NOTE_PREFIX.len()..].trim().to_string())
+        .collect();
+    (notes, other)
 }
 
 /// Reads QEMU's stderr: passed on at once with `-v`, kept for an error message otherwise.
@@ -233,7 +261,7 @@ fn collect_messages(
         let mut lines = Vec::new();
         if let Some(stderr) = stderr {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if verbose {
+                if verbose && !line.starts_with(mewz_abi::exit::NOTE_PREFIX) {
                     eprintln!("{line}");
                 }
                 lines.push(line);
@@ -300,6 +328,18 @@ mod tests {
             decode(d, ExitStatus::from_raw(9), Some(0)),
             ExitCode::NO_STATUS
         );
+    }
+
+    #[test]
+    fn notes_are_told_from_other_messages() {
+        let lines = [
+            "mewz: early boot failed: x",
+            "mewz-note: declared-memory-mib=18",
+        ];
+        let (notes, other) = take_notes(lines.map(String::from).into());
+        assert_eq!(notes, ["declared-memory-mib=18"]);
+        assert_eq!(other, ["mewz: early boot failed: x"]);
+        assert_eq!(take_notes(vec![]), (vec![], vec![]));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::env::{Env, Partition, add_function_attribute, function_symbol};
 use crate::error::CompileError;
 use crate::module_info::ModuleInfo;
 use crate::translate::{
-    FunctionTranslator, settle_loads, settle_loads_in_place, strip_base_copies,
+    FunctionTranslator, keep_loads_whole, settle_loads, settle_loads_in_place, strip_base_copies,
 };
 use crate::{CompileOptions, Target};
 use inkwell::OptimizationLevel;
@@ -383,6 +383,7 @@ fn compile_partition(
         settle_loads_in_place(module).map_err(CompileError::Backend)?;
     }
     strip_base_copies(module);
+    keep_loads_whole(module).map_err(CompileError::Backend)?;
     timings.push(("optimize", started.elapsed()));
     // Huge functions get the fast back end in any module (see HUGE_FUNCTION_BYTES).
     let min_bytes = fast_backend_from.map_or(HUGE_FUNCTION_BYTES, |b| b.min(HUGE_FUNCTION_BYTES));

@@ -1,4 +1,4 @@
-//! mewz-compiler: WebAssembly (2.0, without SIMD) to native ELF relocatable objects.
+//! mewz-compiler: WebAssembly 2.0 (fixed-width SIMD included) to native ELF relocatable objects.
 //!
 //! wasmparser validates and parses; [`translate`] turns each function body into LLVM IR through
 //! the [`env`] (which alone knows where memories, tables, globals and the runtime entry points
@@ -117,7 +117,7 @@ pub struct CompiledModule {
     pub timings: Vec<(&'static str, Duration)>,
 }
 
-/// Validates a module (Wasm 2.0 without SIMD) and lists its imports and exports.
+/// Validates a module (Wasm 2.0) and lists its imports and exports.
 pub fn validate(wasm: &[u8]) -> Result<ModuleSummary, CompileError> {
     module_info::validate(wasm)?;
     let info = module_info::ModuleInfo::parse(wasm)?;

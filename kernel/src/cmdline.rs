@@ -111,6 +111,32 @@ pub fn has_app_args(line: &str) -> bool {
     split_words(line).iter().any(|w| w == "--")
 }
 
+/// Kernel option `mewz.files-at=ADDR,LEN`: the packed directories lie in RAM at physical
+/// address ADDR, LEN bytes (`mewz run` maps the archive file there as guest memory of its own,
+/// so that nothing copies it). Read by the platforms before the heap exists, so it is found
+/// without allocating: plain words (no quotes), numbers in hex (`0x`) or decimal.
+pub const FILES_AT: &str = "files-at";
+
+/// The range `mewz.files-at=ADDR,LEN` names, if the line has a well-formed one (the last wins).
+pub fn files_at(line: &str) -> Option<(u64, u64)> {
+    let number = |s: &str| match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    };
+    line.split_whitespace()
+        .take_while(|w| *w != "--")
+        .filter_map(|w| {
+            w.strip_prefix("mewz.")?
+                .strip_prefix(FILES_AT)?
+                .strip_prefix('=')
+        })
+        .filter_map(|v| {
+            let (addr, len) = v.split_once(',')?;
+            Some((number(addr)?, number(len)?))
+        })
+        .last()
+}
+
 fn split_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -219,6 +245,27 @@ mod tests {
         assert!(!has_app_args("mewz.x=-- ---"));
         assert!(!has_app_args(r#""-- " mewz.a"#));
         assert!(!has_app_args(""));
+    }
+
+    #[test]
+    fn files_at_is_found_without_allocating() {
+        assert_eq!(
+            files_at("mewz.verbose mewz.files-at=0x20000000,0xc800000 -- mewz.files-at=1,2"),
+            Some((0x2000_0000, 0xc80_0000))
+        );
+        assert_eq!(
+            files_at("mewz.files-at=4096,10 mewz.files-at=8192,20"),
+            Some((8192, 20))
+        );
+        for bad in [
+            "",
+            "-- mewz.files-at=1,2",
+            "mewz.files-at=1",
+            "mewz.files-at=x,1",
+            "mewz.files-atx=1,2",
+        ] {
+            assert_eq!(files_at(bad), None, "{bad}");
+        }
     }
 
     #[test]

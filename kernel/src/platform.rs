@@ -48,6 +48,12 @@ pub trait Platform: Sync {
     fn name(&self) -> &'static str;
     /// The command line the boot loader passed (PVH cmdline, `/chosen/bootargs`, argv).
     fn command_line(&self) -> &str;
+    /// The bytes the boot loader passed beside the kernel, if any: QEMU's `-initrd` (a PVH
+    /// module on x86_64, `/chosen/linux,initrd-*` on aarch64), a mapped file on the hosted
+    /// platform. Their memory is never given to the heap and lives as long as the kernel.
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        None
+    }
 
     // --- console --------------------------------------------------------------------------
     /// Writes bytes to one of the console's two streams, blocking until they are sent.
@@ -74,10 +80,27 @@ pub trait Platform: Sync {
     fn page_size(&self) -> usize {
         4096
     }
+    /// Total RAM of the machine, as its memory map reports it (0: unknown, a hosted process).
+    fn ram_bytes(&self) -> usize {
+        0
+    }
     /// Maps fresh zeroed read-write, non-executable pages at `[virt, virt + len)`.
     /// `virt` and `len` are page aligned; the range is inside a region reserved with
-    /// [`Platform::reserve`]. Pages come from the kernel heap.
+    /// [`Platform::reserve`]. Pages come from [`crate::frames`], never from its reserve.
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError>;
+    /// Commits `[virt, virt + len)` of a reservation (page aligned) to the app. The unikernels
+    /// do nothing here: the kernel backs its pages when touched ([`crate::demand`]). A hosted
+    /// process makes the range accessible, and its own kernel backs pages on touch.
+    fn commit(&self, virt: usize, len: usize) -> Result<(), MapError> {
+        let _ = (virt, len);
+        Ok(())
+    }
+    /// Bytes of new pages the machine could back now ([`crate::frames`]), which bounds
+    /// `memory.grow` (see [`crate::footprint`]); `None` when the platform cannot tell and
+    /// [`Platform::commit`] fails instead.
+    fn backable_bytes(&self) -> Option<usize> {
+        Some(crate::frames::available_bytes())
+    }
     /// Unmaps pages mapped by [`Platform::map_zeroed`] and frees their memory.
     fn unmap(&self, virt: usize, len: usize);
     /// Reserves `len` bytes of virtual address space (nothing mapped, every access faults) and
@@ -139,6 +162,12 @@ pub trait Platform: Sync {
     // --- power ----------------------------------------------------------------------------
     /// Stops the machine; the runner sees `code` as the exit status.
     fn exit(&self, code: u8) -> !;
+    /// Leaves the runner a note for the exit that follows (`KEY=VALUE`, see
+    /// `mewz_abi::exit::NOTE_PREFIX`) on the channel that carries the exit status, if the
+    /// machine has one besides the console.
+    fn exit_note(&self, note: fmt::Arguments<'_>) {
+        let _ = note;
+    }
 
     // --- the app ----------------------------------------------------------------------------
     /// Calls `entry(arg)` with the stack pointer at `stack_top` (16-byte aligned), returning

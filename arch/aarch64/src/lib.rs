@@ -13,6 +13,7 @@
 extern crate alloc;
 
 pub mod counter;
+pub mod dtb_extent;
 pub mod esr;
 pub mod image_header;
 pub mod machine;

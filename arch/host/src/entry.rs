@@ -91,9 +91,21 @@ pub unsafe extern "C" fn mewz_host_main(
         args.iter().map(String::as_str),
         env.iter().map(String::as_str),
     );
+    let files = mewz_kernel::cmdline::CommandLine::parse(&line)
+        .option(crate::files::FILES_OPTION)
+        .map(str::to_owned);
     // The last of a repeated option counts: one from the options variable wins.
     let stdio = crate::stdio::classify().word();
     crate::HOST.set_command_line(format!("{stdio} {line}"));
+    if let Some(path) = files {
+        match crate::files::map(&path) {
+            Ok(bytes) => crate::HOST.set_boot_module(bytes),
+            Err(e) => {
+                eprintln!("mewz: cannot read the packed directories {path}: {e}");
+                return mewz_abi::ExitCode::CORRUPT_ARCHIVE.0.into();
+            }
+        }
+    }
     crate::trap::prepare_wasm_thread();
     mewz_kernel::boot::main(&crate::HOST)
 }

@@ -13,6 +13,7 @@
 //! ([`entry::OPTIONS_VARIABLE`]), e.g. `MEWZ_OPTIONS=mewz.verbose ./app`.
 
 pub mod entry;
+pub mod files;
 pub mod link;
 pub mod memory;
 pub mod net;

@@ -110,6 +110,22 @@ exports! {
     sock_getaddrinfo(node: i32, node_len: i32, service: i32, service_len: i32, hints: i32, res: i32, max_len: i32, res_len: i32) => sock::sock_getaddrinfo;
 }
 
+/// The code address of the function an import `module.field` with `params` parameters links
+/// against, for runtimes that link imports through slots: the same choice the compiler's symbol
+/// linkage makes (`mewz_abi::symbols::overloaded_import`), so that a name with two signatures
+/// (`sock_accept`) reaches the function of the import's own signature.
+pub fn import_address(module: &str, field: &str, params: usize) -> Option<*const u8> {
+    if module != mewz_abi::symbols::WASI_MODULE {
+        return None;
+    }
+    match mewz_abi::symbols::overloaded_import(module, field, params) {
+        Some(mewz_abi::symbols::WASMEDGE_SOCK_ACCEPT) => Some(sock_accept_wasmedge as *const u8),
+        // An overload this kernel does not provide.
+        Some(_) => None,
+        None => address(field),
+    }
+}
+
 /// WasmEdge's `sock_accept(fd, *new_fd)`, under the symbol the ABI gives the two-parameter
 /// import (`mewz_abi::symbols::WASMEDGE_SOCK_ACCEPT`; checked below).
 #[unsafe(export_name = "wasi_snapshot_preview1.sock_accept/wasmedge")]
@@ -137,6 +153,7 @@ const _: () = {
 /// bits (wasmtime does the same on Unix).
 #[unsafe(export_name = "wasi_snapshot_preview1.proc_exit")]
 pub extern "C" fn proc_exit(code: i32) -> ! {
+    crate::footprint::log_report();
     let p = crate::platform::platform();
     crate::console::flush(p);
     p.exit(code as u8)

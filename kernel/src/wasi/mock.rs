@@ -29,8 +29,12 @@ pub struct MockPlatform {
     next_reservation: AtomicUsize,
     /// Mapped `(start, len)` ranges, in call order.
     pub mapped: Mutex<Vec<(usize, usize)>>,
-    /// Bytes `map_zeroed` may still hand out.
+    /// Bytes `map_zeroed` may still hand out (also what `backable_bytes` reports).
     pub map_budget: AtomicUsize,
+    /// Committed `(start, len)` ranges, in call order.
+    pub committed: Mutex<Vec<(usize, usize)>>,
+    /// What `ram_bytes` reports.
+    pub ram: AtomicUsize,
 }
 
 impl MockPlatform {
@@ -50,6 +54,8 @@ impl MockPlatform {
             next_reservation: AtomicUsize::new(mewz_abi::memory::UNIKERNEL_MEMORY_BASE as usize),
             mapped: Mutex::default(),
             map_budget: AtomicUsize::new(usize::MAX),
+            committed: Mutex::default(),
+            ram: AtomicUsize::new(0),
         }
     }
 
@@ -137,6 +143,16 @@ impl Platform for MockPlatform {
         self.map_budget.store(budget - len, Ordering::SeqCst);
         self.mapped.lock().unwrap().push((virt, len));
         Ok(())
+    }
+    fn ram_bytes(&self) -> usize {
+        self.ram.load(Ordering::SeqCst)
+    }
+    fn commit(&self, virt: usize, len: usize) -> Result<(), MapError> {
+        self.committed.lock().unwrap().push((virt, len));
+        Ok(())
+    }
+    fn backable_bytes(&self) -> Option<usize> {
+        Some(self.map_budget.load(Ordering::SeqCst))
     }
     fn unmap(&self, _virt: usize, _len: usize) {}
     fn reserve(&self, len: usize) -> Result<usize, MapError> {

@@ -13,6 +13,7 @@ pub mod errno;
 pub mod exports;
 pub mod fd;
 pub mod fd_ops;
+pub mod files;
 pub mod guest;
 pub mod path;
 pub mod poll;
@@ -25,12 +26,13 @@ pub mod types;
 #[cfg(test)]
 pub(crate) mod mock;
 
+use crate::fs::FileSystem;
 use crate::platform::Platform;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicPtr, Ordering};
 pub use errno::{Errno, WasiResult};
-use fd::FdTable;
+use fd::{FdEntry, FdKind, FdTable};
 use guest::GuestMemory;
 use mewz_abi::memory::MemoryDescriptor;
 use spin::Mutex;
@@ -49,6 +51,8 @@ pub struct WasiState {
     pub stdio: stdio::HostStdio,
     /// The network, from the app's first socket on (see [`WasiState::network`]).
     pub net: Option<crate::net::Network>,
+    /// The RAM filesystem the preopened directories belong to.
+    pub fs: FileSystem,
 }
 
 impl WasiState {
@@ -64,6 +68,21 @@ impl WasiState {
             env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             ..WasiState::default()
         }
+    }
+
+    /// Gives the app `fs` and opens its preopened directories as descriptors 3, 4, ... in
+    /// order (`EMFILE` if there are more than the table holds).
+    pub fn with_files(mut self, fs: FileSystem) -> Result<WasiState, Errno> {
+        self.fs = fs;
+        let roots: Vec<_> = self.fs.roots().iter().map(|&(_, ino)| ino).collect();
+        for (i, ino) in roots.into_iter().enumerate() {
+            self.fds.insert(FdEntry::new(FdKind::Directory {
+                ino,
+                preopen: Some(i as u32),
+            }))?;
+            self.fs.open(ino)?;
+        }
+        Ok(self)
     }
 }
 

@@ -1,4 +1,4 @@
-//! `poll_oneoff`: wait for clocks, console input and sockets.
+//! `poll_oneoff`: wait for clocks, console input and sockets; files are always ready.
 //!
 //! Subscriptions that are ready (or wrong: a bad clock id, a closed descriptor) produce events
 //! at once; otherwise the call sleeps until the earliest clock deadline, or until console input
@@ -195,6 +195,15 @@ fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)
             if let Some(h) = entry.kind.socket() {
                 return Ok(socket_readiness(cx, h, Interest::Read));
             }
+            if let FdKind::File { ino, .. } = entry.kind {
+                // Always ready, as a regular file is; like wasmtime, one byte is promised and
+                // the end of the file is reported as a hang-up.
+                let at_end = cx.state.fs.size(ino)? <= entry.position;
+                return Ok(Some((
+                    1,
+                    if at_end { EVENT_FD_READWRITE_HANGUP } else { 0 },
+                )));
+            }
             if entry.kind != FdKind::Stdin {
                 return Err(Errno::BADF);
             }
@@ -213,7 +222,9 @@ fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)
             if let Some(h) = entry.kind.socket() {
                 return Ok(socket_readiness(cx, h, Interest::Write));
             }
-            Ok(Some((0, 0)))
+            // A file is always writable (wasmtime promises one byte for it too).
+            let nbytes = u64::from(matches!(entry.kind, FdKind::File { .. }));
+            Ok(Some((nbytes, 0)))
         }
     }
 }

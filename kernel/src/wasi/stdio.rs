@@ -87,7 +87,7 @@ impl HostStdio {
             FdKind::Stdin => Some(self.0[0]),
             FdKind::Console(Stream::Out) => Some(self.0[1]),
             FdKind::Console(Stream::Err) => Some(self.0[2]),
-            FdKind::Socket { .. } => None,
+            FdKind::Socket { .. } | FdKind::Directory { .. } | FdKind::File { .. } => None,
         }
     }
 

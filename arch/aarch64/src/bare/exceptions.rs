@@ -275,7 +275,11 @@ extern "C" fn mewz_exception_dispatch(frame: &mut Frame, vector: usize) {
     match vector % 4 {
         1 => return handle_irq(),
         0 => {
-            let (esr, _) = syndrome_registers();
+            let (esr, far) = syndrome_registers();
+            // A first touch of a page backed on demand: mapped, the access is retried.
+            if esr::is_translation_fault(esr) && mewz_kernel::fault::map_on_touch(far as usize) {
+                return;
+            }
             // QEMU without `-semihosting`: the semihosting `hlt` is an undefined instruction.
             // Skip it; the call then reports failure and the caller falls back to PSCI.
             if frame.elr == power::semihosting_trap_address()

@@ -1,5 +1,6 @@
 //! The IDT and the assembly entry stubs. Exceptions 0–31 all enter one common stub that saves
-//! every general register and calls `exceptions::x86_64_exception` with the frame; the LAPIC
+//! every general register and calls `exceptions::x86_64_exception` with the frame, which returns
+//! only when the faulting instruction is to be retried (a page mapped on touch); the LAPIC
 //! timer and the devices' message-signalled interrupts have stubs that save the caller-saved
 //! registers and return with `iretq`.
 
@@ -84,7 +85,23 @@ exception_common:
     mov %rsp, %rdi
     cld
     call x86_64_exception
-    ud2
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp               /* the vector and the error code */
+    iretq
 
     .global x86_64_timer_stub
 x86_64_timer_stub:

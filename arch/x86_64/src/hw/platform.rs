@@ -8,7 +8,8 @@ use crate::pci_config::Bar;
 use alloc::vec::Vec;
 use core::arch::asm;
 use core::arch::x86_64::_rdrand64_step;
-use core::fmt;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
 use spin::Once;
 use x86_64::instructions::port::Port;
@@ -17,7 +18,8 @@ pub struct X86Platform;
 
 pub static PLATFORM: X86Platform = X86Platform;
 
-/// isa-debugcon: the runner reads the whole status byte here (isa-debug-exit keeps 7 bits).
+/// isa-debugcon, the debug port the runner reads: notes first, the whole exit status byte
+/// last (isa-debug-exit keeps 7 bits).
 const DEBUGCON_PORT: u16 = 0xe9;
 /// isa-debug-exit where `mewz run` attaches it (`iobase=0xf4,iosize=4`).
 const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -30,7 +32,23 @@ struct FreeRegions {
 }
 
 static CMDLINE: Once<&'static str> = Once::new();
+static MODULE: Once<&'static [u8]> = Once::new();
 static FREE: Once<FreeRegions> = Once::new();
+static RAM_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Writes text to [`DEBUGCON_PORT`].
+struct DebugPort;
+
+impl fmt::Write for DebugPort {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut port = Port::<u8>::new(DEBUGCON_PORT);
+        for b in s.bytes() {
+            // SAFETY: 0xe9 (debugcon) only records the byte for the runner.
+            unsafe { port.write(b) };
+        }
+        Ok(())
+    }
+}
 
 /// Records what the boot found, once the direct map exists.
 pub fn set_boot_state(boot: &BootInfo) {
@@ -50,6 +68,18 @@ pub fn set_boot_state(boot: &BootInfo) {
         )
     });
     CMDLINE.call_once(|| text);
+    if let Some(m) = boot.module {
+        // SAFETY: the module is RAM (checked at boot), in the direct map, kept from the heap
+        // and never written.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(
+                paging::phys_to_virt(m.start) as *const u8,
+                m.len() as usize,
+            )
+        };
+        MODULE.call_once(|| bytes);
+    }
+    RAM_BYTES.store(boot.ram.total() as usize, Ordering::Relaxed);
     FREE.call_once(|| {
         let mut free = FreeRegions {
             regions: [MemoryRegion { start: 0, len: 0 }; MAX_RANGES],
@@ -116,6 +146,10 @@ impl Platform for X86Platform {
         CMDLINE.get().copied().unwrap_or("")
     }
 
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        MODULE.get().copied()
+    }
+
     fn console_write(&self, stream: Stream, bytes: &[u8]) {
         match stream {
             Stream::Out => COM1.write(bytes),
@@ -129,6 +163,10 @@ impl Platform for X86Platform {
 
     fn free_memory(&self) -> &[MemoryRegion] {
         FREE.get().map_or(&[], |f| &f.regions[..f.len])
+    }
+
+    fn ram_bytes(&self) -> usize {
+        RAM_BYTES.load(Ordering::Relaxed)
     }
 
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
@@ -229,6 +267,10 @@ impl Platform for X86Platform {
 
     fn map_device_memory(&self, phys: u64, len: usize) -> Result<usize, MapError> {
         paging::map_mmio(phys, len as u64).map(|v| v as usize)
+    }
+
+    fn exit_note(&self, note: fmt::Arguments<'_>) {
+        let _ = writeln!(DebugPort, "{}{note}", mewz_abi::exit::NOTE_PREFIX);
     }
 
     fn exit(&self, code: u8) -> ! {
