@@ -347,17 +347,25 @@ fn umoci_unpacks_what_the_annotations_name_and_it_boots_like_urunc_boots_it() {
             .unwrap();
         assert_eq!(out.status.code(), Some(7), "{arch}: {}", text(&out.stderr));
         assert!(text(&out.stdout).contains("argv[1]=7"), "{arch}");
-        // A Kubernetes `args:` replaces the command; network words come first.
+        // A Kubernetes `args:` replaces the command; network words come first; a boot line's
+        // variable replaces the baked one of its name.
         let (status, console) = boot_like_urunc(
             &arch,
             &image,
-            "ip=10.0.2.15/24 gateway=10.0.2.2 hello-c.wasm 3 two words",
+            "ip=10.0.2.15/24 gateway=10.0.2.2 mewz.env=GREETING=replaced hello-c.wasm 3 two words",
         );
         assert_eq!(status, Some(urunc_status(&arch, 3)), "{arch}:\n{console}");
         assert!(
             console.contains("argc=4") && console.contains("argv[3]=words"),
             "{arch}:\n{console}"
         );
+        assert!(console.contains("GREETING=replaced"), "{arch}:\n{console}");
+        // Later urunc versions append the network words alone: the baked arguments apply.
+        let (status, console) = boot_like_urunc(&arch, &image, "ip=10.0.2.15/24 gateway=10.0.2.2");
+        assert_eq!(status, Some(urunc_status(&arch, 7)), "{arch}:\n{console}");
+        for line in ["argc=2", "argv[0]=hello-c.wasm", "argv[1]=7"] {
+            assert!(console.contains(line), "{arch}: {line}:\n{console}");
+        }
     }
 }
 

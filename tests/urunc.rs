@@ -2,9 +2,11 @@
 //! namespace with a tap device in it, reads the image's annotations and command back (umoci),
 //! starts QEMU in the namespace with urunc's command line for a `mewz` unikernel (its
 //! `virtio-net-pci` on that tap, `ip=`/`gateway=` words, the container's command) and talks to
-//! the server from the namespace: a TCP echo server, and the static-file server example
-//! packaged with `--dir`, whose directory reaches it as the initrd urunc passes (`-initrd`)
-//! and is fetched with curl. Needs root (CI runs as root), as urunc does.
+//! the server from the namespace: a TCP echo server (at the address `ip=` gives it, or, when
+//! that does not parse, at the one a DHCP server in the namespace hands out), and the
+//! static-file server example packaged with `--dir`, whose directory reaches it as the initrd
+//! urunc passes (`-initrd`) and is fetched with curl. Needs root (CI runs as root), as urunc
+//! does.
 //!
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
@@ -18,6 +20,8 @@ use std::time::{Duration, Instant};
 const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
 /// The guest's address, the tap's (its gateway), the prefix.
 const GUEST: &str = "10.77.0.2";
+/// The one address the namespace's DHCP server hands out.
+const GUEST_BY_DHCP: &str = "10.77.0.50";
 const HOST: &str = "10.77.0.1";
 const PREFIX: u8 = 24;
 
@@ -82,6 +86,44 @@ impl Namespace {
 impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// dnsmasq serving DHCP on the namespace's tap, with [`GUEST_BY_DHCP`] its only address;
+/// stopped on drop.
+struct DhcpServer(Child);
+
+impl DhcpServer {
+    fn start(ns: &Namespace, leases: &Path) -> DhcpServer {
+        let range = format!("--dhcp-range={GUEST_BY_DHCP},{GUEST_BY_DHCP},255.255.255.0,1h");
+        let child = ns
+            .command("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--user=root",
+                "--port=0",
+                "--no-resolv",
+                "--no-hosts",
+                "--interface=tap0",
+                "--bind-interfaces",
+                &range,
+                &format!("--dhcp-option=option:router,{HOST}"),
+                "--pid-file=",
+            ])
+            .arg(format!("--dhcp-leasefile={}", leases.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting dnsmasq (ci/setup installs dnsmasq-base)");
+        DhcpServer(child)
+    }
+}
+
+impl Drop for DhcpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -314,9 +356,19 @@ fn boot(
 /// One exchange with the echo server from inside the namespace: sends `message`, returns what
 /// came back (or the client's error).
 fn echo(ns: &Namespace, message: &str, expect_reply: bool) -> Result<String, String> {
+    echo_at(ns, GUEST, message, expect_reply)
+}
+
+/// [`echo`] with the server at `guest`.
+fn echo_at(
+    ns: &Namespace,
+    guest: &str,
+    message: &str,
+    expect_reply: bool,
+) -> Result<String, String> {
     let script = format!(
         "import socket,sys\n\
-         s=socket.create_connection(('{GUEST}',8080),timeout=5)\n\
+         s=socket.create_connection(('{guest}',8080),timeout=5)\n\
          s.sendall(sys.argv[1].encode())\n\
          print(s.recv(4096).decode() if {} else '',end='')\n",
         if expect_reply { "True" } else { "False" }
@@ -371,21 +423,32 @@ fn a_packaged_server_answers_over_a_tap_with_uruncs_command_line() {
 }
 
 #[test]
-fn an_ip_word_that_does_not_parse_is_reported_and_the_app_still_runs() {
+fn an_ip_word_that_does_not_parse_is_reported_and_dhcp_configures_the_guest() {
     let wasm = echo_server();
     for arch in arches() {
         let (image, spec) = package_and_unpack("bad-ip", &arch, &wasm, &["8080"]);
         let ns = Namespace::new(format!("mewz-badip-{}-{arch}", std::process::id()));
+        let leases =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("urunc/leases-{arch}"));
+        let _ = std::fs::remove_file(&leases);
+        let dhcp = DhcpServer::start(&ns, &leases);
         let machine = boot_like_urunc(&ns, &arch, &image, &spec, "10.77.0.300/24");
+        // The guest answers at the address DHCP gave it (and not at the one asked for).
         let start = Instant::now();
-        while !machine.console().contains("listening on 8080") {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{arch}: the app did not start:\n{}",
-                machine.console()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let reply = loop {
+            match echo_at(&ns, GUEST_BY_DHCP, "over DHCP", true) {
+                Ok(reply) if !reply.is_empty() => break reply,
+                other => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(90),
+                        "{arch}: no answer at {GUEST_BY_DHCP}: {other:?}\n{}",
+                        machine.console()
+                    );
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        };
+        assert_eq!(reply, "over DHCP", "{arch}");
         let console = machine.console();
         assert!(
             console.contains(
@@ -393,8 +456,10 @@ fn an_ip_word_that_does_not_parse_is_reported_and_the_app_still_runs() {
             ),
             "{arch}:\n{console}"
         );
+        assert!(console.contains("listening on 8080"), "{arch}:\n{console}");
         assert!(!console.contains("panic"), "{arch}:\n{console}");
         drop(machine);
+        drop(dhcp);
         drop(ns);
     }
 }
