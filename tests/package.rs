@@ -592,6 +592,19 @@ fn bad_requests_are_one_line_and_exit_1_or_2() {
             2,
             "not a tag",
         ),
+        (
+            vec![
+                wasm.clone(),
+                "--target".into(),
+                "x86_64".into(),
+                "--dir".into(),
+                dir.join("missing").display().to_string(),
+                "-o".into(),
+                dir.join("v").display().to_string(),
+            ],
+            2,
+            "no such directory",
+        ),
     ];
     for (args, code, says) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
