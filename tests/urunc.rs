@@ -24,6 +24,8 @@ const GUEST: &str = "10.77.0.2";
 const GUEST_BY_DHCP: &str = "10.77.0.50";
 const HOST: &str = "10.77.0.1";
 const PREFIX: u8 = 24;
+/// A second address of the tap, on another network: the guest reaches it through its gateway.
+const OTHER_NETWORK_HOST: &str = "10.88.0.1";
 
 fn arches() -> Vec<String> {
     std::env::var("MEWZ_TEST_ARCHES")
@@ -59,10 +61,12 @@ impl Namespace {
         run("ip", &["netns", "add", &name]);
         let ns = Namespace(name);
         let host = format!("{HOST}/{PREFIX}");
+        let other = format!("{OTHER_NETWORK_HOST}/24");
         for cmd in [
             vec!["ip", "link", "set", "lo", "up"],
             vec!["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"],
             vec!["ip", "addr", "add", &host, "dev", "tap0"],
+            vec!["ip", "addr", "add", &other, "dev", "tap0"],
             vec!["ip", "link", "set", "tap0", "up"],
         ] {
             ns.exec(&cmd);
@@ -356,19 +360,20 @@ fn boot(
 /// One exchange with the echo server from inside the namespace: sends `message`, returns what
 /// came back (or the client's error).
 fn echo(ns: &Namespace, message: &str, expect_reply: bool) -> Result<String, String> {
-    echo_at(ns, GUEST, message, expect_reply)
+    echo_at(ns, GUEST, HOST, message, expect_reply)
 }
 
-/// [`echo`] with the server at `guest`.
+/// [`echo`] with the server at `guest`, from the namespace's address `from`.
 fn echo_at(
     ns: &Namespace,
     guest: &str,
+    from: &str,
     message: &str,
     expect_reply: bool,
 ) -> Result<String, String> {
     let script = format!(
         "import socket,sys\n\
-         s=socket.create_connection(('{guest}',8080),timeout=5)\n\
+         s=socket.create_connection(('{guest}',8080),timeout=5,source_address=('{from}',0))\n\
          s.sendall(sys.argv[1].encode())\n\
          print(s.recv(4096).decode() if {} else '',end='')\n",
         if expect_reply { "True" } else { "False" }
@@ -408,6 +413,14 @@ fn a_packaged_server_answers_over_a_tap_with_uruncs_command_line() {
             }
         };
         assert_eq!(reply, "hello over the tap", "{arch}");
+        // From another network the answer goes back through `gateway=`.
+        let reply = echo_at(&ns, GUEST, OTHER_NETWORK_HOST, "through the gateway", true);
+        assert_eq!(
+            reply.as_deref(),
+            Ok("through the gateway"),
+            "{arch}:\n{}",
+            machine.console()
+        );
         let console = machine.console();
         assert!(console.contains("listening on 8080"), "{arch}:\n{console}");
         // "quit" ends the app; the machine stops with it.
@@ -436,7 +449,7 @@ fn an_ip_word_that_does_not_parse_is_reported_and_dhcp_configures_the_guest() {
         // The guest answers at the address DHCP gave it (and not at the one asked for).
         let start = Instant::now();
         let reply = loop {
-            match echo_at(&ns, GUEST_BY_DHCP, "over DHCP", true) {
+            match echo_at(&ns, GUEST_BY_DHCP, HOST, "over DHCP", true) {
                 Ok(reply) if !reply.is_empty() => break reply,
                 other => {
                     assert!(
