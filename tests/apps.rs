@@ -285,6 +285,120 @@ fn invalid_wasm_is_one_line_with_the_offset() {
     }
 }
 
+/// Where `bytes` last occur in `wasm`.
+fn offset_of(wasm: &[u8], bytes: &[u8]) -> usize {
+    wasm.windows(bytes.len())
+        .rposition(|w| w == bytes)
+        .unwrap_or_else(|| panic!("{bytes:x?} not in the module"))
+}
+
+/// A malformed or invalid SIMD module gets the validator's message and the offset of what is
+/// wrong, and a module of a proposal after Wasm 2.0 (relaxed SIMD first) the proposal's name:
+/// one line, exit status 1, no image, from `build` on every target and from `run`.
+#[test]
+fn bad_simd_and_later_proposals_are_one_line_with_the_offset() {
+    let module = |wat: &str| wat::parse_str(wat).expect("the text parses");
+    let func = |body: &str| module(&format!("(module (func (export \"_start\") {body}))"));
+    let mut cases: Vec<(&str, Vec<u8>, String)> = Vec::new();
+    let wasm = func("(drop (i32x4.extract_lane 0 (i32.const 1)))");
+    let at = offset_of(&wasm, &[0xfd, 0x1b, 0]);
+    let error = format!("invalid wasm at offset {at:#x}: type mismatch: expected v128, found i32");
+    cases.push(("ill-typed", wasm, error));
+    // A lane index past the shape's 4 lanes (the text format would not write it).
+    let mut wasm = func("(drop (i32x4.extract_lane 3 (v128.const i64x2 0 0)))");
+    let at = offset_of(&wasm, &[0xfd, 0x1b, 3]);
+    wasm[at + 2] = 4;
+    let error = format!("invalid wasm at offset {at:#x}: SIMD index out of bounds");
+    cases.push(("lane-index", wasm, error));
+    // Malformed: an opcode no SIMD instruction has, and a `v128.const` cut short.
+    let header = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0".to_vec();
+    let unknown = [&header[..], b"\x0a\x07\x01\x05\0\xfd\x90\x03\x0b"].concat();
+    let error = format!(
+        "invalid wasm at offset {:#x}: unknown 0xfd subopcode: 0x190",
+        header.len() + 5
+    );
+    cases.push(("unknown-opcode", unknown, error));
+    let cut = [&header[..], b"\x0a\x08\x01\x06\0\xfd\x0c\x01\x02\x0b"].concat();
+    let e = wasmparser::Validator::new()
+        .validate_all(&cut)
+        .err()
+        .expect("a v128.const cut short is malformed");
+    assert_eq!(e.message(), "unexpected end-of-file");
+    let error = format!("invalid wasm at offset {:#x}: {}", e.offset(), e.message());
+    cases.push(("cut-v128-const", cut, error));
+    let v = "(v128.const i64x2 0 0)";
+    let wasm = func(&format!("(drop (f32x4.relaxed_madd {v} {v} {v}))"));
+    let at = offset_of(&wasm, &[0xfd, 0x85, 0x02]);
+    let error = format!("unsupported feature at offset {at:#x}: relaxed SIMD is not supported");
+    cases.push(("relaxed-simd", wasm, error));
+    for (name, wat, feature) in [
+        ("threads", "(module (memory 1 1 shared))", "threads"),
+        (
+            "multi-memory",
+            "(module (memory 1) (memory 1))",
+            "multiple memories",
+        ),
+        (
+            "tail-calls",
+            "(module (func $f (return_call $f)))",
+            "tail calls",
+        ),
+        (
+            "exceptions",
+            "(module (tag) (func (throw 0)))",
+            "exceptions",
+        ),
+        ("memory64", "(module (memory i64 1))", "memory64"),
+        (
+            "extended-const",
+            "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+            "extended constant expressions",
+        ),
+        ("gc", "(module (type (struct (field i32))))", "gc"),
+    ] {
+        cases.push((name, module(wat), format!("{feature} is not supported")));
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bad-modules");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, wasm, error) in &cases {
+        let path = dir.join(format!("{name}.wasm"));
+        std::fs::write(&path, wasm).unwrap();
+        let image = dir.join(format!("{name}.img"));
+        let _ = std::fs::remove_file(&image);
+        let mut commands: Vec<Command> = targets()
+            .iter()
+            .map(|target| {
+                let mut c = Command::new(MEWZ);
+                c.args(["build", "--target", target, "-o"]).arg(&image);
+                c
+            })
+            .collect();
+        let mut run = Command::new(MEWZ);
+        run.args(["run", "--timeout", "30", "--target", "host"]);
+        commands.push(run);
+        for mut command in commands {
+            let out = command.arg(&path).output().unwrap();
+            let err = text(&out.stderr);
+            let who = format!("{name} ({command:?})");
+            assert_eq!(out.status.code(), Some(1), "{who}: {err}");
+            assert_eq!(err.lines().count(), 1, "{who}: not one line: {err}");
+            let line = err.trim_end();
+            let prefix = format!("mewz: {}: ", path.display());
+            assert!(
+                line.starts_with(&prefix) && line.ends_with(error.as_str()),
+                "{who}: {line:?}, expected {error:?}"
+            );
+            if error.ends_with("is not supported") {
+                assert!(
+                    line.contains("unsupported feature at offset 0x"),
+                    "{who}: {line}"
+                );
+            }
+            assert!(!image.exists(), "{who}: an image was written");
+        }
+    }
+}
+
 #[test]
 fn memory_cap_stops_memory_grow_on_every_target() {
     // Grows to exactly 2 MiB, then asks for one page more: exit 42 if that is refused, 2 if not.

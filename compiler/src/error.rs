@@ -74,6 +74,12 @@ fn classify(offset: usize, message: &str) -> CompileError {
             feature: message[..end].trim().to_string(),
         };
     }
+    if let Some(feature) = later_proposal(message) {
+        return CompileError::Unsupported {
+            offset,
+            feature: feature.to_string(),
+        };
+    }
     const MARKERS: [&str; 5] = [
         " support is not enabled",
         " proposal not enabled",
@@ -96,4 +102,41 @@ fn classify(offset: usize, message: &str) -> CompileError {
         offset,
         message: message.to_string(),
     }
+}
+
+/// The later proposal a validation error comes from, where wasmparser words it as something
+/// else: a constant expression it allows (`i32.add` in a global's initialiser: extended
+/// constant expressions; `struct.new`: gc), or a type it needs the proposal for.
+fn later_proposal(message: &str) -> Option<&'static str> {
+    const EXTENDED_CONST: [&str; 6] = [
+        "i32.add", "i32.sub", "i32.mul", "i64.add", "i64.sub", "i64.mul",
+    ];
+    const GC_CONST: [&str; 5] = ["struct.", "array.", "ref.i31", "any.", "extern."];
+    if let Some(op) = message.strip_prefix("constant expression required: non-constant operator: ")
+    {
+        if EXTENDED_CONST.contains(&op) {
+            return Some("extended constant expressions");
+        }
+        if GC_CONST.iter().any(|p| op.starts_with(p)) {
+            return Some("gc");
+        }
+        return None;
+    }
+    const MARKERS: [(&str, &str); 8] = [
+        ("without the gc feature", "gc"),
+        ("the GC proposal is disabled", "gc"),
+        ("gc proposal not supported", "gc"),
+        ("without the exception handling feature", "exceptions"),
+        ("legacy_exceptions feature required", "legacy exceptions"),
+        ("without the stack switching feature", "stack switching"),
+        ("stack switching proposal not supported", "stack switching"),
+        (
+            "the shared-everything-threads proposal",
+            "shared-everything threads",
+        ),
+    ];
+    MARKERS
+        .iter()
+        .find(|(marker, _)| message.contains(marker))
+        .map(|(_, name)| *name)
 }

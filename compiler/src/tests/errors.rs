@@ -72,6 +72,39 @@ fn other_proposals_are_unsupported_features() {
     assert!(text.starts_with("unsupported feature at offset"), "{text}");
 }
 
+/// Proposals after Wasm 2.0 that wasmparser reports in words of their own (a constant
+/// expression, a type) are named too.
+#[test]
+fn later_proposals_are_named() {
+    for (wat, feature) in [
+        (
+            "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+            "extended constant expressions",
+        ),
+        (
+            "(module (global i64 (i64.mul (i64.const 1) (i64.const 2))))",
+            "extended constant expressions",
+        ),
+        ("(module (type (struct (field i32))))", "gc"),
+        ("(module (type (array i8)))", "gc"),
+        ("(module (func $f) (func (return_call $f)))", "tail calls"),
+        ("(module (tag) (func (throw 0)))", "exceptions"),
+        ("(module (memory i64 1))", "memory64"),
+    ] {
+        let text = error_of(&super::wasm(wat));
+        assert!(
+            text.starts_with("unsupported feature at offset 0x")
+                && text.ends_with(&format!(": {feature} is not supported")),
+            "{wat}: {text}"
+        );
+    }
+    // Not a later proposal: what Wasm 3.0 does not allow either stays invalid.
+    let text = error_of(&super::wasm(
+        "(module (global i32 (i32.div_s (i32.const 1) (i32.const 2))))",
+    ));
+    assert!(text.starts_with("invalid wasm at offset 0x"), "{text}");
+}
+
 #[test]
 fn unknown_cpu_is_rejected() {
     let opts = CompileOptions {
