@@ -230,9 +230,11 @@ fn pin<'ctx>(context: ContextRef<'ctx>, load: InstructionValue<'ctx>) -> Result<
     Ok(true)
 }
 
-/// How many instructions [`covered`] may walk for one load, and for all the loads of a module,
-/// before it gives up: the load is then pinned, which is always right, so that a module made
-/// to make the walks long costs speed at run time, not minutes of compile time.
+/// How many steps [`covered`] may walk for one load, and for all the loads of a module, before
+/// it gives up: the load is then pinned, which is always right, so that a module made to make
+/// the walks long costs speed at run time, not minutes of compile time. A step is an
+/// instruction or a way out of a block (an interpreter's `switch` of 2000 opcodes, reached
+/// again and again, made 53 s of walks when only instructions counted).
 const LOAD_WALK_BUDGET: usize = 20_000;
 const MODULE_WALK_BUDGET: usize = 20_000_000;
 
@@ -423,10 +425,12 @@ fn walk_ways<'ctx>(
         .iter()
         .position(|step| key(step.inst) == load_key)
         .map_or(usize::MAX, |at| at + 1);
+    let mut sets = DerivedSets::default();
     let mut seen = FxHashSet::default();
     let mut anchors = 0;
-    let mut work = vec![(start, after_load, vec![load_key])];
-    'ways: while let Some((block, first, mut derived)) = work.pop() {
+    let mut work = vec![(start, after_load, sets.intern(&[load_key]))];
+    'ways: while let Some((block, first, set)) = work.pop() {
+        let mut derived = sets.get(set).to_vec();
         let mut at = first;
         loop {
             let record = walks.block(block);
@@ -469,9 +473,20 @@ fn walk_ways<'ctx>(
                 if successors.is_empty() {
                     return false;
                 }
+                let here = sets.intern(&derived);
                 for to in successors {
-                    let on = across(walks.edge(block, to), &derived);
-                    if seen.insert((block_key(to), on.clone())) {
+                    // Each way is a step too: a `switch` may start a thousand of them.
+                    *budget = match budget.checked_sub(1) {
+                        Some(b) => b,
+                        None => return false,
+                    };
+                    let inputs = walks.edge(block, to);
+                    let on = if inputs.is_empty() {
+                        here
+                    } else {
+                        sets.intern(&across(inputs, &derived))
+                    };
+                    if seen.insert((block_key(to), on)) {
                         work.push((to, 0, on));
                     }
                 }
@@ -480,6 +495,30 @@ fn walk_ways<'ctx>(
     }
     // Ways that only ever come back round (a loop with no way out) need the value nowhere.
     anchors > 0
+}
+
+/// The sets of values computed from the load that one walk has met, each stored once: a walk
+/// reaches many blocks with the same set (every case of a `switch`), and keys its ways by them.
+#[derive(Default)]
+struct DerivedSets {
+    ids: FxHashMap<Vec<usize>, u32>,
+    sets: Vec<Vec<usize>>,
+}
+
+impl DerivedSets {
+    fn intern(&mut self, set: &[usize]) -> u32 {
+        if let Some(&id) = self.ids.get(set) {
+            return id;
+        }
+        let id = self.sets.len() as u32;
+        self.sets.push(set.to_vec());
+        self.ids.insert(set.to_vec(), id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &[usize] {
+        &self.sets[id as usize]
+    }
 }
 
 /// What an instruction that uses a value computed from the load does with it.
