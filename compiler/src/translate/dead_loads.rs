@@ -28,11 +28,11 @@
 //! What this does not see: a load whose effect the pipeline proper, with the loads no longer
 //! volatile, finds irrelevant where the copy's did not.
 
+use crate::observe::{Observer, run_passes};
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::context::{Context, ContextRef};
 use inkwell::module::{Linkage, Module};
-use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::TargetMachine;
 use inkwell::values::{
     AnyValue, AnyValueEnum, AsValueRef, BasicMetadataValueEnum, BasicValue, BasicValueEnum,
@@ -84,6 +84,7 @@ pub(crate) fn settle_loads(
     module: &Module<'_>,
     machine: &TargetMachine,
     pipeline: &str,
+    observer: &mut Observer<'_>,
 ) -> Result<(), String> {
     let context = module.get_context();
     let kind = context.get_kind_id(KIND);
@@ -97,9 +98,11 @@ pub(crate) fn settle_loads(
         load.set_metadata(context.metadata_node(&[number]), kind)
             .map_err(|e| e.to_string())?;
     }
+    let clock = observer.clock();
     let copy = module.clone();
-    copy.run_passes(pipeline, machine, PassBuilderOptions::create())
-        .map_err(|e| e.to_string())?;
+    observer.own_step("mewz: copy the module", clock);
+    run_passes(&copy, pipeline, machine, observer)?;
+    let clock = observer.clock();
     // The pipeline may duplicate a load (inlining, unrolling): it is dead or free only if
     // every copy is, and pinned otherwise. One with no copy left was in code that never runs.
     let mut fates: Vec<Option<Fate>> = vec![None; loads.len()];
@@ -118,6 +121,7 @@ pub(crate) fn settle_loads(
     for ((load, _), fate) in loads.iter().zip(fates) {
         settle(context, *load, fate.unwrap_or(Fate::Free))?;
     }
+    observer.own_step("mewz: settle loads", clock);
     Ok(())
 }
 
