@@ -1,9 +1,12 @@
 //! `mewz`: one WebAssembly (WASI) binary in, bootable unikernel images for x86_64 and aarch64 out.
 
 mod app;
+mod cache;
 mod image;
+mod progress_bar;
 mod qemu;
 mod targets;
+mod timings;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +39,29 @@ enum Cmd {
     Run(RunArgs),
     /// Compile a .wasm to a native object file (imports stay undefined symbols).
     Compile(CompileArgs),
+    /// Manage the cache of compiled objects ($XDG_CACHE_HOME/mewz, default ~/.cache/mewz).
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
+}
+
+#[derive(Args)]
+struct CompileFlags {
+    /// Compile even if the cache of compiled objects has this one, and leave the cache alone.
+    #[arg(long)]
+    no_cache: bool,
+    /// Print where the compile's time goes: stages, LLVM passes, functions (compiles even
+    /// when the object is cached).
+    #[arg(long)]
+    timings: bool,
+}
+
+impl CompileFlags {
+    fn how(&self) -> app::CompileHow {
+        app::CompileHow {
+            cache: !self.no_cache,
+            timings: self.timings,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -61,6 +87,8 @@ struct CompileArgs {
     /// Explicit bounds checks on memory accesses instead of guard pages.
     #[arg(long)]
     bounds_checks: bool,
+    #[command(flatten)]
+    compile_flags: CompileFlags,
 }
 
 #[derive(Args)]
@@ -85,6 +113,8 @@ struct BuildArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     app_options: AppOptions,
+    #[command(flatten)]
+    compile_flags: CompileFlags,
     /// Arguments for the app, baked into the image.
     #[arg(last = true)]
     args: Vec<String>,
@@ -97,6 +127,8 @@ struct RunArgs {
     target: Option<TargetName>,
     #[command(flatten)]
     app_options: AppOptions,
+    #[command(flatten)]
+    compile_flags: CompileFlags,
     /// Show the kernel's log (and build steps).
     #[arg(long, short)]
     verbose: bool,
@@ -201,6 +233,7 @@ fn dispatch(cmd: Cmd) -> Result<u8> {
         Cmd::Build(a) => build_cmd(a),
         Cmd::Run(a) => run_cmd(a),
         Cmd::Compile(a) => compile_cmd(a),
+        Cmd::Cache(action) => cache::command(action),
     }
 }
 
@@ -266,6 +299,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
         &config,
         &output,
         &Progress { quiet: false },
+        a.compile_flags.how(),
     )?;
     let size = std::fs::metadata(&output)?.len();
     println!("{} ({} KiB)", output.display(), size.div_ceil(1024));
@@ -279,7 +313,17 @@ fn build(
     config: &AppConfig,
     output: &Path,
     progress: &Progress,
+    how: app::CompileHow,
 ) -> Result<()> {
+    let Some(kernel) = target.unikernel() else {
+        let wasm = app.ok_or_else(|| usage("the hosted target needs an app"))?;
+        if !config.env.is_empty() || !config.args.is_empty() || config.memory.is_some() {
+            return Err(usage(
+                "a hosted executable takes its arguments and environment when it runs",
+            ));
+        }
+        return app::build_host_executable(wasm, output, progress, how);
+    };
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let object = app
         .map(|wasm| {
@@ -287,23 +331,10 @@ fn build(
                 target: app::compiler_target(target),
                 ..Default::default()
             };
-            app::compile(wasm, &options, &work.path().join("app.o"), progress)
+            app::compile(wasm, &options, &work.path().join("app.o"), progress, how)
         })
         .transpose()?;
-    match (target.unikernel(), &object) {
-        (Some(kernel), _) => {
-            image::link_image(target, kernel, object.as_ref(), config, output, progress)
-        }
-        (None, Some(object)) => {
-            if !config.env.is_empty() || !config.args.is_empty() || config.memory.is_some() {
-                return Err(usage(
-                    "a hosted executable takes its arguments and environment when it runs",
-                ));
-            }
-            app::link_host_executable(object, output, progress)
-        }
-        (None, None) => Err(usage("the hosted target needs an app")),
-    }
+    image::link_image(target, kernel, object.as_ref(), config, output, progress)
 }
 
 fn compile_cmd(a: CompileArgs) -> Result<u8> {
@@ -320,27 +351,30 @@ fn compile_cmd(a: CompileArgs) -> Result<u8> {
     };
     let bytes = std::fs::read(&a.app).with_context(|| format!("reading {}", a.app.display()))?;
     let start = std::time::Instant::now();
-    let module =
-        mewz_compiler::compile(&bytes, &options).with_context(|| a.app.display().to_string())?;
-    std::fs::write(&output, &module.object)
+    let compiled = app::compile_object(&a.app, &bytes, &options, a.compile_flags.how())?;
+    std::fs::write(&output, &compiled.object)
         .with_context(|| format!("writing {}", output.display()))?;
-    if let (Some(path), Some(ir)) = (&a.emit_llvm, &module.llvm_ir) {
+    if let (Some(path), Some(ir)) = (&a.emit_llvm, &compiled.llvm_ir) {
         std::fs::write(path, ir).with_context(|| format!("writing {}", path.display()))?;
     }
-    let stages: Vec<String> = module
-        .timings
+    let stages: Vec<String> = compiled
+        .stages
         .iter()
         .map(|(n, d)| format!("{n} {:.3} s", d.as_secs_f64()))
         .collect();
     eprintln!(
         "compiled in {:.3} s ({})",
         start.elapsed().as_secs_f64(),
-        stages.join(", ")
+        if compiled.cached {
+            "cached".to_string()
+        } else {
+            stages.join(", ")
+        }
     );
     println!(
         "{} ({} KiB)",
         output.display(),
-        module.object.len().div_ceil(1024)
+        compiled.object.len().div_ceil(1024)
     );
     Ok(0)
 }
@@ -381,6 +415,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
                 &AppConfig::default(),
                 &exe,
                 &progress,
+                a.compile_flags.how(),
             )?;
             let mut words = kernel_words;
             words.extend(a.app_options.memory.map(|m| format!("mewz.memory={m}")));
@@ -391,7 +426,14 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             name: name.clone(),
             ..Default::default()
         };
-        build(target, Some(&a.file), &config, &image, &progress)?;
+        build(
+            target,
+            Some(&a.file),
+            &config,
+            &image,
+            &progress,
+            a.compile_flags.how(),
+        )?;
         (target, image)
     } else {
         let found = image_target(&bytes).ok_or_else(|| {
