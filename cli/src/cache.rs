@@ -14,6 +14,7 @@ use mewz_compiler::ExportKind;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 /// The entry format; part of the key, so that another format is never read as this one.
@@ -232,9 +233,14 @@ impl Cache {
     }
 }
 
-/// The cache `mewz` compiles with, or None (with a one-line warning) if there is no usable
-/// one: a compile never fails because of the cache.
-pub fn open_or_warn() -> Option<Cache> {
+/// The cache `mewz` compiles with, or None (with a one-line warning, once) if there is no
+/// usable one: a compile never fails because of the cache.
+pub fn open_or_warn() -> Option<&'static Cache> {
+    static CACHE: OnceLock<Option<Cache>> = OnceLock::new();
+    CACHE.get_or_init(open_default).as_ref()
+}
+
+fn open_default() -> Option<Cache> {
     let limit = limit_from_env().unwrap_or_else(|e| {
         warn(&format!(
             "{e}; the cache keeps to {} GiB",

@@ -47,7 +47,8 @@ impl CompileBar {
         }
         Some(self.bar.get_or_init(|| {
             let stages = self.stages.lock().map_or(1, |s| s.len().max(1));
-            let bar = ProgressBar::new((self.functions.load(Ordering::Relaxed) * stages) as u64);
+            let bar = ProgressBar::new((self.functions.load(Ordering::Relaxed) * stages) as u64)
+                .with_elapsed(self.started.elapsed());
             bar.set_style(
                 ProgressStyle::with_template(" compile  [{bar:30}] {msg} ({elapsed})")
                     .expect("a valid template")
