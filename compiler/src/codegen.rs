@@ -15,6 +15,7 @@ use inkwell::context::Context;
 use inkwell::targets::{
     CodeModel, InitializationConfig, RelocMode, Target as LlvmTarget, TargetMachine, TargetTriple,
 };
+use std::collections::HashSet;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -211,6 +212,8 @@ struct PartitionOutput {
 #[derive(Clone, Copy)]
 struct Plan<'a> {
     opts: &'a CompileOptions,
+    /// Functions that must not be inlined (see `inlining.rs`).
+    kept_apart: &'a HashSet<u32>,
     fast_backend_from: Option<usize>,
     light: bool,
     progress: &'a dyn CompileProgress,
@@ -225,8 +228,10 @@ pub fn compile_module(
 ) -> Result<Output, CompileError> {
     let partitions = partitions(info, tuning.partitions);
     let bytes = code_bytes(info);
+    let kept_apart = crate::inlining::kept_apart(info)?;
     let plan = Plan {
         opts,
+        kept_apart: &kept_apart,
         fast_backend_from: tuning
             .fast_backend_function_bytes
             .or((bytes > LARGE_MODULE_BYTES).then_some(FAST_BACKEND_FUNCTION_BYTES)),
@@ -383,6 +388,15 @@ fn compile_partition(
         crate::descriptor::emit(&env)?;
     }
     let module = &env.module;
+    for &index in plan.kept_apart {
+        if let Some(function) = functions
+            .contains(&(index as usize))
+            .then(|| module.get_function(&function_symbol(index as usize)))
+            .flatten()
+        {
+            add_function_attribute(&context, function, "noinline");
+        }
+    }
     if let Some(tuning) = opts.target.default_tuning().filter(|_| opts.cpu.is_none()) {
         let tune = context.create_string_attribute("tune-cpu", tuning.cpu);
         for function in module

@@ -11,6 +11,7 @@ mod descriptor;
 mod env;
 mod error;
 mod identity;
+mod inlining;
 mod merge;
 mod module_info;
 mod observe;

@@ -219,7 +219,11 @@ mod tests {
             assert_eq!(stages.contains(&Stage::LoadAnalysis), !light_pipeline);
             let done = counter.done.lock().unwrap();
             for stage in &stages {
-                assert_eq!(done.get(stage), Some(&3), "{stage:?} in {partitions} partitions");
+                assert_eq!(
+                    done.get(stage),
+                    Some(&3),
+                    "{stage:?} in {partitions} partitions"
+                );
             }
             assert_eq!(done.len(), stages.len());
         }
