@@ -378,3 +378,87 @@ fn hostile_guest_pointers_get_efault_not_a_fault() {
         );
     }
 }
+
+/// How many SIMD instructions the code of `wasm` holds (wabt's disassembly).
+fn simd_instructions(wasm: &Path) -> usize {
+    let out = Command::new("wasm-objdump")
+        .arg("-d")
+        .arg(wasm)
+        .output()
+        .expect("running wasm-objdump");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shapes = [
+        "v128.", "i8x16.", "i16x8.", "i32x4.", "i64x2.", "f32x4.", "f64x2.",
+    ];
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("| ").nth(1))
+        .filter(|i| shapes.iter().any(|s| i.trim_start().starts_with(s)))
+        .count()
+}
+
+/// A Rust program built with wasm SIMD (`+simd128`: BLAKE3's hand-written SIMD code and loops
+/// the compiler vectorised) prints what its scalar build prints, and what wasmtime prints, on
+/// every target. (The scalar build, whose code the other tests cover, runs on the host only:
+/// each build takes mewz some 8 s to compile.)
+#[test]
+fn simd_rust_prints_what_its_scalar_build_and_wasmtime_print() {
+    let simd = examples().join("simd-rust.wasm");
+    let scalar = examples().join("simd-rust-scalar.wasm");
+    let vector_code = simd_instructions(&simd);
+    assert!(vector_code >= 100, "only {vector_code} SIMD instructions");
+    assert_eq!(simd_instructions(&scalar), 0);
+    let args = ["hash", "2", "filter", "160", "2"];
+    let reference = run("wasmtime", &simd, &[], &args);
+    let expected = text(&reference.stdout);
+    assert_eq!(
+        reference.status.code(),
+        Some(0),
+        "{}",
+        text(&reference.stderr)
+    );
+    assert!(
+        expected.starts_with("blake3 of 2 MiB: ") && expected.contains("filter 160x160, 2 blurs: "),
+        "{expected}"
+    );
+    assert_eq!(text(&run("wasmtime", &scalar, &[], &args).stdout), expected);
+    let runs = targets()
+        .into_iter()
+        .map(|t| (t, &simd))
+        .chain([("host".to_string(), &scalar)]);
+    for (target, wasm) in runs {
+        let out = run(&target, wasm, &[], &args);
+        let who = format!("{} on {target}", wasm.display());
+        assert_eq!(out.status.code(), Some(0), "{who}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            expected,
+            "{who}: stdout differs from wasmtime's"
+        );
+        assert_eq!(text(&out.stderr), "", "{who}: unexpected stderr");
+    }
+    // A CPU with more than the baseline: AVX2 code, which the x86_64 kernel must enable.
+    if targets().iter().any(|t| t == "x86_64") {
+        let out = Command::new(MEWZ)
+            .args([
+                "run",
+                "--timeout",
+                "300",
+                "--target",
+                "x86_64",
+                "--cpu",
+                "x86-64-v3",
+            ])
+            .arg(&simd)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--cpu x86-64-v3: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), expected, "--cpu x86-64-v3");
+    }
+}

@@ -84,7 +84,7 @@ fn banner_and_all_selfchecks_pass() {
             err.contains(&format!("booting on {arch}")),
             "{arch}: no banner in\n{err}"
         );
-        for check in ["heap", "timer", "clock", "random"] {
+        for check in ["heap", "timer", "clock", "random", "touch"] {
             assert!(
                 err.contains(&format!("selftest {check}: ok")),
                 "{arch}: {check} not ok in\n{err}"

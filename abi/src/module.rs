@@ -22,8 +22,9 @@
 //! modules (or several copies of one module loaded as separate shared objects) coexist.
 //!
 //! # Value representation
-//! - In native calls: `i32`/`i64`/`f32`/`f64` are the matching C types; `funcref` and
-//!   `externref` are pointers. Multi-value results are returned as an LLVM first-class struct
+//! - In native calls: `i32`/`i64`/`f32`/`f64` are the matching C types; `v128` is a 128-bit
+//!   vector (C's `__m128i` on x86_64, `uint8x16_t` on aarch64: one SIMD register, lane 0 in its
+//!   low bytes, as wasm stores it in memory); `funcref` and `externref` are pointers. Multi-value results are returned as an LLVM first-class struct
 //!   of the result types (only compiled code and trampolines ever see those).
 //! - In array calls (trampolines) and global cells: see [`ArrayCall`] and [`Export::address`].
 //! - A `funcref` is a pointer to a [`FuncRef`], null for `ref.null func`. An `externref` is an
@@ -76,6 +77,8 @@ pub enum ValType {
     I64 = 0x7e,
     F32 = 0x7d,
     F64 = 0x7c,
+    /// The 128-bit vector of fixed-width SIMD.
+    V128 = 0x7b,
     FuncRef = 0x70,
     ExternRef = 0x6f,
 }
@@ -87,6 +90,7 @@ impl ValType {
             0x7e => Some(ValType::I64),
             0x7d => Some(ValType::F32),
             0x7c => Some(ValType::F64),
+            0x7b => Some(ValType::V128),
             0x70 => Some(ValType::FuncRef),
             0x6f => Some(ValType::ExternRef),
             _ => None,
@@ -163,8 +167,18 @@ pub mod funcref_offsets {
 
 /// Array-call trampoline: calls a function with its arguments read from `args` and its results
 /// written to `results`, one `u64` slot per wasm value: `i32`/`i64` as zero-extended bit
-/// patterns, `f32`/`f64` as their bits (zero-extended), references as pointer values.
+/// patterns, `f32`/`f64` as their bits (zero-extended), references as pointer values. A `v128`
+/// takes two consecutive slots, its low 8 bytes (lanes 0.. in memory order) first; see
+/// [`array_call_slots`].
 pub type ArrayCall = unsafe extern "C" fn(args: *const u64, results: *mut u64);
+
+/// How many `u64` slots of an [`ArrayCall`] buffer a value of type `t` takes.
+pub const fn array_call_slots(t: ValType) -> usize {
+    match t {
+        ValType::V128 => 2,
+        _ => 1,
+    }
+}
 
 /// A function type in descriptor form.
 #[repr(C)]
@@ -215,7 +229,8 @@ pub struct Export {
     /// Function: native code address (C ABI, the wasm signature). Table: `*mut
     /// TableDescriptor`. Memory: `*mut MemoryDescriptor`. Global: address of its cell, 8 bytes,
     /// 8-aligned, value stored in its native representation at offset 0 (`i32`/`f32` in the low
-    /// 4 bytes, references as pointers). With [`EXPORT_INDIRECT`] in `flags`: address of a slot
+    /// 4 bytes, references as pointers); a `v128` global's cell is 16 bytes, 16-aligned, its
+    /// bytes as wasm stores the value in memory. With [`EXPORT_INDIRECT`] in `flags`: address of a slot
     /// holding that address.
     pub address: *const u8,
     /// Function only (null otherwise).
@@ -290,6 +305,10 @@ mod tests {
         assert_ne!(a, func_type_id(&[I64, I32], &[F32]));
         assert_ne!(func_type_id(&[], &[]), func_type_id(&[I32], &[]));
         assert_eq!(ValType::from_u8(0x70), Some(FuncRef));
-        assert_eq!(ValType::from_u8(0x7b), None);
+        assert_eq!(ValType::from_u8(0x7b), Some(V128));
+        assert_eq!(ValType::from_u8(0x7a), None);
+        assert_ne!(func_type_id(&[V128], &[]), func_type_id(&[I64, I64], &[]));
+        assert_eq!(array_call_slots(V128), 2);
+        assert_eq!(array_call_slots(F64), 1);
     }
 }

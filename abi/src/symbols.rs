@@ -10,6 +10,27 @@
 /// Joins an import's module and field into its symbol name.
 pub const IMPORT_SEPARATOR: &str = ".";
 
+/// Imports whose module and field do not say which function they are: the same name has two
+/// signatures in the wild. `(module, field, parameter count, symbol)`: an import with that name
+/// and that many parameters links against `symbol` instead of `module.field`.
+///
+/// - `sock_accept`: preview1's is `(fd, flags, *new_fd)`; WasmEdge's socket API (crate
+///   `wasmedge_wasi_socket`) imports `(fd, *new_fd)` under the same name.
+pub const OVERLOADED_IMPORTS: &[(&str, &str, usize, &str)] =
+    &[(WASI_MODULE, "sock_accept", 2, WASMEDGE_SOCK_ACCEPT)];
+
+/// The kernel's symbol for WasmEdge's two-parameter `sock_accept`.
+pub const WASMEDGE_SOCK_ACCEPT: &str = "wasi_snapshot_preview1.sock_accept/wasmedge";
+
+/// The symbol an overloaded import links against, if `module.field` with `params` parameters is
+/// one (see [`OVERLOADED_IMPORTS`]); every other function import is `module.field`.
+pub fn overloaded_import(module: &str, field: &str, params: usize) -> Option<&'static str> {
+    OVERLOADED_IMPORTS
+        .iter()
+        .find(|(m, f, p, _)| *m == module && *f == field && *p == params)
+        .map(|(_, _, _, symbol)| *symbol)
+}
+
 /// Trap entry, defined by the runtime: `extern "C" fn(code: u32) -> !`, code a [`crate::TrapCode`].
 pub const TRAP: &str = "__mewz_trap";
 
@@ -56,3 +77,27 @@ pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 /// kernel command-line syntax (`mewz.env=K=V` options, app arguments after `--`). The runtime
 /// command line overrides it. Bounds: `__start_mewz_config` / `__stop_mewz_config`.
 pub const CONFIG_SECTION: &str = "mewz_config";
+
+/// Section holding the directories `mewz build --dir` packed (a `mewz-pack` archive), read in
+/// place by the kernel. Bounds: `__start_mewz_files` / `__stop_mewz_files`.
+pub const FILES_SECTION: &str = "mewz_files";
+
+/// Alignment the CLI gives a non-empty [`FILES_SECTION`], so that the kernel can map it with
+/// 2 MiB pages (a large archive then costs a few page-table entries, not one per 4 KiB).
+pub const FILES_SECTION_ALIGN: u64 = 2 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_wasmedge_sock_accept_is_renamed() {
+        assert_eq!(
+            overloaded_import(WASI_MODULE, "sock_accept", 2),
+            Some(WASMEDGE_SOCK_ACCEPT)
+        );
+        assert_eq!(overloaded_import(WASI_MODULE, "sock_accept", 3), None);
+        assert_eq!(overloaded_import("env", "sock_accept", 2), None);
+        assert_eq!(overloaded_import(WASI_MODULE, "fd_write", 4), None);
+    }
+}

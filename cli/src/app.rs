@@ -83,17 +83,7 @@ pub fn compile_object(
     let imports: Vec<(mewz_compiler::ExportKind, String)> = module
         .imports
         .iter()
-        .map(|i| {
-            (
-                i.kind,
-                format!(
-                    "{}{}{}",
-                    i.module,
-                    mewz_abi::symbols::IMPORT_SEPARATOR,
-                    i.field
-                ),
-            )
-        })
+        .map(|i| (i.kind, i.symbol.clone()))
         .collect();
     if let (Some(cache), Some(key)) = (&cache, &key) {
         crate::cache::store_or_warn(
@@ -149,17 +139,21 @@ pub fn compile(
 const HOST_RUNTIME_ID: &str = env!("MEWZ_HOST_RUNTIME_ID");
 
 /// Compiles `wasm` and links it with the hosted runtime into the executable `output`, or
-/// finds that executable in the cache.
+/// finds that executable in the cache. With packed directories (`files`) only the object is
+/// cached: the executable holds the files too.
 pub fn build_host_executable(
     wasm: &Path,
+    options: &CompileOptions,
+    files: Option<&Path>,
     output: &Path,
     progress: &Progress,
     how: CompileHow,
 ) -> Result<()> {
-    let options = CompileOptions {
-        target: compiler_target(TargetName::Host),
-        ..Default::default()
-    };
+    if files.is_some() {
+        let work = tempfile::tempdir().context("creating a temporary directory")?;
+        let object = compile(wasm, options, &work.path().join("app.o"), progress, how)?;
+        return link_host_executable(&object, files, output, progress);
+    }
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let cache = (how.cache && !how.timings)
         .then(crate::cache::open_or_warn)
@@ -172,7 +166,7 @@ pub fn build_host_executable(
     );
     let identity = format!(
         "{} | hosted executable, runtime {HOST_RUNTIME_ID}, linked with {recipe:?}",
-        mewz_compiler::code_identity(&options)
+        mewz_compiler::code_identity(options)
     );
     let key = Key::new(&bytes, &identity);
     if let Some(entry) = cache
@@ -185,8 +179,8 @@ pub fn build_host_executable(
         });
     }
     let work = tempfile::tempdir().context("creating a temporary directory")?;
-    let object = compile(wasm, &options, &work.path().join("app.o"), progress, how)?;
-    link_host_executable(&object, output, progress)?;
+    let object = compile(wasm, options, &work.path().join("app.o"), progress, how)?;
+    link_host_executable(&object, None, output, progress)?;
     if let Some(cache) = &cache {
         let executable =
             std::fs::read(output).with_context(|| format!("reading {}", output.display()))?;
@@ -217,19 +211,21 @@ fn host_arch() -> mewz_host::link::HostArch {
     }
 }
 
-/// Links a compiled app with the hosted runtime into a native executable.
-pub fn link_host_executable(app: &AppObject, output: &Path, progress: &Progress) -> Result<()> {
+/// Links a compiled app with the hosted runtime (and the packed directories, if any) into a
+/// native executable.
+pub fn link_host_executable(
+    app: &AppObject,
+    files: Option<&Path>,
+    output: &Path,
+    progress: &Progress,
+) -> Result<()> {
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let archive = work.path().join("libmewz_host.a");
     std::fs::write(&archive, HOST_RUNTIME_ARCHIVE)?;
     crate::image::check_imports(app, HOST_RUNTIME_ARCHIVE, "the hosted runtime", progress)?;
     progress.stage("link", || {
-        run_tool(&mut mewz_host::link::link_command(
-            host_arch(),
-            &app.path,
-            &archive,
-            output,
-        ))?;
+        let mut cmd = mewz_host::link::link_command(host_arch(), &app.path, &archive, output);
+        run_tool(cmd.args(files))?;
         Ok(((), format!("{} + hosted runtime", app.path.display())))
     })
 }

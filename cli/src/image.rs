@@ -18,6 +18,8 @@ pub struct AppConfig {
     /// Cap on the app's linear memory, in bytes.
     pub memory: Option<u64>,
     pub args: Vec<String>,
+    /// Network words: the NIC marker, preopened listeners (see `network::baked_words`).
+    pub network: Vec<String>,
 }
 
 impl AppConfig {
@@ -33,6 +35,7 @@ impl AppConfig {
         if let Some(m) = self.memory {
             words.push(format!("mewz.memory={m}"));
         }
+        words.extend(self.network.iter().map(|w| quote(w)));
         if !self.args.is_empty() {
             words.push("--".into());
             words.extend(self.args.iter().map(|a| quote(a)));
@@ -69,11 +72,13 @@ pub struct AppObject {
 }
 
 /// Links `app` (if any) with the kernel for `target` into a bootable image at `output`.
+/// `files` is an object holding the packed directories (see `crate::files`), if any.
 pub fn link_image(
     target: TargetName,
     kernel: &Unikernel,
     app: Option<&AppObject>,
     config: &AppConfig,
+    files: Option<&Path>,
     output: &Path,
     progress: &Progress,
 ) -> Result<()> {
@@ -108,7 +113,7 @@ pub fn link_image(
         if let Some(app) = app {
             cmd.arg(&app.path);
         }
-        cmd.arg(&config_obj).arg(&archive);
+        cmd.args(files).arg(&config_obj).arg(&archive);
         run_tool(&mut cmd)?;
         Ok((
             (),
@@ -267,9 +272,12 @@ mod tests {
             ],
             memory: Some(1 << 20),
             args: vec!["a".into(), "b c".into(), "--".into()],
+            network: vec!["mewz.nic".into(), "mewz.tcplisten=0.0.0.0:80".into()],
         };
         let parsed = CommandLine::parse(&c.command_line());
         assert_eq!(parsed.option("name"), Some("hello app"));
+        assert!(parsed.flag("nic"));
+        assert_eq!(parsed.option("tcplisten"), Some("0.0.0.0:80"));
         assert_eq!(parsed.option("memory"), Some("1048576"));
         let envs: Vec<_> = parsed
             .options

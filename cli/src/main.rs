@@ -1,18 +1,24 @@
 //! `mewz`: one WebAssembly (WASI) binary in, bootable unikernel images for x86_64 and aarch64 out.
 
 mod app;
+mod boot_files;
 mod cache;
+mod files;
+mod footprint;
 mod image;
+mod network;
+mod package;
 mod progress_bar;
 mod qemu;
+mod stdio;
 mod targets;
 mod timings;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use files::DirSpec;
 use image::{AppConfig, Progress};
 use mewz_abi::ExitCode;
-use object::Object;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::time::Duration;
@@ -42,6 +48,8 @@ enum Cmd {
     /// Manage the cache of compiled objects ($XDG_CACHE_HOME/mewz, default ~/.cache/mewz).
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Build an OCI image (layout directory or .tar archive) that urunc boots under QEMU.
+    Package(PackageArgs),
 }
 
 #[derive(Args)]
@@ -62,6 +70,35 @@ impl CompileFlags {
             timings: self.timings,
         }
     }
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("platforms").required(true).args(["target", "platform", "multi_arch"])))]
+struct PackageArgs {
+    /// The WebAssembly app.
+    app: PathBuf,
+    /// Target: x86_64 or aarch64.
+    #[arg(long, short, value_parser = parse_target)]
+    target: Option<TargetName>,
+    /// OCI platform: linux/amd64 or linux/arm64 (comma-separated or repeated for several).
+    #[arg(long, value_delimiter = ',', value_name = "OS/ARCH")]
+    platform: Vec<String>,
+    /// Both linux/amd64 and linux/arm64 behind one index (one tag for every node).
+    #[arg(long)]
+    multi_arch: bool,
+    /// Output: an OCI image layout directory, or FILE.tar for an archive of one.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// The image's tag in the layout (`oci:DIR:TAG`).
+    #[arg(long, default_value = "latest")]
+    tag: String,
+    #[command(flatten)]
+    app_options: AppOptions,
+    #[command(flatten)]
+    compile_flags: CompileFlags,
+    /// Arguments for the app, baked into the image (and the container's command).
+    #[arg(last = true)]
+    args: Vec<String>,
 }
 
 #[derive(Args)]
@@ -99,6 +136,15 @@ struct AppOptions {
     /// Cap on the app's linear memory (e.g. 64M, 1G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<u64>,
+    /// A host directory the app gets as a preopened directory named GUEST (default: HOST as
+    /// given), in RAM: packed into the image by `build`, handed over at boot by `run`
+    /// (repeatable; fds 3, 4, ... in order).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = files::parse_dir)]
+    dirs: Vec<DirSpec>,
+    /// CPU the app is compiled for, as LLVM names it (e.g. x86-64-v3, neoverse-n1, native);
+    /// the default is the architecture's portable baseline.
+    #[arg(long, value_name = "CPU")]
+    cpu: Option<String>,
 }
 
 #[derive(Args)]
@@ -115,6 +161,8 @@ struct BuildArgs {
     app_options: AppOptions,
     #[command(flatten)]
     compile_flags: CompileFlags,
+    #[command(flatten)]
+    listen: network::ListenOptions,
     /// Arguments for the app, baked into the image.
     #[arg(last = true)]
     args: Vec<String>,
@@ -129,6 +177,8 @@ struct RunArgs {
     app_options: AppOptions,
     #[command(flatten)]
     compile_flags: CompileFlags,
+    #[command(flatten)]
+    net: network::NetOptions,
     /// Show the kernel's log (and build steps).
     #[arg(long, short)]
     verbose: bool,
@@ -147,6 +197,12 @@ struct RunArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
+
+/// Memory of a machine `mewz run` starts when nothing asks for more (the profiles' `-m`).
+const DEFAULT_VM_MIB: u64 = 512;
+
+/// Images above this size get their own size added to the machine's memory.
+const LARGE_IMAGE: u64 = 8 << 20;
 
 /// Longest kernel command line `mewz run` passes (see `run_cmd`).
 const MAX_COMMAND_LINE: usize = 4000;
@@ -210,10 +266,16 @@ fn main() {
         }
         Err(e) => {
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+            let first = lines.next().unwrap_or("invalid arguments");
+            // "the following required arguments were not provided:" names them on the next line.
+            let what = match (first.ends_with(':'), lines.next()) {
+                (true, Some(next)) => format!("{first} {}", next.trim()),
+                _ => first.to_string(),
+            };
             eprintln!(
                 "mewz: {} (see 'mewz --help')",
-                first.trim_start_matches("error: ")
+                what.trim_start_matches("error: ")
             );
             exit(2)
         }
@@ -234,6 +296,7 @@ fn dispatch(cmd: Cmd) -> Result<u8> {
         Cmd::Run(a) => run_cmd(a),
         Cmd::Compile(a) => compile_cmd(a),
         Cmd::Cache(action) => cache::command(action),
+        Cmd::Package(a) => package_cmd(a),
     }
 }
 
@@ -272,6 +335,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
     if let Some(app) = &a.app {
         existing_file(app)?;
     }
+    files::check_dirs(&a.app_options.dirs)?;
     let config = AppConfig {
         name: a
             .app
@@ -282,6 +346,7 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
         env: a.app_options.env,
         memory: a.app_options.memory,
         args: a.args,
+        network: a.listen.tcplisten.iter().map(|l| l.kernel_word()).collect(),
     };
     let stem = a
         .app
@@ -293,48 +358,184 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
         (Some(stem), t) => PathBuf::from(format!("{stem}.{t}.img")),
         (None, t) => PathBuf::from(format!("kernel.{t}.img")),
     });
+    if a.app.is_none() && a.app_options.cpu.is_some() {
+        return Err(usage(
+            "--cpu is for an app; the kernel alone has none to compile",
+        ));
+    }
     build(
         a.target,
         a.app.as_deref(),
         &config,
+        &a.app_options.dirs,
         &output,
         &Progress { quiet: false },
-        a.compile_flags.how(),
+        &AppCompile {
+            cpu: a.app_options.cpu.as_deref(),
+            how: a.compile_flags.how(),
+        },
     )?;
     let size = std::fs::metadata(&output)?.len();
     println!("{} ({} KiB)", output.display(), size.div_ceil(1024));
     Ok(0)
 }
 
-/// Compiles (if there is an app) and links an image, or a native executable for `host`.
+/// Compiles (if there is an app) and links an image, or a native executable for `host`, with
+/// `dirs` packed into it.
+/// How `build` compiles the app: for which CPU, and with or without the cache (`--timings`).
+struct AppCompile<'a> {
+    cpu: Option<&'a str>,
+    how: app::CompileHow,
+}
+
 fn build(
     target: TargetName,
     app: Option<&Path>,
     config: &AppConfig,
+    dirs: &[DirSpec],
     output: &Path,
     progress: &Progress,
-    how: app::CompileHow,
+    compile: &AppCompile,
 ) -> Result<()> {
-    let Some(kernel) = target.unikernel() else {
-        let wasm = app.ok_or_else(|| usage("the hosted target needs an app"))?;
-        if !config.env.is_empty() || !config.args.is_empty() || config.memory.is_some() {
+    let kernel = target.unikernel();
+    if kernel.is_none() {
+        if app.is_none() {
+            return Err(usage("the hosted target needs an app"));
+        }
+        if !config.env.is_empty()
+            || !config.args.is_empty()
+            || config.memory.is_some()
+            || !config.network.is_empty()
+        {
             return Err(usage(
                 "a hosted executable takes its arguments and environment when it runs",
             ));
         }
-        return app::build_host_executable(wasm, output, progress, how);
-    };
+    }
     let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let files = if dirs.is_empty() {
+        None
+    } else {
+        let path = work.path().join("files.o");
+        let (machine, unaligned) = match target {
+            TargetName::X86_64 => (object::elf::EM_X86_64, false),
+            TargetName::Aarch64 => (object::elf::EM_AARCH64, false),
+            // A hosted executable maps no pages of its own: no alignment to pad for.
+            TargetName::Host if cfg!(target_arch = "aarch64") => (object::elf::EM_AARCH64, true),
+            TargetName::Host => (object::elf::EM_X86_64, true),
+        };
+        files::pack_object(dirs, machine, unaligned, &path, progress)?;
+        Some(path)
+    };
+    let options = mewz_compiler::CompileOptions {
+        target: app::compiler_target(target),
+        cpu: compile.cpu.map(str::to_string),
+        ..Default::default()
+    };
+    let Some(kernel) = kernel else {
+        let wasm = app.ok_or_else(|| usage("the hosted target needs an app"))?;
+        return app::build_host_executable(
+            wasm,
+            &options,
+            files.as_deref(),
+            output,
+            progress,
+            compile.how,
+        );
+    };
     let object = app
         .map(|wasm| {
-            let options = mewz_compiler::CompileOptions {
-                target: app::compiler_target(target),
-                ..Default::default()
-            };
-            app::compile(wasm, &options, &work.path().join("app.o"), progress, how)
+            app::compile(
+                wasm,
+                &options,
+                &work.path().join("app.o"),
+                progress,
+                compile.how,
+            )
         })
         .transpose()?;
-    image::link_image(target, kernel, object.as_ref(), config, output, progress)
+    // An app with sockets or preopened listeners says so in its image, for the runner.
+    let mut config = config.clone();
+    let imports = object.iter().flat_map(|o| o.imports.iter());
+    if network::uses_sockets(imports.map(|(_, symbol)| symbol.as_str()))
+        || !config.network.is_empty()
+    {
+        config.network.insert(0, network::NIC_WORD.into());
+    }
+    image::link_image(
+        target,
+        kernel,
+        object.as_ref(),
+        &config,
+        files.as_deref(),
+        output,
+        progress,
+    )
+}
+
+fn package_cmd(a: PackageArgs) -> Result<u8> {
+    existing_file(&a.app)?;
+    files::check_dirs(&a.app_options.dirs)?;
+    package::check_output(&a.output).map_err(usage)?;
+    package::check_tag(&a.tag).map_err(usage)?;
+    let mut targets: Vec<TargetName> = a.target.into_iter().collect();
+    for p in &a.platform {
+        targets.push(package::target_of_platform(p).map_err(usage)?);
+    }
+    if a.multi_arch {
+        targets = vec![TargetName::X86_64, TargetName::Aarch64];
+    }
+    targets.dedup();
+    if targets.contains(&TargetName::Host) {
+        return Err(usage(
+            "the host target is a Linux executable, not a unikernel: package x86_64 or aarch64",
+        ));
+    }
+    let name = a
+        .app
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let config = AppConfig {
+        name: name.clone(),
+        env: a.app_options.env,
+        memory: a.app_options.memory,
+        args: a.args.clone(),
+        network: Vec::new(),
+    };
+    let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let mut platforms = Vec::new();
+    for target in targets {
+        let image = work.path().join(format!("app.{target}.img"));
+        build(
+            target,
+            Some(&a.app),
+            &config,
+            &a.app_options.dirs,
+            &image,
+            &Progress { quiet: false },
+            &AppCompile {
+                cpu: a.app_options.cpu.as_deref(),
+                how: a.compile_flags.how(),
+            },
+        )?;
+        platforms.push(package::PlatformImage {
+            target,
+            image,
+            initrd: None,
+        });
+    }
+    package::write(
+        &package::Package {
+            platforms,
+            name: &name,
+            args: &a.args,
+            tag: &a.tag,
+        },
+        &a.output,
+    )?;
+    println!("{}", a.output.display());
+    Ok(0)
 }
 
 fn compile_cmd(a: CompileArgs) -> Result<u8> {
@@ -379,21 +580,34 @@ fn compile_cmd(a: CompileArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Which target an image was built for, from its header.
-fn image_target(image: &[u8]) -> Option<TargetName> {
+/// Which target an image was built for, from its first bytes (an image can be hundreds of
+/// MiB: only its header is read).
+fn image_target(head: &[u8]) -> Option<TargetName> {
     const ARM64_MAGIC_OFFSET: usize = 56;
-    if image.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(b"ARM\x64") {
+    const ELF_MACHINE_OFFSET: usize = 18;
+    const EM_X86_64: u16 = 62;
+    if head.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(b"ARM\x64") {
         return Some(TargetName::Aarch64);
     }
-    match object::File::parse(image).ok()?.architecture() {
-        object::Architecture::X86_64 => Some(TargetName::X86_64),
-        _ => None,
-    }
+    let machine = head.get(ELF_MACHINE_OFFSET..ELF_MACHINE_OFFSET + 2)?;
+    (head.starts_with(b"\x7fELF") && u16::from_le_bytes([machine[0], machine[1]]) == EM_X86_64)
+        .then_some(TargetName::X86_64)
+}
+
+/// The first `len` bytes of `path` (fewer if it is shorter).
+fn file_head(path: &Path, len: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(len);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(len as u64).read_to_end(&mut head))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(head)
 }
 
 fn run_cmd(a: RunArgs) -> Result<u8> {
     existing_file(&a.file)?;
-    let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    files::check_dirs(&a.app_options.dirs)?;
+    let bytes = file_head(&a.file, 4096)?;
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let progress = Progress { quiet: !a.verbose };
     // argv[0] is the file name, as wasmtime gives it.
@@ -405,20 +619,54 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     // Kernel options in the order given: for a repeated option the last one wins.
     let mut kernel_words = a.kernel_args.clone();
     kernel_words.extend(a.verbose.then(|| "mewz.verbose".to_string()));
+    // Directories given at run time reach the machine as a boot module, replacing those baked
+    // into an image.
+    let archive = if a.app_options.dirs.is_empty() {
+        None
+    } else {
+        let path = work.path().join("files.pack");
+        files::pack(&a.app_options.dirs, &path, &progress)?;
+        Some(path)
+    };
     let (target, image) = if bytes.starts_with(b"\0asm") {
         let target = a.target.unwrap_or_else(targets::default_target);
+        if let Some(kernel) = target.unikernel() {
+            // A module whose own minimum memory cannot fit the machine stops here, not at boot.
+            let vm_memory = a.vm_memory.clone().or_else(|| {
+                a.app_options
+                    .memory
+                    .map(|m| format!("{}M", (m >> 20) + 256))
+            });
+            let machine = footprint::machine_bytes(vm_memory.as_deref(), &kernel.profile()?);
+            let wasm =
+                std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+            if let Err(too_small) = footprint::check_before_boot(&wasm, machine) {
+                eprintln!(
+                    "mewz: {too_small}; {}",
+                    footprint::hint_before_boot(&too_small)
+                );
+                return Ok(ExitCode::OUT_OF_MEMORY.0);
+            }
+        }
         if target == TargetName::Host {
+            network::check_hosted(&a.net)?;
+            kernel_words.extend(a.net.listen.tcplisten.iter().map(|l| l.kernel_word()));
             let exe = work.path().join("app");
             build(
                 target,
                 Some(&a.file),
                 &AppConfig::default(),
+                &[],
                 &exe,
                 &progress,
-                a.compile_flags.how(),
+                &AppCompile {
+                    cpu: a.app_options.cpu.as_deref(),
+                    how: a.compile_flags.how(),
+                },
             )?;
             let mut words = kernel_words;
             words.extend(a.app_options.memory.map(|m| format!("mewz.memory={m}")));
+            words.extend(archive.map(|p| format!("mewz.files={}", p.display())));
             return app::run_host_executable(&exe, &name, &a.args, &a.app_options.env, &words);
         }
         let image = work.path().join("app.img");
@@ -426,16 +674,29 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             name: name.clone(),
             ..Default::default()
         };
+        // Bad or busy ports fail now, not after a compile.
+        network::plan(&a.net, false, "")?;
+        let compile = AppCompile {
+            cpu: a.app_options.cpu.as_deref(),
+            how: a.compile_flags.how(),
+        };
         build(
             target,
             Some(&a.file),
             &config,
+            &[],
             &image,
             &progress,
-            a.compile_flags.how(),
+            &compile,
         )?;
         (target, image)
     } else {
+        if a.app_options.cpu.is_some() {
+            return Err(usage(format!(
+                "{} is an image, compiled already: --cpu is for a .wasm app",
+                a.file.display()
+            )));
+        }
         let found = image_target(&bytes).ok_or_else(|| {
             usage(format!(
                 "{}: neither a .wasm app nor a mewz image",
@@ -453,11 +714,14 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
     };
     let kernel = target.unikernel().expect("images are unikernels");
     let profile = kernel.profile()?;
+    let net = network::plan(&a.net, network::image_wants_nic(&image)?, &profile.qemu.nic)?;
+    kernel_words.extend(net.kernel_words);
     let runtime = AppConfig {
         name: String::new(),
         env: a.app_options.env,
         memory: a.app_options.memory,
         args: a.args,
+        network: Vec::new(),
     };
     let command_line = kernel_words
         .iter()
@@ -473,39 +737,52 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             command_line.len()
         )));
     }
-    // The app's linear memory comes out of the kernel heap: give the machine room for it.
-    let vm_memory = a.vm_memory.clone().or_else(|| {
-        a.app_options
-            .memory
-            .map(|m| format!("{}M", (m >> 20) + 256))
-    });
+    // The app's linear memory comes out of the kernel heap: give the machine room for it, and
+    // for a large image (its baked directories sit in guest RAM too). A `--vm-memory` that is
+    // not a size goes to QEMU as given, which says what is wrong with it.
+    let mut base_mib = match &a.vm_memory {
+        Some(m) => parse_size(m).ok().map(|b| b.div_ceil(1 << 20)),
+        None => Some(
+            a.app_options
+                .memory
+                .map_or(DEFAULT_VM_MIB, |m| (m >> 20) + 256),
+        ),
+    };
+    let image_bytes = std::fs::metadata(&image)?.len();
+    if let Some(base) = &mut base_mib
+        && image_bytes > LARGE_IMAGE
+    {
+        *base += image_bytes.div_ceil(1 << 20);
+    }
+    let plan = boot_files::plan(&profile, &image, archive.as_deref(), base_mib, work.path())?;
+    let command_line = match &plan.kernel_word {
+        Some(word) if command_line.is_empty() => word.clone(),
+        Some(word) => format!("{word} {command_line}"),
+        None => command_line,
+    };
+    let machine_memory = match (plan.memory_mib, &a.vm_memory) {
+        (Some(mib), _) => Some(format!("{mib}M")),
+        (None, given) => given.clone(),
+    };
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
-        image: &image,
+        image: &plan.image,
         command_line: &command_line,
-        machine_memory: vm_memory.as_deref(),
+        initrd: plan.initrd.as_deref(),
+        extra_args: &plan.qemu_args,
+        machine_memory: machine_memory.as_deref(),
+        network: &net.qemu_args,
         timeout: Duration::from_secs(a.timeout),
+        verbose: a.verbose,
     })?;
-    if outcome.interrupted {
-        eprintln!("mewz: interrupted");
-        return Ok(130);
-    }
-    if outcome.timed_out {
+    if outcome.code == ExitCode::OUT_OF_MEMORY && outcome.signal.is_none() && !outcome.timed_out {
+        let machine = footprint::machine_bytes(machine_memory.as_deref(), &profile);
         eprintln!(
-            "mewz: the machine did not stop within {} s; stopped it",
-            a.timeout
-        );
-    } else if outcome.code == ExitCode::NO_STATUS {
-        eprintln!("mewz: the machine stopped without an exit status (reset or QEMU error)");
-    }
-    if a.verbose {
-        eprintln!(
-            "mewz: exit status {} after {:.3} s",
-            outcome.code.0,
-            outcome.elapsed.as_secs_f64()
+            "mewz: {}",
+            footprint::hint_after_exit(&outcome.notes, machine)
         );
     }
-    Ok(outcome.code.0)
+    Ok(outcome.report(a.timeout, a.verbose))
 }
 
 #[cfg(test)]
@@ -537,5 +814,12 @@ mod tests {
         arm[56..60].copy_from_slice(b"ARM\x64");
         assert_eq!(image_target(&arm), Some(TargetName::Aarch64));
         assert_eq!(image_target(b"not an image"), None);
+        let mut elf = vec![0u8; 64];
+        elf[..4].copy_from_slice(b"\x7fELF");
+        elf[18] = 62;
+        assert_eq!(image_target(&elf), Some(TargetName::X86_64));
+        elf[18] = 183;
+        assert_eq!(image_target(&elf), None, "an aarch64 ELF is no mewz image");
+        assert_eq!(image_target(&elf[..10]), None);
     }
 }

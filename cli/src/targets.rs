@@ -107,6 +107,13 @@ pub struct Profile {
 pub struct QemuProfile {
     pub binary: String,
     pub args: Vec<String>,
+    /// Physical address where the machine's RAM starts.
+    pub ram_base: u64,
+    /// Guest RAM up to this size (MiB) lies in one piece from `ram_base`, so that a second
+    /// memory node (see `boot_files`) follows the first without a gap.
+    pub contiguous_ram_mib: u64,
+    /// The NIC device, given `,netdev=ID` when the machine gets a network.
+    pub nic: String,
 }
 
 /// A bare-metal target: its profile, linker script and kernel archive.

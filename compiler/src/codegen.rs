@@ -6,7 +6,7 @@ use crate::module_info::ModuleInfo;
 use crate::observe::{Observer, emit_object, run_passes};
 use crate::profile::{CompileProgress, PartitionProfile, Profile, Stage};
 use crate::translate::{
-    FunctionTranslator, settle_loads, settle_loads_in_place, strip_base_copies,
+    FunctionTranslator, keep_loads_whole, settle_loads, settle_loads_in_place, strip_base_copies,
 };
 use crate::{CompileOptions, Target};
 use inkwell::OptimizationLevel;
@@ -444,6 +444,9 @@ fn compile_partition(
     let clock = observer.clock();
     strip_base_copies(module);
     observer.own_step("mewz: strip base copies", clock);
+    let clock = observer.clock();
+    keep_loads_whole(module).map_err(CompileError::Backend)?;
+    observer.own_step("mewz: keep loads whole", clock);
     observer.end();
     timings.push((Stage::Optimize.name(), started.elapsed()));
     // Huge functions get the fast back end in any module (see HUGE_FUNCTION_BYTES).

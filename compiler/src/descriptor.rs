@@ -2,7 +2,7 @@
 //! trampolines, and the `__mewz_module` descriptor (layout: `mewz_abi::module`).
 
 use crate::ImportLinkage;
-use crate::env::{Callee, Env, add_function_attribute, function_type, llvm_type};
+use crate::env::{Callee, Env, add_function_attribute, function_type, llvm_type, v128_type};
 use crate::error::CompileError;
 use crate::module_info::{ConstExpr, ExportKindIndex, FuncType, ImportKind, SegmentMode};
 use inkwell::builder::Builder;
@@ -13,7 +13,7 @@ use inkwell::{AddressSpace, IntPredicate};
 use mewz_abi::TrapCode;
 use mewz_abi::memory::memory_descriptor_offsets;
 use mewz_abi::module::{
-    ABI_VERSION, EXPORT_INDIRECT, ExportKind, ValType, table_descriptor_offsets,
+    ABI_VERSION, EXPORT_INDIRECT, ExportKind, ValType, array_call_slots, table_descriptor_offsets,
 };
 use mewz_abi::symbols;
 
@@ -90,6 +90,13 @@ impl<'ctx> AbiTypes<'ctx> {
             exported_function: ctx.struct_type(&[signature.into(), ptr.into(), ptr.into()], false),
         }
     }
+}
+
+fn set_alignment(v: BasicValueEnum<'_>, bytes: u32) -> Result<()> {
+    inkwell::values::BasicValue::as_instruction_value(&v)
+        .ok_or_else(|| CompileError::Backend("load is not an instruction".into()))?
+        .set_alignment(bytes)
+        .map_err(|e| CompileError::Backend(e.to_string()))
 }
 
 struct Emitter<'e, 'ctx, 'a> {
@@ -432,7 +439,8 @@ impl<'e, 'ctx, 'a> Emitter<'e, 'ctx, 'a> {
         Ok(wrapper.as_global_value().as_pointer_value())
     }
 
-    /// `extern "C" fn(args: *const u64, results: *mut u64)` calling `function`.
+    /// `extern "C" fn(args: *const u64, results: *mut u64)` calling `function` (slots:
+    /// `mewz_abi::module::ArrayCall`).
     fn trampoline(&self, function: u32) -> Result<FunctionValue<'ctx>> {
         let env = self.env;
         let ctx = env.ctx;
@@ -449,8 +457,17 @@ impl<'e, 'ctx, 'a> Emitter<'e, 'ctx, 'a> {
         let args_ptr = f.get_nth_param(0).expect("param").into_pointer_value();
         let results_ptr = f.get_nth_param(1).expect("param").into_pointer_value();
         let mut args = Vec::new();
-        for (i, t) in ty.params.iter().enumerate() {
-            let slot = self.gep(&b, i64t, args_ptr, i64t.const_int(i as u64, false))?;
+        let mut next_slot = 0u64;
+        for t in &ty.params {
+            let slot = self.gep(&b, i64t, args_ptr, i64t.const_int(next_slot, false))?;
+            next_slot += array_call_slots(*t) as u64;
+            if *t == ValType::V128 {
+                // Two slots, read as one 16-byte value (8-aligned).
+                let v = b.build_load(v128_type(ctx), slot, "")?;
+                set_alignment(v, 8)?;
+                args.push(v.into());
+                continue;
+            }
             let raw = b.build_load(i64t, slot, "")?.into_int_value();
             let v: BasicValueEnum<'ctx> = match t {
                 ValType::I32 => b.build_int_truncate(raw, i32t, "")?.into(),
@@ -461,6 +478,7 @@ impl<'e, 'ctx, 'a> Emitter<'e, 'ctx, 'a> {
                 }
                 ValType::F64 => b.build_bit_cast(raw, ctx.f64_type(), "")?,
                 ValType::FuncRef | ValType::ExternRef => b.build_int_to_ptr(raw, ptr, "")?.into(),
+                ValType::V128 => unreachable!("read above"),
             };
             args.push(v.into());
         }
@@ -478,7 +496,17 @@ impl<'e, 'ctx, 'a> Emitter<'e, 'ctx, 'a> {
                 }
             }
         }
-        for (i, (v, t)) in results.iter().zip(&ty.results).enumerate() {
+        let mut next_slot = 0u64;
+        for (v, t) in results.iter().zip(&ty.results) {
+            let slot = self.gep(&b, i64t, results_ptr, i64t.const_int(next_slot, false))?;
+            next_slot += array_call_slots(*t) as u64;
+            if *t == ValType::V128 {
+                let store = b.build_store(slot, *v)?;
+                store
+                    .set_alignment(8)
+                    .map_err(|e| CompileError::Backend(e.to_string()))?;
+                continue;
+            }
             let raw: IntValue<'ctx> = match t {
                 ValType::I32 => b.build_int_z_extend(v.into_int_value(), i64t, "")?,
                 ValType::I64 => v.into_int_value(),
@@ -490,8 +518,8 @@ impl<'e, 'ctx, 'a> Emitter<'e, 'ctx, 'a> {
                 ValType::FuncRef | ValType::ExternRef => {
                     b.build_ptr_to_int(v.into_pointer_value(), i64t, "")?
                 }
+                ValType::V128 => unreachable!("stored above"),
             };
-            let slot = self.gep(&b, i64t, results_ptr, i64t.const_int(i as u64, false))?;
             b.build_store(slot, raw)?;
         }
         b.build_return(None)?;

@@ -10,7 +10,7 @@ use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::builder::Builder;
 use inkwell::context::Context;
 use inkwell::module::{Linkage, Module};
-use inkwell::types::{BasicType, BasicTypeEnum, FunctionType, StructType};
+use inkwell::types::{BasicType, BasicTypeEnum, FunctionType, StructType, VectorType};
 use inkwell::values::{BasicValueEnum, FunctionValue, GlobalValue, PointerValue};
 use mewz_abi::module::ValType;
 use mewz_abi::symbols;
@@ -94,8 +94,16 @@ pub fn llvm_type<'ctx>(ctx: &'ctx Context, t: ValType) -> BasicTypeEnum<'ctx> {
         ValType::I64 => ctx.i64_type().into(),
         ValType::F32 => ctx.f32_type().into(),
         ValType::F64 => ctx.f64_type().into(),
+        ValType::V128 => v128_type(ctx).into(),
         ValType::FuncRef | ValType::ExternRef => ctx.ptr_type(AddressSpace::default()).into(),
     }
+}
+
+/// The one LLVM type of a `v128` value wherever it is stored or passed (operand stack, locals,
+/// globals, calls): `<4 x i32>`. Each operator views it in its own lane shape through a
+/// bitcast, which costs no instruction.
+pub fn v128_type(ctx: &Context) -> VectorType<'_> {
+    ctx.i32_type().vec_type(4)
 }
 
 /// Native signature of a wasm function type: C calling convention, one result returned
@@ -270,12 +278,8 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
                     let ty = &info.types[ty as usize];
                     match self.opts.import_linkage {
                         ImportLinkage::Symbols => {
-                            let name = format!(
-                                "{}{}{}",
-                                import.module,
-                                symbols::IMPORT_SEPARATOR,
-                                import.field
-                            );
+                            let name =
+                                crate::import_symbol(import.module, import.field, ty.params.len());
                             let f = match self.module.get_function(&name) {
                                 Some(f) => f,
                                 None => {
@@ -417,6 +421,18 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
                     _ => self.ptr_type().const_null().into(),
                 };
                 (self.ptr_type().into(), v)
+            } else if global.ty == ValType::V128 {
+                // 16 bytes, 16-aligned (`mewz_abi::module::Export::address`).
+                let bits = match init {
+                    ConstExpr::V128(v) => v,
+                    _ => 0,
+                };
+                let i128t = self.ctx.i128_type();
+                let words = [bits as u64, (bits >> 64) as u64];
+                (
+                    i128t.into(),
+                    i128t.const_int_arbitrary_precision(&words).into(),
+                )
             } else {
                 let bits = match init {
                     ConstExpr::I32(v) => v as u32 as u64,
@@ -429,7 +445,7 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
             };
             let g = self.private_global(ty, &format!("global{index}"));
             g.set_initializer(&value);
-            g.set_alignment(8);
+            g.set_alignment(if global.ty == ValType::V128 { 16 } else { 8 });
             let set_at_instantiation = matches!(init, ConstExpr::GlobalGet(_));
             if !global.mutable && !set_at_instantiation {
                 g.set_constant(true);

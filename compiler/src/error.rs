@@ -6,7 +6,7 @@ use core::fmt;
 pub enum CompileError {
     /// The module is malformed or does not validate.
     Invalid { offset: usize, message: String },
-    /// The module uses a feature mewz does not support (SIMD, threads, ...).
+    /// The module uses a feature mewz does not support (relaxed SIMD, threads, ...).
     Unsupported { offset: usize, feature: String },
     /// LLVM or the target rejected something (a bug, or an unusable `--cpu`).
     Backend(String),

@@ -1,4 +1,4 @@
-//! mewz-compiler: WebAssembly (2.0, without SIMD) to native ELF relocatable objects.
+//! mewz-compiler: WebAssembly 2.0 (fixed-width SIMD included) to native ELF relocatable objects.
 //!
 //! wasmparser validates and parses; [`translate`] turns each function body into LLVM IR through
 //! the [`env`] (which alone knows where memories, tables, globals and the runtime entry points
@@ -85,6 +85,20 @@ pub struct ImportInfo {
     pub module: String,
     pub field: String,
     pub kind: ExportKind,
+    /// The symbol a function import links against (see [`import_symbol`]); for other kinds,
+    /// `module.field`.
+    pub symbol: String,
+}
+
+/// The undefined symbol of a function import `module.field` with `params` parameters: the
+/// ABI's `module.field`, or its own symbol for a name with two signatures
+/// (`mewz_abi::symbols::OVERLOADED_IMPORTS`).
+pub fn import_symbol(module: &str, field: &str, params: usize) -> String {
+    use mewz_abi::symbols;
+    match symbols::overloaded_import(module, field, params) {
+        Some(symbol) => symbol.to_string(),
+        None => format!("{module}{}{field}", symbols::IMPORT_SEPARATOR),
+    }
 }
 
 /// One export of the module.
@@ -115,7 +129,7 @@ pub struct CompiledModule {
     pub profile: Option<Profile>,
 }
 
-/// Validates a module (Wasm 2.0 without SIMD) and lists its imports and exports.
+/// Validates a module (Wasm 2.0) and lists its imports and exports.
 pub fn validate(wasm: &[u8]) -> Result<ModuleSummary, CompileError> {
     module_info::validate(wasm)?;
     let info = module_info::ModuleInfo::parse(wasm)?;
@@ -136,6 +150,12 @@ fn summary(info: &module_info::ModuleInfo<'_>) -> ModuleSummary {
                     ImportKind::Table => ExportKind::Table,
                     ImportKind::Memory => ExportKind::Memory,
                     ImportKind::Global => ExportKind::Global,
+                },
+                symbol: match i.kind {
+                    ImportKind::Func(ty) => {
+                        import_symbol(i.module, i.field, info.types[ty as usize].params.len())
+                    }
+                    _ => import_symbol(i.module, i.field, usize::MAX),
                 },
             })
             .collect(),

@@ -97,7 +97,7 @@ for t in "${targets[@]}"; do
   boot "$t" "$image" "mewz.memory=256K -- grow" ""
   expect "$t mewz.memory caps memory.grow" 0 "grow 3 -> 4294967295|size 2" ""
   boot "$t" "$image" "mewz.memory=64K -- hello" ""
-  expect "$t mewz.memory below the minimum" 250 "" "cannot start the app|mewz.memory allows 64 KiB"
+  expect "$t mewz.memory below the minimum" 253 "" "cannot start the app|mewz.memory allows 64 KiB"
   boot "$t" "$image" "-- oob" ""
   expect "$t out-of-bounds fault" 134 "reading past the end" "wasm trap: out of bounds memory access"
   boot "$t" "$image" "-- trap" ""

@@ -2,7 +2,7 @@
 
 use crate::cmdline::CommandLine;
 use crate::platform::{self, Platform};
-use crate::{app, console, heap, klog, kprintln, selftest};
+use crate::{app, console, heap, klog, kprintln, selftest, virtio};
 use mewz_abi::ExitCode;
 
 /// Version printed in the boot banner.
@@ -29,6 +29,9 @@ pub fn main(p: &'static dyn Platform) -> ! {
         p.free_memory().iter().filter(|r| r.len >= 4096).count()
     );
     p.init_devices();
+    virtio::discover(p);
+    console::init(p);
+    crate::net::virtio_net::start(p, &cmdline.plain);
     let init_ns = p.monotonic_ns().saturating_sub(boot_start_ns);
     klog!("kernel init took {} us", init_ns / 1000);
 
@@ -38,12 +41,14 @@ pub fn main(p: &'static dyn Platform) -> ! {
         (None, Ok(None)) => selftest::run("all"),
         (None, Err(e)) => {
             kprintln!("mewz: cannot start the app: {e}");
-            ExitCode::KERNEL_PANIC.0
+            ExitCode::APP_NOT_STARTED.0
         }
     };
+    crate::footprint::log_report();
     klog!("exit {}", code);
     if code != 0 {
         kprintln!("mewz: exiting with status {}", code);
     }
+    console::flush(p);
     p.exit(code)
 }

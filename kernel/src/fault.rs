@@ -1,6 +1,8 @@
 //! Where CPU exceptions end up: a wasm trap if the fault is the app's, a kernel fault otherwise.
 
+use crate::demand;
 use crate::kprintln;
+use crate::platform::MapError;
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use mewz_abi::{ExitCode, TrapCode};
@@ -42,7 +44,35 @@ pub fn classify(addr: usize) -> Option<TrapCode> {
 
 /// Ends the app with a wasm trap (by default `wasm trap: <name>` and exit status 134).
 pub fn wasm_trap(code: TrapCode) -> ! {
+    crate::footprint::log_report();
     crate::platform::platform().wasm_trap(code)
+}
+
+/// Called by the arch exception handler for an access to a page that is not mapped (not for
+/// a permission fault). Inside a range backed on touch ([`crate::demand`]) it maps a zeroed
+/// page there and returns `true`: the access is to be retried. Ends the app with
+/// `out of memory` when no RAM is left for the page. `false`: not such a range.
+pub fn map_on_touch(addr: usize) -> bool {
+    let Some(what) = demand::find(addr) else {
+        return false;
+    };
+    let p = crate::platform::platform();
+    let page = addr & !(p.page_size() - 1);
+    match p.map_zeroed(page, p.page_size()) {
+        Ok(()) => {
+            demand::note_touched(what);
+            true
+        }
+        Err(MapError::OutOfMemory) => crate::footprint::out_of_memory(what),
+        Err(e) => {
+            kprintln!(
+                "kernel fault: cannot map {page:#x} of {}: {e}",
+                what.owner()
+            );
+            crate::console::flush(p);
+            p.exit(ExitCode::CPU_EXCEPTION.0)
+        }
+    }
 }
 
 /// Called by the arch exception handler. `report` prints the architecture's register dump; it
@@ -53,7 +83,9 @@ pub fn cpu_exception(fault_addr: Option<usize>, report: &dyn fmt::Display) -> ! 
     }
     kprintln!("{report}");
     kprintln!("kernel fault: unhandled cpu exception");
-    crate::platform::platform().exit(ExitCode::CPU_EXCEPTION.0)
+    let p = crate::platform::platform();
+    crate::console::flush(p);
+    p.exit(ExitCode::CPU_EXCEPTION.0)
 }
 
 #[cfg(test)]

@@ -12,11 +12,18 @@ pub mod app;
 pub mod boot;
 pub mod cmdline;
 pub mod console;
+pub mod demand;
 pub mod fault;
+pub mod footprint;
+pub mod frames;
+pub mod fs;
 pub mod heap;
+pub mod net;
 pub mod platform;
 pub mod selftest;
 pub mod time;
+pub mod touch_buffer;
+pub mod virtio;
 pub mod wasi;
 
 #[cfg(target_os = "none")]

@@ -13,7 +13,10 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         crate::kprintln!("kernel panic: {}", info);
     }
     match crate::platform::try_platform() {
-        Some(p) => p.exit(ExitCode::KERNEL_PANIC.0),
+        Some(p) => {
+            crate::console::flush(p);
+            p.exit(ExitCode::KERNEL_PANIC.0)
+        }
         None => loop {
             core::hint::spin_loop();
         },

@@ -1,8 +1,10 @@
 //! The platform interface: everything the kernel needs from the machine it runs on.
 //!
-//! Six groups, kept deliberately small: console, memory, time, interrupts, devices, power.
+//! Seven groups, kept deliberately small: console, memory, time, interrupts, devices, virtio
+//! devices, power.
 //! Each architecture implements it once, as a `static`, and passes it to [`crate::boot::main`].
 
+use alloc::vec::Vec;
 use core::fmt;
 use spin::Once;
 
@@ -46,6 +48,12 @@ pub trait Platform: Sync {
     fn name(&self) -> &'static str;
     /// The command line the boot loader passed (PVH cmdline, `/chosen/bootargs`, argv).
     fn command_line(&self) -> &str;
+    /// The bytes the boot loader passed beside the kernel, if any: QEMU's `-initrd` (a PVH
+    /// module on x86_64, `/chosen/linux,initrd-*` on aarch64), a mapped file on the hosted
+    /// platform. Their memory is never given to the heap and lives as long as the kernel.
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        None
+    }
 
     // --- console --------------------------------------------------------------------------
     /// Writes bytes to one of the console's two streams, blocking until they are sent.
@@ -55,8 +63,12 @@ pub trait Platform: Sync {
     /// Reads whatever console input is available, without blocking; returns the count read.
     fn console_read(&self, buf: &mut [u8]) -> usize;
     /// Whether console input has ended for good (the hosted platform's stdin at end of file).
-    /// A serial line never ends: there, end of file is an in-band EOT byte (see `wasi::stdin`).
     fn console_input_ended(&self) -> bool {
+        false
+    }
+    /// Whether console input can end at all. A serial line cannot: there, end of file is an
+    /// in-band EOT byte (see `wasi::stdin`).
+    fn console_input_can_end(&self) -> bool {
         false
     }
 
@@ -68,10 +80,27 @@ pub trait Platform: Sync {
     fn page_size(&self) -> usize {
         4096
     }
+    /// Total RAM of the machine, as its memory map reports it (0: unknown, a hosted process).
+    fn ram_bytes(&self) -> usize {
+        0
+    }
     /// Maps fresh zeroed read-write, non-executable pages at `[virt, virt + len)`.
     /// `virt` and `len` are page aligned; the range is inside a region reserved with
-    /// [`Platform::reserve`]. Pages come from the kernel heap.
+    /// [`Platform::reserve`]. Pages come from [`crate::frames`], never from its reserve.
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError>;
+    /// Commits `[virt, virt + len)` of a reservation (page aligned) to the app. The unikernels
+    /// do nothing here: the kernel backs its pages when touched ([`crate::demand`]). A hosted
+    /// process makes the range accessible, and its own kernel backs pages on touch.
+    fn commit(&self, virt: usize, len: usize) -> Result<(), MapError> {
+        let _ = (virt, len);
+        Ok(())
+    }
+    /// Bytes of new pages the machine could back now ([`crate::frames`]), which bounds
+    /// `memory.grow` (see [`crate::footprint`]); `None` when the platform cannot tell and
+    /// [`Platform::commit`] fails instead.
+    fn backable_bytes(&self) -> Option<usize> {
+        Some(crate::frames::available_bytes())
+    }
     /// Unmaps pages mapped by [`Platform::map_zeroed`] and frees their memory.
     fn unmap(&self, virt: usize, len: usize);
     /// Reserves `len` bytes of virtual address space (nothing mapped, every access faults) and
@@ -101,9 +130,44 @@ pub trait Platform: Sync {
     /// Fills `buf` with random bytes from a hardware source; `false` if there is none.
     fn random_bytes(&self, buf: &mut [u8]) -> bool;
 
+    // --- network --------------------------------------------------------------------------
+    /// The platform's own sockets, for a platform that has them (the hosted platform: the
+    /// host's). `None` (the unikernels): the kernel runs its own stack over the NIC it finds.
+    fn host_sockets(&self) -> Option<crate::net::BoxedStack> {
+        None
+    }
+
+    // --- virtio devices (see `crate::virtio`) -----------------------------------------------
+    /// Hands over the virtio devices [`Platform::init_devices`] found (x86_64: virtio-pci on
+    /// the PCI bus; aarch64: the device tree's virtio-mmio nodes), each with its interrupt
+    /// routed so that it wakes [`Platform::wait_for_interrupt`]. The first call takes them all.
+    fn take_virtio_devices(&self) -> Vec<crate::virtio::FoundDevice> {
+        Vec::new()
+    }
+    /// The address a device uses for `[virt, virt + len)` of kernel memory, if that range is
+    /// mapped and physically contiguous (the heap and the kernel image are).
+    fn dma_address(&self, _virt: usize, _len: usize) -> Option<u64> {
+        None
+    }
+    /// Maps `len` bytes of device registers at physical address `phys` (uncached) and returns
+    /// their virtual address.
+    fn map_device_memory(&self, _phys: u64, _len: usize) -> Result<usize, MapError> {
+        Err(MapError::InvalidRange)
+    }
+    /// Lets a device's interrupt through again once its driver has looked at the device. A
+    /// platform may mask a line from when it fires until then, so that a level-triggered
+    /// device nobody services cannot keep waking the CPU.
+    fn unmask_device_interrupt(&self, _line: u32) {}
+
     // --- power ----------------------------------------------------------------------------
     /// Stops the machine; the runner sees `code` as the exit status.
     fn exit(&self, code: u8) -> !;
+    /// Leaves the runner a note for the exit that follows (`KEY=VALUE`, see
+    /// `mewz_abi::exit::NOTE_PREFIX`) on the channel that carries the exit status, if the
+    /// machine has one besides the console.
+    fn exit_note(&self, note: fmt::Arguments<'_>) {
+        let _ = note;
+    }
 
     // --- the app ----------------------------------------------------------------------------
     /// Calls `entry(arg)` with the stack pointer at `stack_top` (16-byte aligned), returning
@@ -116,6 +180,7 @@ pub trait Platform: Sync {
             Stream::Err,
             format_args!("wasm trap: {}\n", code.spec_name()),
         );
+        crate::console::flush(crate::platform::platform());
         self.exit(mewz_abi::ExitCode::WASM_TRAP.0)
     }
 

@@ -1,5 +1,6 @@
 //! Boot-time self checks, chosen with `mewz.selftest=NAME` on the command line
-//! (`fault`, `panic` and `hang` test the failure paths; `none` boots and stops).
+//! (`fault`, `panic` and `hang` test the failure paths; `none` boots and stops; `virtio` needs
+//! a virtio entropy device, so `all` leaves it out).
 //!
 //! They run on the real machine (QEMU) and are what the integration tests assert on: each
 //! prints `selftest NAME: ok ...` or `selftest NAME: FAILED ...` and the kernel exits with 0 or 1.
@@ -19,7 +20,13 @@ pub fn run(name: &str) -> u8 {
         ("timer", timer),
         ("clock", clock),
         ("random", random),
+        ("touch", touch),
     ];
+    // Checks that need a device the machine may not have: only run when named.
+    let on_request: &[(&str, Check)] = &[(
+        "virtio",
+        crate::virtio::selftest::entropy_interrupt_wakes_the_cpu,
+    )];
     match name {
         "fault" => {
             kprintln!("selftest fault: touching an unmapped address");
@@ -37,6 +44,7 @@ pub fn run(name: &str) -> u8 {
     let selected: Vec<_> = checks
         .iter()
         .filter(|(n, _)| name == "all" || *n == name)
+        .chain(on_request.iter().filter(|(n, _)| *n == name))
         .collect();
     if selected.is_empty() {
         kprintln!("selftest {name}: unknown check");
@@ -151,6 +159,50 @@ fn random() -> Result<(), &'static str> {
     }
     if a == b || a == [0; 32] {
         return Err("random source repeats itself");
+    }
+    Ok(())
+}
+
+/// A 4 MiB buffer backed on touch: only the pages written take frames, they read back, and
+/// dropping the buffer gives them back.
+fn touch() -> Result<(), &'static str> {
+    use crate::frames;
+    const LEN: usize = 4 << 20;
+    const STRIDE: usize = 64 << 10;
+    let frames_before = frames::in_use();
+    let mut buffer = crate::touch_buffer::TouchBuffer::new(platform(), LEN)
+        .map_err(|_| "cannot reserve a buffer")?;
+    if frames::in_use() != frames_before {
+        return Err("frames taken before the buffer was touched");
+    }
+    for (i, at) in (0..LEN).step_by(STRIDE).enumerate() {
+        if buffer[at] != 0 {
+            return Err("a fresh page is not zero");
+        }
+        buffer[at + 8] = i as u8 + 1;
+    }
+    let touched = LEN / STRIDE;
+    let taken = frames::in_use() - frames_before;
+    // Each touched page, and the few page tables that map them.
+    if !(touched..=touched + 8).contains(&taken) {
+        kprintln!("selftest touch: {touched} pages touched took {taken} frames");
+        return Err("frames taken do not match the pages touched");
+    }
+    if (0..LEN)
+        .step_by(STRIDE)
+        .enumerate()
+        .any(|(i, at)| buffer[at + 8] != i as u8 + 1 || buffer[at + 9] != 0)
+    {
+        return Err("a touched page lost its contents");
+    }
+    drop(buffer);
+    let kept = frames::in_use() - frames_before;
+    kprintln!(
+        "selftest touch: {} KiB buffer, {touched} pages touched took {taken} frames, {kept} kept for page tables after it was dropped",
+        LEN >> 10
+    );
+    if kept > taken - touched {
+        return Err("dropping the buffer did not give its pages back");
     }
     Ok(())
 }

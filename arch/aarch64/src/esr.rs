@@ -59,6 +59,12 @@ pub fn is_abort(ec: u8) -> bool {
     )
 }
 
+/// True for an abort on an address with no valid translation (a page not mapped), as opposed
+/// to a permission, access-flag or alignment fault on a mapped one.
+pub fn is_translation_fault(esr: u64) -> bool {
+    is_abort(exception_class(esr)) && matches!(iss(esr) & 0x3f, 0x04..=0x07)
+}
+
 /// Name of an abort's fault status code (ISS bits [5:0], DFSC/IFSC).
 pub fn fault_status_name(fsc: u8) -> &'static str {
     match fsc {
@@ -116,6 +122,17 @@ mod tests {
         assert!(text.contains("data abort from the same EL"), "{text}");
         assert!(text.contains("translation fault (level 3)"), "{text}");
         assert!(text.contains("on a write"), "{text}");
+        assert!(is_translation_fault(esr));
+    }
+
+    #[test]
+    fn only_aborts_on_unmapped_pages_are_translation_faults() {
+        let read_level1 = 0x9600_0005;
+        assert!(is_translation_fault(read_level1));
+        let write_permission = 0x9600_004f;
+        assert!(!is_translation_fault(write_permission));
+        let brk_with_a_translation_like_iss = (0x3c << 26) | 0x07;
+        assert!(!is_translation_fault(brk_with_a_translation_like_iss));
     }
 
     #[test]

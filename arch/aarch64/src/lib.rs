@@ -13,11 +13,13 @@
 extern crate alloc;
 
 pub mod counter;
+pub mod dtb_extent;
 pub mod esr;
 pub mod image_header;
 pub mod machine;
 pub mod memory_map;
 pub mod mmu;
+pub mod pcie_host;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod bare;

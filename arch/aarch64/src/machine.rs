@@ -86,6 +86,10 @@ pub struct Machine<'a> {
     pub timer: Option<TimerInterrupts>,
     pub rtc: Option<Range>,
     pub psci: Option<PsciConduit>,
+    /// The packed directories: where `mewz.files-at=ADDR,LEN` in the boot arguments says (RAM
+    /// of their own that `mewz run` maps), else the initrd the boot loader placed
+    /// (`/chosen/linux,initrd-start` and `-end`).
+    pub boot_module: Option<Range>,
 }
 
 fn is_compatible(node: &FdtNode<'_, '_>, with: &[&str]) -> bool {
@@ -128,6 +132,16 @@ fn interrupts<'a>(node: &FdtNode<'_, 'a>) -> impl Iterator<Item = Interrupt> + '
             flags: c.next()?,
         })
     })
+}
+
+/// A 32- or 64-bit big-endian number property (the initrd bounds come in either size).
+fn number_property(node: &FdtNode<'_, '_>, name: &str) -> Option<u64> {
+    let v = node.property(name)?.value;
+    match v.len() {
+        4 => Some(u64::from(u32::from_be_bytes(v.try_into().ok()?))),
+        8 => Some(u64::from_be_bytes(v.try_into().ok()?)),
+        _ => None,
+    }
 }
 
 fn string_property<'a>(node: &FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
@@ -210,6 +224,14 @@ pub fn describe<'a>(fdt: &Fdt<'a>) -> Machine<'a> {
             "smc" => Some(PsciConduit::Smc),
             _ => None,
         });
+    let initrd = chosen.and_then(|c| {
+        let start = number_property(&c, "linux,initrd-start")?;
+        let end = number_property(&c, "linux,initrd-end")?;
+        (end >= start).then_some(Range { start, end })
+    });
+    let boot_module = mewz_kernel::cmdline::files_at(bootargs)
+        .map(|(addr, len)| Range::new(addr, len))
+        .or(initrd);
     let model = fdt
         .find_node("/")
         .and_then(|n| string_property(&n, "model"))
@@ -224,6 +246,7 @@ pub fn describe<'a>(fdt: &Fdt<'a>) -> Machine<'a> {
         timer,
         rtc,
         psci,
+        boot_module,
     }
 }
 
@@ -315,6 +338,7 @@ mod tests {
         assert_eq!(m.rtc, Some(Range::new(0x0901_0000, 0x1000)));
         assert_eq!(m.psci, Some(PsciConduit::Hvc));
         assert_eq!(m.device_ranges().as_slice().len(), 5);
+        assert_eq!(m.boot_module, None);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! through the platform.
 //!
 //! Kernel options for a hosted run (`mewz.verbose`, `mewz.memory=64M`, `mewz.selftest=...`)
-//! come from the environment variable [`OPTIONS_VARIABLE`], which the app does not see.
+//! come from the environment variable [`OPTIONS_VARIABLE`], which the app does not see. What
+//! the process's stdio streams are (`mewz.stdio`) is looked up, unless the options say.
 
 use core::ffi::{CStr, c_char, c_int};
 use mewz_kernel::cmdline::quote;
@@ -86,10 +87,25 @@ pub unsafe extern "C" fn mewz_host_main(
         env.push(text(unsafe { *envp.add(i) }));
         i += 1;
     }
-    crate::HOST.set_command_line(command_line(
+    let line = command_line(
         args.iter().map(String::as_str),
         env.iter().map(String::as_str),
-    ));
+    );
+    let files = mewz_kernel::cmdline::CommandLine::parse(&line)
+        .option(crate::files::FILES_OPTION)
+        .map(str::to_owned);
+    // The last of a repeated option counts: one from the options variable wins.
+    let stdio = crate::stdio::classify().word();
+    crate::HOST.set_command_line(format!("{stdio} {line}"));
+    if let Some(path) = files {
+        match crate::files::map(&path) {
+            Ok(bytes) => crate::HOST.set_boot_module(bytes),
+            Err(e) => {
+                eprintln!("mewz: cannot read the packed directories {path}: {e}");
+                return mewz_abi::ExitCode::CORRUPT_ARCHIVE.0.into();
+            }
+        }
+    }
     crate::trap::prepare_wasm_thread();
     mewz_kernel::boot::main(&crate::HOST)
 }

@@ -13,10 +13,13 @@
 //! ([`entry::OPTIONS_VARIABLE`]), e.g. `MEWZ_OPTIONS=mewz.verbose ./app`.
 
 pub mod entry;
+pub mod files;
 pub mod link;
 pub mod memory;
+pub mod net;
 pub mod platform;
 pub mod runtime;
+pub mod stdio;
 pub mod trap;
 
 pub use platform::{HOST, HostPlatform};

@@ -44,15 +44,26 @@ pub fn reserve(len: usize) -> Result<usize, MapError> {
     Ok(start)
 }
 
-/// Whether `addr` lies inside a reservation made by [`reserve`]. Async-signal-safe.
-pub fn is_reserved(addr: usize) -> bool {
+/// The end of the reservation made by [`reserve`] that holds `addr`. Async-signal-safe.
+fn reservation_end(addr: usize) -> Option<usize> {
     let count = RESERVATION_COUNT
         .load(Ordering::Acquire)
         .min(MAX_RESERVATIONS);
-    RESERVATIONS[..count].iter().any(|(s, e)| {
-        let start = s.load(Ordering::Acquire);
-        start != 0 && (start..e.load(Ordering::Acquire)).contains(&addr)
+    RESERVATIONS[..count].iter().find_map(|(s, e)| {
+        let (start, end) = (s.load(Ordering::Acquire), e.load(Ordering::Acquire));
+        (start != 0 && (start..end).contains(&addr)).then_some(end)
     })
+}
+
+/// Whether `addr` lies inside a reservation made by [`reserve`]. Async-signal-safe.
+pub fn is_reserved(addr: usize) -> bool {
+    reservation_end(addr).is_some()
+}
+
+/// Whether `[virt, virt + len)` lies inside one reservation (two that happen to be adjacent
+/// do not make one range).
+fn in_one_reservation(virt: usize, len: usize) -> bool {
+    reservation_end(virt).is_some_and(|end| virt.checked_add(len).is_some_and(|e| e <= end))
 }
 
 fn page_aligned(virt: usize, len: usize) -> bool {
@@ -70,7 +81,7 @@ pub fn page_size() -> usize {
 /// Makes `[virt, virt + len)` of a reservation readable and writable. Pages that were never
 /// written, or were released by [`unmap`], read as zero.
 pub fn map_zeroed(virt: usize, len: usize) -> Result<(), MapError> {
-    if !page_aligned(virt, len) || !is_reserved(virt) || (len > 0 && !is_reserved(virt + len - 1)) {
+    if !page_aligned(virt, len) || !in_one_reservation(virt, len) {
         return Err(MapError::InvalidRange);
     }
     // SAFETY: the range lies inside one of our own PROT_NONE reservations.
@@ -84,7 +95,7 @@ pub fn map_zeroed(virt: usize, len: usize) -> Result<(), MapError> {
 
 /// Drops the contents of `[virt, virt + len)` and makes it inaccessible again.
 pub fn unmap(virt: usize, len: usize) {
-    if !page_aligned(virt, len) || !is_reserved(virt) {
+    if !page_aligned(virt, len) || !in_one_reservation(virt, len) {
         return;
     }
     // SAFETY: the range lies inside one of our own reservations; nothing else lives there.

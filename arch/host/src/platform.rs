@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 /// The hosted platform. Stateless apart from the command line and the emulated timer.
 pub struct HostPlatform {
     command_line: OnceLock<String>,
+    /// The packed directories mapped from the file `mewz.files` names.
+    boot_module: OnceLock<&'static [u8]>,
     /// Monotonic deadline of the armed one-shot timer, or 0.
     timer_deadline_ns: AtomicU64,
     timer_interrupts: AtomicU64,
@@ -21,6 +23,7 @@ pub struct HostPlatform {
 /// The one instance, handed to the kernel.
 pub static HOST: HostPlatform = HostPlatform {
     command_line: OnceLock::new(),
+    boot_module: OnceLock::new(),
     timer_deadline_ns: AtomicU64::new(0),
     timer_interrupts: AtomicU64::new(0),
     stdin_closed: AtomicBool::new(false),
@@ -31,6 +34,11 @@ impl HostPlatform {
     /// Sets the kernel command line (once; later calls are ignored).
     pub fn set_command_line(&self, line: String) {
         let _ = self.command_line.set(line);
+    }
+
+    /// Sets the boot module (once; later calls are ignored).
+    pub fn set_boot_module(&self, bytes: &'static [u8]) {
+        let _ = self.boot_module.set(bytes);
     }
 }
 
@@ -80,6 +88,10 @@ impl Platform for HostPlatform {
         self.command_line.get().map_or("", String::as_str)
     }
 
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        self.boot_module.get().copied()
+    }
+
     fn console_write(&self, stream: Stream, bytes: &[u8]) {
         write_all(if stream == Stream::Out { 1 } else { 2 }, bytes);
     }
@@ -106,6 +118,11 @@ impl Platform for HostPlatform {
         self.stdin_closed.load(Ordering::Relaxed)
     }
 
+    /// A process's stdin ends: no byte of it is taken for end of file.
+    fn console_input_can_end(&self) -> bool {
+        true
+    }
+
     fn free_memory(&self) -> &[MemoryRegion] {
         // The process keeps the system allocator; the kernel heap gets nothing.
         &[]
@@ -117,6 +134,17 @@ impl Platform for HostPlatform {
 
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
         crate::memory::map_zeroed(virt, len)
+    }
+
+    /// Makes the range accessible: Linux backs its pages when they are touched, and refuses
+    /// (ENOMEM: `memory.grow` returns -1) what its own limits do not allow, e.g. `ulimit -d`.
+    fn commit(&self, virt: usize, len: usize) -> Result<(), MapError> {
+        crate::memory::map_zeroed(virt, len)
+    }
+
+    /// Linux decides at [`Platform::commit`].
+    fn backable_bytes(&self) -> Option<usize> {
+        None
     }
 
     fn unmap(&self, virt: usize, len: usize) {
@@ -187,6 +215,11 @@ impl Platform for HostPlatform {
 
     fn init_devices(&self) {
         crate::trap::install_handlers();
+    }
+
+    /// The host's own sockets (see [`crate::net`]).
+    fn host_sockets(&self) -> Option<mewz_kernel::net::BoxedStack> {
+        Some(Box::new(crate::net::HostSockets::new()))
     }
 
     fn random_bytes(&self, buf: &mut [u8]) -> bool {

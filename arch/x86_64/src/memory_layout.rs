@@ -9,6 +9,8 @@ pub const PAGE_SIZE: u64 = 4096;
 
 /// Virtual address of physical address 0 in the direct map (start of the upper half).
 pub const PHYS_OFFSET: u64 = 0xffff_8000_0000_0000;
+/// How much physical address space the direct map spans (PML4 slots 256..384).
+pub const DIRECT_MAP_SPAN: u64 = 64 << 40;
 /// The loader-time tables identity map this much; early allocations must lie below it.
 pub const BOOT_IDENTITY_END: u64 = 4 << 30;
 
@@ -376,7 +378,7 @@ mod tests {
         let reservations = slot(UNIKERNEL_MEMORY_BASE)..=slot(LOWER_HALF_END - 1);
         assert_eq!(reservations, 128..=255);
         // The direct map of up to 64 TiB of RAM.
-        let direct = slot(PHYS_OFFSET)..=slot(PHYS_OFFSET + (64 << 40) - 1);
+        let direct = slot(PHYS_OFFSET)..=slot(PHYS_OFFSET + DIRECT_MAP_SPAN - 1);
         assert_eq!(direct, 256..=383);
         assert!(!reservations.contains(&0) && !reservations.contains(direct.start()));
     }

@@ -23,6 +23,13 @@ pub const COMMAND: u8 = 0x04;
 pub const COMMAND_IO: u32 = 1 << 0;
 pub const COMMAND_MEMORY: u32 = 1 << 1;
 pub const COMMAND_BUS_MASTER: u32 = 1 << 2;
+/// Keeps the function from asserting its legacy INTx line (it interrupts by message instead).
+pub const COMMAND_INTX_DISABLE: u32 = 1 << 10;
+pub const CAPABILITY_MSIX: u8 = 0x11;
+const MSIX_ENABLE: u32 = 1 << 15;
+const MSIX_FUNCTION_MASK: u32 = 1 << 14;
+/// Bytes per MSI-X table entry: address low, address high, data, vector control.
+pub const MSIX_ENTRY_SIZE: u64 = 16;
 const STATUS_CAPABILITIES: u32 = 1 << (16 + 4);
 const HEADER_TYPE: u8 = 0x0e;
 const BAR0: u8 = 0x10;
@@ -153,6 +160,48 @@ pub fn capabilities(cfg: &impl ConfigSpace) -> impl Iterator<Item = Capability> 
             id: header as u8,
         })
     })
+}
+
+/// Where a function's MSI-X table lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsixTable {
+    /// Offset of the MSI-X capability in configuration space.
+    pub capability: u8,
+    /// The BAR holding the table, and the table's offset in it.
+    pub bar: u8,
+    pub offset: u32,
+    /// Number of entries (vectors).
+    pub entries: u16,
+}
+
+/// The function's MSI-X table, if it has the capability.
+pub fn msix_table(cfg: &impl ConfigSpace) -> Option<MsixTable> {
+    let cap = capabilities(cfg).find(|c| c.id == CAPABILITY_MSIX)?;
+    let control = cfg.read16(cap.offset + 2);
+    let table = cfg.read32(cap.offset + 4);
+    Some(MsixTable {
+        capability: cap.offset,
+        bar: (table & 7) as u8,
+        offset: table & !7,
+        entries: (control & 0x7ff) + 1,
+    })
+}
+
+/// Turns MSI-X on with no vector masked function-wide, and the legacy INTx line off.
+pub fn enable_msix(cfg: &impl ConfigSpace, table: &MsixTable) {
+    // The capability's first dword: ID and next pointer (read-only) and message control.
+    let header = cfg.read32(table.capability);
+    let control = ((header >> 16) | MSIX_ENABLE) & !MSIX_FUNCTION_MASK;
+    cfg.write32(table.capability, (header & 0xffff) | control << 16);
+    // The upper half is the status, write-one-to-clear: zeros leave it alone.
+    let command = cfg.read32(COMMAND) & 0xffff;
+    cfg.write32(COMMAND, command | COMMAND_INTX_DISABLE);
+}
+
+/// The MSI message (address, data) that interrupts the CPU whose local APIC ID is `apic_id`
+/// with `vector`: fixed delivery, edge triggered, physical destination.
+pub fn x86_msi_message(apic_id: u8, vector: u8) -> (u64, u32) {
+    (0xfee0_0000 | u64::from(apic_id) << 12, u32::from(vector))
 }
 
 /// A range of bus addresses handed out to BARs and bridge windows, in order.
@@ -349,6 +398,40 @@ mod tests {
         assert_eq!(capabilities(&looping).count(), 48);
         let none = FakeDevice::new().set(0x34, 0x40).set(0x40, 0x0000_0009);
         assert_eq!(capabilities(&none).count(), 0);
+    }
+
+    #[test]
+    fn finds_and_enables_msix() {
+        let dev = FakeDevice::new()
+            .set(0x04, 0x0010_0006) // capabilities; memory, bus master
+            .set(0x34, 0x40)
+            .set(0x40, 0x0000_5009) // vendor-specific, next 0x50
+            .set(0x50, 0x4002_0011) // MSI-X, 3 entries, function masked
+            .set(0x54, 0x0000_0801); // table in BAR 1 at 0x800
+        let table = msix_table(&dev).unwrap();
+        assert_eq!(
+            table,
+            MsixTable {
+                capability: 0x50,
+                bar: 1,
+                offset: 0x800,
+                entries: 3
+            }
+        );
+        enable_msix(&dev, &table);
+        assert_eq!(
+            dev.read32(0x50),
+            0x8002_0011,
+            "enabled, unmasked, table size kept"
+        );
+        assert_eq!(dev.read32(0x04) & 0xffff, 0x0406, "INTx off, the rest kept");
+        assert_eq!(msix_table(&FakeDevice::new().set(0x04, 0x0010_0000)), None);
+    }
+
+    #[test]
+    fn msi_messages_address_the_local_apic() {
+        assert_eq!(x86_msi_message(0, 0x40), (0xfee0_0000, 0x40));
+        assert_eq!(x86_msi_message(3, 0x4f), (0xfee0_3000, 0x4f));
     }
 
     #[test]

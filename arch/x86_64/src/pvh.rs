@@ -11,6 +11,8 @@ pub const START_INFO_SIZE: usize = 56;
 pub const MEMMAP_ENTRY_SIZE: usize = 24;
 /// E820 type of usable RAM.
 pub const E820_RAM: u32 = 1;
+/// Bytes of one `hvm_modlist_entry`.
+pub const MODLIST_ENTRY_SIZE: usize = 32;
 
 /// The fields of `hvm_start_info` the kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +24,16 @@ pub struct StartInfo {
     pub rsdp_paddr: u64,
     pub memmap_paddr: u64,
     pub memmap_entries: u32,
+    /// Boot modules (QEMU's `-initrd` is the first), and where their list is.
+    pub nr_modules: u32,
+    pub modlist_paddr: u64,
+}
+
+/// One boot module (`hvm_modlist_entry`): where the loader put its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Module {
+    pub paddr: u64,
+    pub size: u64,
 }
 
 /// One entry of the PVH memory map (E820 semantics).
@@ -82,6 +94,8 @@ pub fn parse_start_info(b: &[u8; START_INFO_SIZE]) -> Result<StartInfo, PvhError
         rsdp_paddr: u64_at(b, 32),
         memmap_paddr: u64_at(b, 40),
         memmap_entries: u32_at(b, 48),
+        nr_modules: u32_at(b, 12),
+        modlist_paddr: u64_at(b, 16),
     };
     if version < 1 || info.memmap_paddr == 0 || info.memmap_entries == 0 {
         return Err(PvhError::NoMemoryMap { version });
@@ -97,6 +111,13 @@ pub fn parse_memmap_entry(b: &[u8; MEMMAP_ENTRY_SIZE]) -> MemmapEntry {
     }
 }
 
+pub fn parse_module(b: &[u8; MODLIST_ENTRY_SIZE]) -> Module {
+    Module {
+        paddr: u64_at(b, 0),
+        size: u64_at(b, 8),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +130,8 @@ mod tests {
         b[32..40].copy_from_slice(&0xf_5a00u64.to_le_bytes());
         b[40..48].copy_from_slice(&memmap.to_le_bytes());
         b[48..52].copy_from_slice(&entries.to_le_bytes());
+        b[12..16].copy_from_slice(&1u32.to_le_bytes());
+        b[16..24].copy_from_slice(&0x5000u64.to_le_bytes());
         b
     }
 
@@ -122,7 +145,24 @@ mod tests {
                 cmdline_paddr: 0x7000,
                 rsdp_paddr: 0xf_5a00,
                 memmap_paddr: 0x6000,
-                memmap_entries: 5
+                memmap_entries: 5,
+                nr_modules: 1,
+                modlist_paddr: 0x5000,
+            }
+        );
+    }
+
+    #[test]
+    fn parses_a_module_entry() {
+        let mut b = [0u8; MODLIST_ENTRY_SIZE];
+        b[0..8].copy_from_slice(&0x1f00_0000u64.to_le_bytes());
+        b[8..16].copy_from_slice(&0x0c80_0123u64.to_le_bytes());
+        b[16..24].copy_from_slice(&0x7777u64.to_le_bytes());
+        assert_eq!(
+            parse_module(&b),
+            Module {
+                paddr: 0x1f00_0000,
+                size: 0x0c80_0123
             }
         );
     }

@@ -4,6 +4,7 @@
 mod errors;
 mod objects;
 mod run;
+mod simd;
 
 use crate::{CompileOptions, CompiledModule, Target, compile};
 

@@ -88,7 +88,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     fn block_signature(&self, blockty: BlockType) -> Result<(Vec<ValType>, Vec<ValType>)> {
         Ok(match blockty {
             BlockType::Empty => (vec![], vec![]),
-            BlockType::Type(t) => (vec![], vec![crate::module_info::convert_type(t, 0)?]),
+            BlockType::Type(t) => (vec![], vec![crate::module_info::convert_type(t)]),
             BlockType::FuncType(i) => {
                 let ty = &self.env.info.types[i as usize];
                 (ty.params.clone(), ty.results.clone())

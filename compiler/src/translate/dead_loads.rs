@@ -25,6 +25,16 @@
 //! pipeline runs with the loads volatile and ends with `adce`, and the fates are decided after
 //! it ([`settle_loads_in_place`]).
 //!
+//! Two more ways an access could lose its trap, which the copy cannot show: LLVM narrows a load
+//! whose value is used in part to a load of that part (an `extractelement` of a vector load
+//! becomes a scalar load already in the pipeline; the back end loads 4 bytes for a `trunc` of
+//! an 8-byte load), and the back end deletes a load whose value it finds does not matter where
+//! the pipeline did not (fuzz seed 375: lanes that shuffles and a `max` with constants drop).
+//! So a vector load whose users in the copy do not read every byte of it is pinned, not freed
+//! ([`uses_every_byte`]), and before code generation every protected load is volatile again
+//! ([`keep_loads_whole`]): the pipeline has done its work with them, and the back end keeps a
+//! volatile load whole and in place.
+//!
 //! What this does not see: a load whose effect the pipeline proper, with the loads no longer
 //! volatile, finds irrelevant where the copy's did not.
 
@@ -32,8 +42,12 @@ use crate::observe::{Observer, run_passes};
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::context::{Context, ContextRef};
+use inkwell::llvm_sys::core::{
+    LLVMGetFirstUse, LLVMGetMaskValue, LLVMGetNextUse, LLVMGetNumMaskElements, LLVMGetUser,
+};
 use inkwell::module::{Linkage, Module};
 use inkwell::targets::TargetMachine;
+use inkwell::types::{AnyTypeEnum, BasicTypeEnum};
 use inkwell::values::{
     AnyValue, AnyValueEnum, AsValueRef, BasicMetadataValueEnum, BasicValue, BasicValueEnum,
     CallSiteValue, FunctionValue, InstructionOpcode, InstructionValue, Operand, PhiValue,
@@ -118,8 +132,9 @@ pub(crate) fn settle_loads(
         });
     }
     drop(copy);
+    let vectors = VectorConstraint::of(module);
     for ((load, _), fate) in loads.iter().zip(fates) {
-        settle(context, *load, fate.unwrap_or(Fate::Free))?;
+        settle(context, *load, fate.unwrap_or(Fate::Free), vectors)?;
     }
     observer.own_step("mewz: settle loads", clock);
     Ok(())
@@ -132,13 +147,71 @@ pub(crate) fn settle_loads(
 pub(crate) fn settle_loads_in_place(module: &Module<'_>) -> Result<(), String> {
     let context = module.get_context();
     let mut walks = Walks::new();
+    let vectors = VectorConstraint::of(module);
     for (load, _) in protected(module) {
         let fate = Fate::of(load, &mut walks);
         if fate == Fate::Pinned {
             // Pinning adds an instruction to the load's block, which later walks must see.
             walks.forget(load.get_parent());
         }
-        settle(context, load, fate)?;
+        settle(context, load, fate, vectors)?;
+    }
+    Ok(())
+}
+
+/// Before code generation: every protected load the pipeline left is made volatile again. The
+/// back end may still find that a value does not matter (a lane a shuffle drops, bits a `max`
+/// with a constant decides) and delete its load, or that only part of it does (`i32.wrap_i64`
+/// of an `i64.load`) and load fewer bytes: either way an access out of bounds would no longer
+/// trap. A volatile load it keeps whole and in place, and on x86 still folds into the
+/// instruction that uses it.
+///
+/// An 8-byte vector (the `<8 x i8>` of `v128.load8x8_u` ...) is loaded as a volatile `double`
+/// instead: x86 has no 8-byte vector type, and a volatile one would be loaded into a general
+/// register and moved over, where the `double` goes straight into a vector register.
+pub(crate) fn keep_loads_whole(module: &Module<'_>) -> Result<(), String> {
+    let context = module.get_context();
+    for (load, _) in protected(module) {
+        if element_bytes(load.get_type()).is_some_and(|(bytes, lanes)| bytes * lanes == 8) {
+            load_as_double(context, load)?;
+        } else {
+            // Cannot fail on a load.
+            let _ = load.set_volatile(true);
+        }
+    }
+    Ok(())
+}
+
+/// Replaces vector `load` (8 bytes) by a volatile load of a `double` from the same address,
+/// bitcast back.
+fn load_as_double<'ctx>(
+    context: ContextRef<'ctx>,
+    load: InstructionValue<'ctx>,
+) -> Result<(), String> {
+    let Some(address) = load.get_operand(0).and_then(|o| o.value()) else {
+        return Ok(());
+    };
+    let ty = load.get_type();
+    let builder = context.create_builder();
+    builder.position_before(&load);
+    let double = builder
+        .build_load(context.f64_type(), address.into_pointer_value(), "whole")
+        .map_err(|e| e.to_string())?;
+    let new_load = double
+        .as_instruction_value()
+        .ok_or("a load is an instruction")?;
+    let _ = new_load.set_volatile(true);
+    new_load
+        .set_alignment(load.get_alignment().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let vector: inkwell::types::BasicTypeEnum<'ctx> = ty.try_into().map_err(|_| "a basic type")?;
+    let value = builder
+        .build_bit_cast(double, vector, "")
+        .map_err(|e| e.to_string())?;
+    // SAFETY: `value` has the type of `load`, which then has no use and can go.
+    unsafe {
+        inkwell::llvm_sys::core::LLVMReplaceAllUsesWith(load.as_value_ref(), value.as_value_ref());
+        inkwell::llvm_sys::core::LLVMInstructionEraseFromParent(load.as_value_ref());
     }
     Ok(())
 }
@@ -148,17 +221,34 @@ fn settle<'ctx>(
     context: ContextRef<'ctx>,
     load: InstructionValue<'ctx>,
     fate: Fate,
+    vectors: VectorConstraint,
 ) -> Result<(), String> {
     match fate {
         Fate::Dead => {}
         Fate::Free => release(load),
         Fate::Pinned => {
-            if pin(context, load)? {
+            if pin(context, load, vectors)? {
                 release(load);
             }
         }
     }
     Ok(())
+}
+
+/// The `asm` constraint that puts a 128-bit vector in a register, by the module's target.
+#[derive(Clone, Copy)]
+struct VectorConstraint(&'static str);
+
+impl VectorConstraint {
+    fn of(module: &Module<'_>) -> VectorConstraint {
+        let triple = module.get_triple();
+        let triple = triple.as_str().to_string_lossy();
+        VectorConstraint(if triple.starts_with("aarch64") {
+            "w"
+        } else {
+            "x"
+        })
+    }
 }
 
 /// What becomes of a protected load.
@@ -177,12 +267,113 @@ impl Fate {
     fn of<'ctx>(load: InstructionValue<'ctx>, walks: &mut Walks<'ctx>) -> Fate {
         if load.get_first_use().is_none() {
             Fate::Dead
-        } else if covered(load, walks) {
+        } else if covered(load, walks) && (!is_vector(load) || uses_every_byte(load)) {
             Fate::Free
         } else {
             Fate::Pinned
         }
     }
+}
+
+fn is_vector(load: InstructionValue<'_>) -> bool {
+    load.get_type().is_vector_type()
+}
+
+/// Bytes of the elements of a vector type, and how many elements it has.
+fn element_bytes(ty: AnyTypeEnum<'_>) -> Option<(u32, u32)> {
+    let AnyTypeEnum::VectorType(ty) = ty else {
+        return None;
+    };
+    let bits = match ty.get_element_type() {
+        BasicTypeEnum::IntType(t) => t.get_bit_width(),
+        BasicTypeEnum::FloatType(t) => {
+            if t == t.get_context().f32_type() {
+                32
+            } else {
+                64
+            }
+        }
+        _ => return None,
+    };
+    Some((bits / 8, ty.get_size()))
+}
+
+/// Whether the users of vector `load` read every byte of it (through bitcasts). One that
+/// extracts a lane, shuffles some lanes or truncates lets LLVM narrow the load to the part it
+/// reads, in the pipeline already (`extractelement` of a load becomes a scalar load): an access
+/// that crosses the end of memory must trap whatever part of its value is used, so such a load
+/// is pinned, which uses the whole value. One read whole by its users (a `v128.load` whose low
+/// and high halves are both extended) stays free, for the optimiser.
+fn uses_every_byte(load: InstructionValue<'_>) -> bool {
+    let Some((size, lanes)) = element_bytes(load.get_type()) else {
+        return false;
+    };
+    let all = (1u64 << (size * lanes).min(63)) - 1;
+    let mut read = 0u64;
+    let mut values = vec![load.as_value_ref()];
+    while let Some(value) = values.pop() {
+        // SAFETY: walking the use list of a live value of the module.
+        let mut next = unsafe { LLVMGetFirstUse(value) };
+        while !next.is_null() {
+            // SAFETY: `next` is a live use.
+            let user = unsafe { LLVMGetUser(next) };
+            // SAFETY: as above.
+            next = unsafe { LLVMGetNextUse(next) };
+            // SAFETY: users of an instruction's value are instructions.
+            let user = unsafe { InstructionValue::new(user) };
+            let lane_bytes = |operand: u32| {
+                user.get_operand(operand)
+                    .and_then(|o| o.value())
+                    .and_then(|v| element_bytes(v.as_any_value_enum().get_type()))
+            };
+            match user.get_opcode() {
+                InstructionOpcode::BitCast => values.push(user.as_value_ref()),
+                InstructionOpcode::ExtractElement => {
+                    let index = user
+                        .get_operand(1)
+                        .and_then(|o| o.value())
+                        .and_then(|v| v.into_int_value().get_zero_extended_constant());
+                    match (index, lane_bytes(0)) {
+                        (Some(i), Some((bytes, _))) => read |= lanes_mask(i as u32, bytes),
+                        _ => read = all,
+                    }
+                }
+                InstructionOpcode::ShuffleVector => {
+                    let Some((bytes, n)) = lane_bytes(0) else {
+                        read = all;
+                        continue;
+                    };
+                    let is_operand = |k: u32| {
+                        user.get_operand(k)
+                            .and_then(|o| o.value())
+                            .is_some_and(|v| v.as_value_ref() == value)
+                    };
+                    let (first, second) = (is_operand(0), is_operand(1));
+                    // SAFETY: `user` is a shufflevector.
+                    let count = unsafe { LLVMGetNumMaskElements(user.as_value_ref()) };
+                    for k in 0..count {
+                        // SAFETY: k is below the mask's length.
+                        let m = unsafe { LLVMGetMaskValue(user.as_value_ref(), k) };
+                        let Ok(m) = u32::try_from(m) else { continue };
+                        if first && m < n {
+                            read |= lanes_mask(m, bytes);
+                        } else if second && m >= n {
+                            read |= lanes_mask(m - n, bytes);
+                        }
+                    }
+                }
+                InstructionOpcode::Trunc => return false,
+                _ => read = all,
+            }
+        }
+    }
+    read & all == all
+}
+
+/// The bytes of lane `lane` of `bytes` bytes, as a bit mask.
+fn lanes_mask(lane: u32, bytes: u32) -> u64 {
+    let bits = (1u64 << bytes) - 1;
+    bits.checked_shl(lane * bytes).unwrap_or(0)
 }
 
 /// Makes a protected load an ordinary load.
@@ -195,31 +386,64 @@ fn release(load: InstructionValue<'_>) {
 /// other code can see: no pass deletes or moves it, so the load runs where wasm runs it,
 /// while memory accesses and the memory base move freely around both. Returns false if the
 /// load's type has no such use (it stays volatile then).
-fn pin<'ctx>(context: ContextRef<'ctx>, load: InstructionValue<'ctx>) -> Result<bool, String> {
+fn pin<'ctx>(
+    context: ContextRef<'ctx>,
+    load: InstructionValue<'ctx>,
+    vectors: VectorConstraint,
+) -> Result<bool, String> {
     let Some(next) = load.get_next_instruction() else {
         return Ok(false);
     };
     let builder = context.create_builder();
     builder.position_before(&next);
-    let value = match BasicValueEnum::try_from(load.as_any_value_enum()) {
-        Ok(BasicValueEnum::IntValue(v)) => v,
-        Ok(BasicValueEnum::FloatValue(v)) => {
-            let bits = if v.get_type() == context.f32_type() {
-                context.i32_type()
-            } else {
-                context.i64_type()
-            };
-            builder
-                .build_bit_cast(v, bits, "pinned")
-                .map_err(|e| e.to_string())?
-                .into_int_value()
-        }
-        _ => return Ok(false),
-    };
+    let (value, constraint): (BasicValueEnum<'ctx>, &str) =
+        match BasicValueEnum::try_from(load.as_any_value_enum()) {
+            Ok(BasicValueEnum::IntValue(v)) => (v.into(), "r"),
+            Ok(BasicValueEnum::FloatValue(v)) => {
+                let bits = if v.get_type() == context.f32_type() {
+                    context.i32_type()
+                } else {
+                    context.i64_type()
+                };
+                let v = builder
+                    .build_bit_cast(v, bits, "pinned")
+                    .map_err(|e| e.to_string())?;
+                (v, "r")
+            }
+            Ok(BasicValueEnum::VectorValue(v)) => {
+                let ty = v.get_type();
+                let bits = match ty.get_element_type() {
+                    BasicTypeEnum::IntType(t) => t.get_bit_width(),
+                    BasicTypeEnum::FloatType(t) if t == context.f32_type() => 32,
+                    BasicTypeEnum::FloatType(_) => 64,
+                    _ => return Ok(false),
+                } * ty.get_size();
+                match bits {
+                    128 => (v.into(), vectors.0),
+                    // The 8 bytes of an extending load (`v128.load8x8_s` ...) as an integer.
+                    64 => {
+                        let v = builder
+                            .build_bit_cast(v, context.i64_type(), "pinned")
+                            .map_err(|e| e.to_string())?;
+                        (v, "r")
+                    }
+                    _ => return Ok(false),
+                }
+            }
+            _ => return Ok(false),
+        };
     let fn_ty = context
         .void_type()
         .fn_type(&[value.get_type().into()], false);
-    let asm = context.create_inline_asm(fn_ty, String::new(), "r".into(), true, false, None, false);
+    let asm = context.create_inline_asm(
+        fn_ty,
+        String::new(),
+        constraint.into(),
+        true,
+        false,
+        None,
+        false,
+    );
     let call = builder
         .build_indirect_call(fn_ty, asm, &[value.into()], "")
         .map_err(|e| e.to_string())?;

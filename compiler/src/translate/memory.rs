@@ -243,18 +243,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             BasicTypeEnum::FloatType(t) if t == self.env.ctx.f32_type() => 4,
             _ => 8,
         };
-        let never_traps = self.always_in_bounds(memarg, size);
-        let address = self.effective_address(memarg, size)?;
-        let value = self.b.build_load(memory_type, address, "load")?;
-        let instruction = inkwell::values::BasicValue::as_instruction_value(&value)
-            .ok_or_else(|| crate::CompileError::Backend("load is not an instruction".into()))?;
-        instruction
-            .set_alignment(1)
-            .map_err(|e| crate::CompileError::Backend(e.to_string()))?;
-        if !never_traps {
-            // Kept if its value turns out unused.
-            super::dead_loads::protect(self.env.ctx, instruction);
-        }
+        let value = self.load_at(memarg, memory_type, size)?;
         let value = match extend {
             Extend::Signed => self
                 .b
@@ -270,6 +259,44 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             Extend::None => value,
         };
         self.push(value);
+        Ok(())
+    }
+
+    /// Loads a `memory_type` of `size` bytes from the popped index + `memarg.offset`, the way
+    /// every load is made: unaligned, and kept where wasm runs it (it may trap).
+    pub(super) fn load_at(
+        &mut self,
+        memarg: &MemArg,
+        memory_type: BasicTypeEnum<'ctx>,
+        size: u32,
+    ) -> Result<inkwell::values::BasicValueEnum<'ctx>> {
+        let never_traps = self.always_in_bounds(memarg, size);
+        let address = self.effective_address(memarg, size)?;
+        let value = self.b.build_load(memory_type, address, "load")?;
+        let instruction = inkwell::values::BasicValue::as_instruction_value(&value)
+            .ok_or_else(|| crate::CompileError::Backend("load is not an instruction".into()))?;
+        instruction
+            .set_alignment(1)
+            .map_err(|e| crate::CompileError::Backend(e.to_string()))?;
+        if !never_traps {
+            // Kept if its value turns out unused.
+            super::dead_loads::protect(self.env.ctx, instruction);
+        }
+        Ok(value)
+    }
+
+    /// Stores `value` (`size` bytes) at the popped index + `memarg.offset`, unaligned.
+    pub(super) fn store_at(
+        &mut self,
+        memarg: &MemArg,
+        value: inkwell::values::BasicValueEnum<'ctx>,
+        size: u32,
+    ) -> Result<()> {
+        let address = self.effective_address(memarg, size)?;
+        let store = self.b.build_store(address, value)?;
+        store
+            .set_alignment(1)
+            .map_err(|e| crate::CompileError::Backend(e.to_string()))?;
         Ok(())
     }
 
@@ -295,12 +322,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
                 (value, size)
             }
         };
-        let address = self.effective_address(memarg, size)?;
-        let store = self.b.build_store(address, value)?;
-        store
-            .set_alignment(1)
-            .map_err(|e| crate::CompileError::Backend(e.to_string()))?;
-        Ok(())
+        self.store_at(memarg, value, size)
     }
 
     fn memory_init(&mut self, data_index: u32) -> Result<()> {

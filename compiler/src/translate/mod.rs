@@ -6,6 +6,7 @@ mod control;
 mod dead_loads;
 mod memory;
 mod numeric;
+mod simd;
 mod table;
 mod variable;
 mod versioning;
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use wasmparser::{FunctionBody, Operator};
 
 pub(crate) use address::strip_base_copies;
-pub(crate) use dead_loads::{settle_loads, settle_loads_in_place};
+pub(crate) use dead_loads::{keep_loads_whole, settle_loads, settle_loads_in_place};
 
 pub type Result<T> = core::result::Result<T, CompileError>;
 
@@ -161,8 +162,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
         }
         for local in body.get_locals_reader()? {
             let (count, local_ty) = local?;
-            let offset = body.range().start as usize;
-            let llty = llvm_type(ctx, crate::module_info::convert_type(local_ty, offset)?);
+            let llty = llvm_type(ctx, crate::module_info::convert_type(local_ty));
             for _ in 0..count {
                 let slot = t.b.build_alloca(llty, "local")?;
                 initial_values.push(zero(llty));
@@ -229,6 +229,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
             || self.memory(op)?
             || self.table(op)?
             || self.numeric(op)?
+            || self.simd(op)?
         {
             return Ok(());
         }

@@ -346,7 +346,7 @@ impl<'e, 'ctx, 'a> FunctionTranslator<'e, 'ctx, 'a> {
     /// Whether the target CPU rounds in hardware. The x86-64 baseline has no SSE4.1
     /// `roundss`, and LLVM would call libm (which no runtime links) for ceil/floor/trunc/
     /// roundeven, so those are built from exact integer conversions instead.
-    fn hardware_rounding(&self) -> bool {
+    pub(super) fn hardware_rounding(&self) -> bool {
         if !self.env.opts.target.is_x86() {
             return true;
         }

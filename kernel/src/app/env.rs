@@ -3,7 +3,13 @@
 //! Two command lines describe it: the one `mewz build` baked into the image (section
 //! `mewz_config`) and the one the machine was booted with. The boot line wins: its `--`
 //! (even with nothing after it) replaces the baked arguments, its `mewz.env=K=V` replace baked
-//! variables of the same name, its `mewz.name` and `mewz.memory` replace the baked ones.
+//! variables of the same name, its `mewz.name` and `mewz.memory` replace the baked ones, and
+//! its `mewz.tcplisten=ADDR:PORT` words (if any) replace the baked listeners.
+//!
+//! A command on the boot line (see `crate::cmdline`: what a container runtime appends, urunc's
+//! `ip=A/N gateway=G <command>`) is the whole `argv`, program name first, as in a container:
+//! it takes precedence over the boot line's `--` arguments, the baked ones and `mewz.name`.
+//! The environment, the memory limit and the listeners are unaffected by it.
 
 use crate::cmdline::{CommandLine, has_app_args};
 use alloc::string::{String, ToString};
@@ -23,6 +29,9 @@ pub struct AppEnv {
     pub env: Vec<(String, String)>,
     /// Largest linear memory the app may grow to (`mewz.memory`), if limited.
     pub memory_limit_bytes: Option<u64>,
+    /// Listening TCP sockets the app finds open at start (`mewz.tcplisten=ADDR:PORT`, in the
+    /// order given), as wasmtime's `-S tcplisten` hands them out: descriptors 3, 4, ...
+    pub tcp_listeners: Vec<core::net::SocketAddr>,
 }
 
 /// A configuration value that cannot be used.
@@ -41,12 +50,17 @@ impl AppEnv {
         let (b, r) = (CommandLine::parse(baked), CommandLine::parse(boot));
         let latest = |key: &str| r.option(key).or_else(|| b.option(key));
         let name = latest("name").unwrap_or(DEFAULT_NAME);
-        let mut args = vec![name.to_string()];
-        args.extend(
-            if has_app_args(boot) { &r.args } else { &b.args }
-                .iter()
-                .cloned(),
-        );
+        let args = if r.command.is_empty() {
+            let mut args = vec![name.to_string()];
+            args.extend(
+                if has_app_args(boot) { &r.args } else { &b.args }
+                    .iter()
+                    .cloned(),
+            );
+            args
+        } else {
+            r.command.clone()
+        };
         let mut env: Vec<(String, String)> = Vec::new();
         for (key, value) in b.options.iter().chain(&r.options) {
             if key != "env" {
@@ -70,10 +84,33 @@ impl AppEnv {
             ),
             None => None,
         };
+        let listeners = |c: &CommandLine| -> Vec<String> {
+            c.options
+                .iter()
+                .filter(|(k, _)| k == "tcplisten")
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let boot_listeners = listeners(&r);
+        let tcp_listeners = if boot_listeners.is_empty() {
+            listeners(&b)
+        } else {
+            boot_listeners
+        }
+        .iter()
+        .map(|text| {
+            text.parse().map_err(|_| {
+                ConfigError(format!(
+                    "mewz.tcplisten={text}: not an ADDRESS:PORT (like 0.0.0.0:8080)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
         Ok(AppEnv {
             args,
             env,
             memory_limit_bytes,
+            tcp_listeners,
         })
     }
 }
@@ -118,6 +155,20 @@ mod tests {
     }
 
     #[test]
+    fn listeners_come_in_order_and_the_boot_line_replaces_the_baked_ones() {
+        let baked = "mewz.tcplisten=0.0.0.0:80 mewz.tcplisten=[::]:81";
+        let e = AppEnv::from_command_lines(baked, "").unwrap();
+        assert_eq!(
+            e.tcp_listeners,
+            ["0.0.0.0:80".parse().unwrap(), "[::]:81".parse().unwrap()]
+        );
+        let e = AppEnv::from_command_lines(baked, "mewz.tcplisten=127.0.0.1:8080").unwrap();
+        assert_eq!(e.tcp_listeners, ["127.0.0.1:8080".parse().unwrap()]);
+        let err = AppEnv::from_command_lines("", "mewz.tcplisten=8080").unwrap_err();
+        assert!(err.0.contains("mewz.tcplisten=8080"), "{err}");
+    }
+
+    #[test]
     fn baked_configuration_alone() {
         let e = AppEnv::from_command_lines(
             r#"mewz.name=hello mewz.env=GREETING=hi mewz.env=A=1=2 -- x "y z""#,
@@ -146,6 +197,29 @@ mod tests {
         assert_eq!(e.memory_limit_bytes, Some(64 << 20));
         let e = AppEnv::from_command_lines(baked, "-- -- z").unwrap();
         assert_eq!(e.args, ["hello", "--", "z"]);
+    }
+
+    #[test]
+    fn a_boot_command_is_the_whole_argv() {
+        let baked = "mewz.name=hello mewz.env=A=1 mewz.memory=64M -- baked";
+        // urunc's line: network words, then the container's command (program name first).
+        let e = AppEnv::from_command_lines(
+            baked,
+            "mewz.stdio=tty,tty,tty ip=10.0.0.2/24 gateway=10.0.0.1 server --port 80",
+        )
+        .unwrap();
+        assert_eq!(e.args, ["server", "--port", "80"]);
+        assert_eq!(e.env, env(&[("A", "1")]), "the baked environment stays");
+        assert_eq!(e.memory_limit_bytes, Some(64 << 20));
+        // A `--` inside the command is the app's, and so is what follows it.
+        let e =
+            AppEnv::from_command_lines(baked, r#"ip=10.0.0.2/24 sh -c -- mewz.x "a b""#).unwrap();
+        assert_eq!(e.args, ["sh", "-c", "--", "mewz.x", "a b"]);
+        // Settings alone: the boot line's `--` arguments or the baked ones, as before.
+        let e = AppEnv::from_command_lines(baked, "ip=10.0.0.2/24 gateway=10.0.0.1").unwrap();
+        assert_eq!(e.args, ["hello", "baked"]);
+        let e = AppEnv::from_command_lines(baked, "dns=1.1.1.1 -- run").unwrap();
+        assert_eq!(e.args, ["hello", "run"]);
     }
 
     #[test]

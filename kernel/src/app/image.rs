@@ -1,9 +1,11 @@
-//! What the linker put into the image: the app's module descriptor (section `mewz_module`)
-//! and the configuration `mewz build` baked in (section `mewz_config`).
+//! What the linker put into the image: the app's module descriptor (section `mewz_module`),
+//! the configuration `mewz build` baked in (section `mewz_config`) and the directories it
+//! packed (section `mewz_files`, a [`mewz_pack`] archive).
 //!
-//! The kernel contributes a zeroed descriptor-sized block to `mewz_module` and a NUL byte to
-//! `mewz_config` itself, so both sections exist in every image (with or without an app, with
-//! any linker) and their `__start_`/`__stop_` bounds are always defined. The bounds are read
+//! The kernel contributes a zeroed descriptor-sized block to `mewz_module`, a NUL byte to
+//! `mewz_config` and nothing to `mewz_files` itself, so the sections exist in every image
+//! (with or without an app, with any linker) and their `__start_`/`__stop_` bounds are always
+//! defined. The bounds are read
 //! through a table emitted next to those contributions, so that whatever links the table in
 //! also links the contributions in. A zero `abi_version` marks "no descriptor here"; NUL bytes
 //! in the configuration separate words like spaces.
@@ -23,6 +25,8 @@ core::arch::global_asm!(
     ".quad __stop_mewz_module",
     ".quad __start_mewz_config",
     ".quad __stop_mewz_config",
+    ".quad __start_mewz_files",
+    ".quad __stop_mewz_files",
     ".popsection",
     ".pushsection mewz_module,\"awR\",%progbits",
     ".balign 8",
@@ -31,15 +35,17 @@ core::arch::global_asm!(
     ".pushsection mewz_config,\"aR\",%progbits",
     ".byte 0",
     ".popsection",
+    ".pushsection mewz_files,\"aR\",%progbits",
+    ".popsection",
     descriptor_size = const size_of::<ModuleDescriptor>(),
 );
 
 unsafe extern "C" {
-    /// `[module start, module stop, config start, config stop]`.
-    static __mewz_image_sections: [usize; 4];
+    /// `[module start, module stop, config start, config stop, files start, files stop]`.
+    static __mewz_image_sections: [usize; 6];
 }
 
-fn bounds() -> [usize; 4] {
+fn bounds() -> [usize; 6] {
     // SAFETY: defined by the global_asm above, initialised by the linker, never written.
     unsafe { __mewz_image_sections }
 }
@@ -90,10 +96,22 @@ pub fn find_descriptor(section: &[u8]) -> Result<Option<usize>, AppError> {
 
 /// The baked configuration, in command-line syntax.
 pub fn baked_config() -> Result<String, AppError> {
-    let [.., start, stop] = bounds();
+    let [_, _, start, stop, _, _] = bounds();
     // SAFETY: the linker bounds delimit the section, which lives as long as the image.
     let bytes = unsafe { core::slice::from_raw_parts(start as *const u8, stop - start) };
     config_text(bytes)
+}
+
+/// The packed directories `mewz build --dir` baked in (empty when there are none). They stay
+/// where the loader put them, in the image, for the kernel's whole life.
+pub fn baked_files() -> &'static [u8] {
+    let [.., start, stop] = bounds();
+    if stop <= start {
+        return &[];
+    }
+    // SAFETY: the linker bounds delimit the section, which lives as long as the image and is
+    // never written.
+    unsafe { core::slice::from_raw_parts(start as *const u8, stop - start) }
 }
 
 /// The configuration bytes as text, NULs turned into word separators.
@@ -166,5 +184,6 @@ mod tests {
     fn this_test_binary_has_the_kernel_blocks_and_no_app() {
         assert!(module().unwrap().is_none());
         assert_eq!(baked_config().unwrap().trim(), "");
+        assert!(baked_files().is_empty());
     }
 }

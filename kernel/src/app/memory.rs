@@ -1,10 +1,14 @@
-//! Linear memories: a fixed reservation per memory, pages mapped as `memory.grow` asks.
+//! Linear memories: a fixed reservation per memory, pages backed when the app touches them.
 //!
 //! The whole reservation ([`RESERVATION_BYTES`]) is registered as a guard range, so a fault
-//! anywhere in it that is not a mapped page (beyond `current_bytes`, or in the guard after the
-//! 4 GiB) is the out-of-bounds trap.
+//! anywhere in it that is not a committed page (beyond `current_bytes`, or in the guard after
+//! the 4 GiB) is the out-of-bounds trap. `[base, base + current_bytes)` is backed on touch
+//! ([`crate::demand`]): instantiation and `memory.grow` map nothing. What may be committed is
+//! the overcommit policy of [`crate::footprint`].
 
+use crate::demand::{self, Backed};
 use crate::fault::{GuardKind, register_guard};
+use crate::footprint::{self, MachineTooSmall};
 use crate::platform::{MapError, Platform};
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +43,9 @@ pub enum MemoryError {
         minimum_pages: u64,
         limit_bytes: u64,
     },
-    /// The platform could not reserve or map it.
+    /// The minimum is larger than the machine's commit limit.
+    MachineTooSmall(MachineTooSmall),
+    /// The platform could not reserve or commit it.
     Map(MapError),
 }
 
@@ -66,13 +72,15 @@ impl fmt::Display for MemoryError {
                 f,
                 "the module needs {minimum_pages} pages of memory; mewz supports at most {MAX_USABLE_PAGES} (4 GiB - 64 KiB)"
             ),
+            MemoryError::MachineTooSmall(e) => write!(f, "{e}"),
             MemoryError::Map(e) => write!(f, "cannot map the linear memory: {e}"),
         }
     }
 }
 
-/// Reserves the memory's address range, maps its `minimum_pages`, fills in `base` and
-/// `current_bytes` and makes faults in the reservation out-of-bounds traps.
+/// Reserves the memory's address range, commits its `minimum_pages` (backed on touch), fills
+/// in `base` and `current_bytes` and makes faults elsewhere in the reservation out-of-bounds
+/// traps.
 pub fn setup(p: &dyn Platform, desc: &mut MemoryDescriptor) -> Result<(), MemoryError> {
     let (minimum_pages, maximum_pages) = (desc.minimum_pages, desc.maximum_pages);
     if minimum_pages > maximum_pages || minimum_pages > MAX_WASM_PAGES {
@@ -91,6 +99,8 @@ pub fn setup(p: &dyn Platform, desc: &mut MemoryDescriptor) -> Result<(), Memory
             limit_bytes,
         });
     }
+    let bytes = minimum_pages * WASM_PAGE_SIZE;
+    footprint::check_declared(bytes, p.ram_bytes() as u64).map_err(MemoryError::MachineTooSmall)?;
     let base = p
         .reserve(RESERVATION_BYTES as usize)
         .map_err(MemoryError::Map)?;
@@ -101,17 +111,18 @@ pub fn setup(p: &dyn Platform, desc: &mut MemoryDescriptor) -> Result<(), Memory
         base,
         base + RESERVATION_BYTES as usize,
     );
-    let bytes = (minimum_pages * WASM_PAGE_SIZE) as usize;
+    demand::register(Backed::LinearMemory, base, base);
     if bytes > 0 {
-        p.map_zeroed(base, bytes).map_err(MemoryError::Map)?;
+        p.commit(base, bytes as usize).map_err(MemoryError::Map)?;
     }
-    desc.current_bytes = bytes as u64;
+    desc.current_bytes = bytes;
+    demand::set_end(Backed::LinearMemory, base + bytes as usize);
     Ok(())
 }
 
 /// `memory.grow`: the old size in pages, or `None` when the module's maximum,
-/// [`MAX_USABLE_PAGES`], the
-/// `mewz.memory` limit or the machine's memory does not allow `delta_pages` more.
+/// [`MAX_USABLE_PAGES`], the `mewz.memory` limit, the commit limit or the machine's free
+/// memory ([`crate::footprint`]) does not allow `delta_pages` more.
 pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> Option<u64> {
     if desc.base.is_null() {
         return None;
@@ -121,10 +132,19 @@ pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> 
     if new_pages > desc.maximum_pages.min(MAX_USABLE_PAGES).min(limit_pages()) {
         return None;
     }
+    if footprint::commit_limit(p.ram_bytes() as u64)
+        .is_some_and(|limit| new_pages * WASM_PAGE_SIZE > limit)
+    {
+        return None;
+    }
     if delta_pages > 0 {
         let start = desc.base as usize + desc.current_bytes as usize;
         let len = (u64::from(delta_pages) * WASM_PAGE_SIZE) as usize;
-        p.map_zeroed(start, len).ok()?;
+        if p.backable_bytes().is_some_and(|free| len > free) {
+            return None;
+        }
+        p.commit(start, len).ok()?;
+        demand::set_end(Backed::LinearMemory, start + len);
     }
     desc.current_bytes = new_pages * WASM_PAGE_SIZE;
     Some(old_pages)
@@ -133,6 +153,7 @@ pub fn grow(p: &dyn Platform, desc: &mut MemoryDescriptor, delta_pages: u32) -> 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::demand::tests::RANGES_LOCK;
     use crate::wasi::mock::MockPlatform;
     use mewz_abi::memory::UNIKERNEL_MEMORY_BASE;
     use std::sync::atomic::Ordering;
@@ -146,26 +167,47 @@ pub(crate) mod tests {
         }
     }
 
-    /// The limit is process-wide; tests that depend on it hold this lock.
+    /// The limit and the ranges backed on touch are process-wide; tests that depend on them
+    /// hold these locks.
     pub(crate) static LIMIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+    pub(crate) fn locks() -> (
+        std::sync::MutexGuard<'static, ()>,
+        std::sync::MutexGuard<'static, ()>,
+    ) {
+        (
+            LIMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner()),
+            RANGES_LOCK.lock().unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
     #[test]
-    fn setup_maps_the_minimum_and_registers_the_guard() {
-        let _l = LIMIT_LOCK.lock().unwrap();
+    fn setup_commits_the_minimum_and_maps_nothing() {
+        let _l = locks();
         let p = MockPlatform::new();
         let mut d = descriptor(3, 10);
         setup(&p, &mut d).unwrap();
         let base = UNIKERNEL_MEMORY_BASE as usize;
         assert_eq!(d.base as usize, base);
         assert_eq!(d.current_bytes, 3 * WASM_PAGE_SIZE);
-        assert_eq!(*p.mapped.lock().unwrap(), [(base, 3 * 65536)]);
+        assert_eq!(*p.committed.lock().unwrap(), [(base, 3 * 65536)]);
+        assert!(
+            p.mapped.lock().unwrap().is_empty(),
+            "nothing mapped up front"
+        );
+        assert_eq!(demand::find(base), Some(Backed::LinearMemory));
+        assert_eq!(
+            demand::find(base + 3 * 65536 - 1),
+            Some(Backed::LinearMemory)
+        );
+        assert_eq!(demand::find(base + 3 * 65536), None, "beyond current_bytes");
         // (The guard registration is global state that `fault`'s own test overwrites in
         // parallel; the QEMU trap tests check that a fault there is the OOB trap.)
     }
 
     #[test]
-    fn grow_honours_maximum_limit_and_mapping_failures() {
-        let _l = LIMIT_LOCK.lock().unwrap();
+    fn grow_honours_maximum_limit_and_free_memory() {
+        let _l = locks();
         let p = MockPlatform::new();
         let mut d = descriptor(1, 5);
         setup(&p, &mut d).unwrap();
@@ -173,8 +215,13 @@ pub(crate) mod tests {
         assert_eq!(grow(&p, &mut d, 2), Some(1));
         assert_eq!(d.current_bytes, 3 * WASM_PAGE_SIZE);
         assert_eq!(
-            p.mapped.lock().unwrap()[1],
+            p.committed.lock().unwrap()[1],
             (d.base as usize + 65536, 2 * 65536)
+        );
+        assert_eq!(
+            demand::find(d.base as usize + 3 * 65536 - 1),
+            Some(Backed::LinearMemory),
+            "grown pages are backed on touch"
         );
         assert_eq!(grow(&p, &mut d, 3), None, "past the maximum");
         assert_eq!(grow(&p, &mut d, u32::MAX), None);
@@ -188,13 +235,22 @@ pub(crate) mod tests {
         assert_eq!(grow(&p, &mut d, 4), Some(0));
         set_limit(None);
         p.map_budget.store(65536, Ordering::SeqCst);
-        assert_eq!(grow(&p, &mut d, 2), None, "out of memory");
+        assert_eq!(
+            grow(&p, &mut d, 2),
+            None,
+            "the machine cannot back 2 more pages"
+        );
         assert_eq!(
             d.current_bytes,
             4 * WASM_PAGE_SIZE,
             "a failed grow changes nothing"
         );
-        assert_eq!(grow(&p, &mut d, 1), Some(4));
+        assert_eq!(
+            demand::find(d.base as usize + 4 * 65536),
+            None,
+            "nor the range backed on touch"
+        );
+        assert_eq!(grow(&p, &mut d, 1), Some(4), "one page it can back");
         assert_eq!(grow(&p, &mut d, u32::MAX), None);
     }
 
@@ -203,12 +259,32 @@ pub(crate) mod tests {
         let p = MockPlatform::new();
         let mut d = descriptor(0, 10);
         assert_eq!(grow(&p, &mut d, 1), None);
-        assert!(p.mapped.lock().unwrap().is_empty());
+        assert!(p.committed.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_minimum_beyond_the_commit_limit_is_refused_naming_both() {
+        let _l = locks();
+        let p = MockPlatform::new();
+        p.ram.store(8 << 20, Ordering::SeqCst);
+        let mut d = descriptor(257, 300);
+        let err = setup(&p, &mut d).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the app declares 16448 KiB of initial memory, more than twice the machine's 8 MiB"
+        );
+        assert!(p.committed.lock().unwrap().is_empty());
+        // Up to the limit it is committed: only touching it all would fail.
+        let mut d = descriptor(255, 300);
+        setup(&p, &mut d).unwrap();
+        assert_eq!(d.current_bytes, 255 * 65536);
+        assert_eq!(grow(&p, &mut d, 1), Some(255), "exactly the limit");
+        assert_eq!(grow(&p, &mut d, 1), None, "past the commit limit");
     }
 
     #[test]
     fn setup_rejects_bad_limits() {
-        let _l = LIMIT_LOCK.lock().unwrap();
+        let _l = locks();
         let p = MockPlatform::new();
         let mut d = descriptor(4, 2);
         assert!(matches!(
@@ -245,11 +321,5 @@ pub(crate) mod tests {
         let mut d = descriptor(0, MAX_WASM_PAGES);
         setup(&p, &mut d).unwrap();
         assert_eq!(grow(&p, &mut d, 65536), None, "4 GiB is past the limit");
-        let mut d = descriptor(2, 2);
-        p.map_budget.store(0, Ordering::SeqCst);
-        assert_eq!(
-            setup(&p, &mut d),
-            Err(MemoryError::Map(MapError::OutOfMemory))
-        );
     }
 }

@@ -5,6 +5,7 @@
 //! the image ([`image::module`]); the hosted platform may find the descriptor its own way.
 
 pub mod env;
+pub mod files;
 pub mod image;
 pub mod memory;
 #[cfg(any(target_os = "none", feature = "runtime-symbols"))]
@@ -12,6 +13,7 @@ pub mod runtime_symbols;
 pub mod stack;
 pub mod table;
 
+use crate::fs::FileSystem;
 use crate::platform::{MapError, Platform};
 use crate::wasi::{self, WasiState};
 use crate::{klog, kprintln};
@@ -38,12 +40,16 @@ pub enum AppError {
     Config(env::ConfigError),
     /// An import this runtime does not provide (`module.field`).
     UnknownImport(String),
+    /// A preopened listener (`mewz.tcplisten`) could not be opened.
+    Listener(core::net::SocketAddr, crate::wasi::Errno),
     /// An import of a kind (memory, table, global) this runtime does not provide.
     UnsupportedImport(String),
     /// `_start` takes parameters or returns results.
     StartSignature,
     Memory(MemoryError),
     Stack(MapError),
+    /// More preopened directories than descriptors.
+    TooManyPreopens,
 }
 
 impl fmt::Display for AppError {
@@ -58,6 +64,11 @@ impl fmt::Display for AppError {
             AppError::ConfigNotUtf8 => f.write_str("the baked configuration is not UTF-8"),
             AppError::Config(e) => write!(f, "bad configuration: {e}"),
             AppError::UnknownImport(name) => write!(f, "unknown import {name}"),
+            AppError::Listener(addr, e) => write!(
+                f,
+                "mewz.tcplisten={addr}: cannot listen there ({})",
+                e.describe()
+            ),
             AppError::UnsupportedImport(name) => {
                 write!(f, "import {name}: only function imports are supported")
             }
@@ -66,30 +77,64 @@ impl fmt::Display for AppError {
             }
             AppError::Memory(e) => write!(f, "{e}"),
             AppError::Stack(e) => write!(f, "cannot map the app's stack: {e}"),
+            AppError::TooManyPreopens => f.write_str("more preopened directories than descriptors"),
         }
     }
 }
 
 /// The boot flow's entry: runs the image's app with the baked configuration merged with the
-/// boot command line, and returns the exit status (printing why, if it cannot start).
+/// boot command line, and its packed directories ([`files`]); returns the exit status
+/// (printing why, if it cannot start).
 pub fn start(p: &dyn Platform, module: &'static ModuleDescriptor) -> u8 {
+    let checking = p.monotonic_ns();
+    let archive = match files::archive(p) {
+        Ok(a) => a,
+        Err(e) => {
+            kprintln!("mewz: {e}");
+            return ExitCode::CORRUPT_ARCHIVE.0;
+        }
+    };
+    if let Some(a) = &archive {
+        klog!(
+            "files: {} preopened director{}, {} nodes, {} KiB, checked in {} us",
+            a.root_count(),
+            if a.root_count() == 1 { "y" } else { "ies" },
+            a.node_count(),
+            a.len() / 1024,
+            p.monotonic_ns().saturating_sub(checking) / 1000
+        );
+    }
     let result = image::baked_config()
         .and_then(|baked| {
             AppEnv::from_command_lines(&baked, p.command_line()).map_err(AppError::Config)
         })
-        .and_then(|env| run_app(p, module, env));
+        .and_then(|env| run_app(p, module, env, FileSystem::new(archive)));
     match result {
         Ok(code) => code,
         Err(e) => {
             kprintln!("mewz: cannot start the app: {e}");
-            ExitCode::KERNEL_PANIC.0
+            match e {
+                AppError::Memory(MemoryError::MachineTooSmall(too_small)) => {
+                    crate::footprint::note_machine_too_small(&too_small);
+                    ExitCode::OUT_OF_MEMORY.0
+                }
+                AppError::Memory(MemoryError::Map(MapError::OutOfMemory))
+                | AppError::Stack(MapError::OutOfMemory) => ExitCode::OUT_OF_MEMORY.0,
+                _ => ExitCode::APP_NOT_STARTED.0,
+            }
         }
     }
 }
 
-/// Sets up and runs an app. Returns 0 when `_start` returns (or the module has none);
-/// `proc_exit` and traps end the machine through the platform instead of returning.
-pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Result<u8, AppError> {
+/// Sets up and runs an app with the files of `fs`. Returns 0 when `_start` returns (or the
+/// module has none); `proc_exit` and traps end the machine through the platform instead of
+/// returning.
+pub fn run_app(
+    p: &dyn Platform,
+    module: &ModuleDescriptor,
+    env: AppEnv,
+    fs: FileSystem,
+) -> Result<u8, AppError> {
     if module.abi_version != ABI_VERSION {
         return Err(AppError::AbiVersion {
             found: module.abi_version,
@@ -108,7 +153,20 @@ pub fn run_app(p: &dyn Platform, module: &ModuleDescriptor, env: AppEnv) -> Resu
             mem.base
         );
     }
-    wasi::install(WasiState::new(&env.args, &env.env), module.memory);
+    let mut state = WasiState::new(&env.args, &env.env);
+    state.stdio = wasi::stdio::HostStdio::parse(
+        crate::cmdline::CommandLine::parse(p.command_line()).option(wasi::stdio::OPTION),
+    );
+    // Preopened listeners first, as wasmtime 36 hands them out, then the directories.
+    for &addr in &env.tcp_listeners {
+        let fd = wasi::sock::preopen_listener(&mut state, p, addr)
+            .map_err(|e| AppError::Listener(addr, e))?;
+        klog!("listening on {addr} (fd {fd})");
+    }
+    let state = state
+        .with_files(fs)
+        .map_err(|_| AppError::TooManyPreopens)?;
+    wasi::install(state, module.memory);
     klog!("argv {:?}", env.args);
     let entry = Entry {
         instantiate: module.instantiate,
@@ -201,13 +259,11 @@ fn link_imports(module: &ModuleDescriptor) -> Result<(), AppError> {
         if import.kind != ExportKind::Function {
             return Err(AppError::UnsupportedImport(name()));
         }
-        let address = (m == mewz_abi::symbols::WASI_MODULE.as_bytes())
-            .then(|| {
-                core::str::from_utf8(field)
-                    .ok()
-                    .and_then(wasi::exports::address)
-            })
-            .flatten()
+        let params = import.signature.param_count as usize;
+        let address = core::str::from_utf8(m)
+            .ok()
+            .zip(core::str::from_utf8(field).ok())
+            .and_then(|(m, field)| wasi::exports::import_address(m, field, params))
             .ok_or_else(|| AppError::UnknownImport(name()))?;
         if !import.slot.is_null() {
             // SAFETY: the slot is the importing module's writable function-pointer cell.

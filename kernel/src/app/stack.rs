@@ -1,9 +1,12 @@
-//! The app's stack: its own mapping, with an unmapped guard region below it.
+//! The app's stack: its own reservation, backed page by page as it is touched, with an
+//! unmapped guard region below it.
 
+use crate::demand::{self, Backed};
 use crate::fault::{GuardKind, register_guard};
 use crate::platform::{MapError, Platform};
 
-/// Usable size of the app's stack (what a Linux main thread gets by default).
+/// Usable size of the app's stack (what a Linux main thread gets by default). Only the pages
+/// the app reaches are backed, so a deep stack costs nothing until it is used.
 pub const APP_STACK_BYTES: usize = 8 << 20;
 
 /// Room kept between the bottom of the stack and the stack limit: functions that call into the
@@ -29,8 +32,8 @@ pub struct AppStack {
     pub limit: usize,
 }
 
-/// Reserves and maps a stack of `bytes` (a page multiple) above its guard region, and makes
-/// faults in the guard the call-stack-exhausted trap.
+/// Reserves a stack of `bytes` (a page multiple) above its guard region, commits it (backed
+/// on touch) and makes faults in the guard the call-stack-exhausted trap.
 pub fn allocate(p: &dyn Platform, bytes: usize) -> Result<AppStack, MapError> {
     let page = p.page_size();
     if bytes == 0 || !bytes.is_multiple_of(page) || bytes <= STACK_LIMIT_MARGIN {
@@ -39,8 +42,9 @@ pub fn allocate(p: &dyn Platform, bytes: usize) -> Result<AppStack, MapError> {
     let guard_bytes = STACK_GUARD_BYTES.next_multiple_of(page);
     let guard = p.reserve(guard_bytes + bytes)?;
     let bottom = guard + guard_bytes;
-    p.map_zeroed(bottom, bytes)?;
+    p.commit(bottom, bytes)?;
     register_guard(GuardKind::AppStack, guard, bottom);
+    demand::register(Backed::AppStack, bottom, bottom + bytes);
     Ok(AppStack {
         guard,
         top: bottom + bytes,
@@ -54,11 +58,20 @@ mod tests {
     use crate::wasi::mock::MockPlatform;
 
     #[test]
-    fn stack_sits_above_an_unmapped_guard_region() {
+    fn stack_sits_above_an_unmapped_guard_region_backed_on_touch() {
+        let _l = crate::app::memory::tests::locks();
         let p = MockPlatform::new();
         let s = allocate(&p, APP_STACK_BYTES).unwrap();
         let bottom = s.guard + STACK_GUARD_BYTES;
-        assert_eq!(*p.mapped.lock().unwrap(), [(bottom, APP_STACK_BYTES)]);
+        assert_eq!(*p.committed.lock().unwrap(), [(bottom, APP_STACK_BYTES)]);
+        assert!(p.mapped.lock().unwrap().is_empty());
+        assert_eq!(crate::demand::find(s.top - 8), Some(Backed::AppStack));
+        assert_eq!(crate::demand::find(bottom), Some(Backed::AppStack));
+        assert_eq!(
+            crate::demand::find(bottom - 1),
+            None,
+            "the guard is not backed"
+        );
         assert_eq!(s.top, bottom + APP_STACK_BYTES);
         assert_eq!(s.top % 16, 0);
         assert_eq!(s.limit, bottom + STACK_LIMIT_MARGIN);

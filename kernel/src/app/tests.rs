@@ -1,6 +1,7 @@
 //! `run_app` against hand-built descriptors on the mock platform.
 
 use super::*;
+use crate::fs::FileSystem;
 use crate::wasi::mock::MockPlatform;
 use mewz_abi::memory::{MAX_WASM_PAGES, MemoryDescriptor, WASM_PAGE_SIZE};
 use mewz_abi::module::{ExportedFunction, GlobalType, Signature, ValType};
@@ -104,14 +105,14 @@ fn env(args: &[&str]) -> AppEnv {
     AppEnv {
         args: args.iter().map(|s| s.to_string()).collect(),
         env: vec![("GREETING".into(), "hi".into())],
-        memory_limit_bytes: None,
+        ..AppEnv::default()
     }
 }
 
 #[test]
 fn runs_instantiate_then_start_with_memory_and_imports_linked() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    let _l = memory::tests::locks();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
     let mem = leak(MemoryDescriptor {
@@ -139,29 +140,36 @@ fn runs_instantiate_then_start_with_memory_and_imports_linked() {
         ],
         mem,
     );
-    assert_eq!(run_app(&p, &m, env(&["app", "x"])), Ok(0));
+    assert_eq!(
+        run_app(&p, &m, env(&["app", "x"]), FileSystem::default()),
+        Ok(0)
+    );
     assert_eq!(*CALLS.lock().unwrap(), ["instantiate", "_start"]);
     assert_eq!(m.memory, mem as *mut _);
     // SAFETY: `mem` is leaked and only read here.
     let mem = unsafe { &*m.memory };
     assert_eq!(mem.current_bytes, 2 * WASM_PAGE_SIZE);
     assert_eq!(*slot, wasi::exports::address("fd_write").unwrap());
-    let mapped = p.mapped.lock().unwrap();
+    let committed = p.committed.lock().unwrap();
     assert_eq!(
-        mapped[0],
+        committed[0],
         (mem.base as usize, 2 * 65536),
         "memory first, at the first reservation"
     );
+    assert!(
+        p.mapped.lock().unwrap().is_empty(),
+        "pages are backed on touch"
+    );
     #[cfg(feature = "runtime-symbols")]
     {
-        assert_eq!(mapped.len(), 2, "memory, then the app stack");
-        assert_eq!(mapped[1].1, stack::APP_STACK_BYTES);
+        assert_eq!(committed.len(), 2, "memory, then the app stack");
+        assert_eq!(committed[1].1, stack::APP_STACK_BYTES);
         let limit = runtime_symbols::STACK_LIMIT.load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(limit, mapped[1].0 + stack::STACK_LIMIT_MARGIN);
+        assert_eq!(limit, committed[1].0 + stack::STACK_LIMIT_MARGIN);
     }
     #[cfg(not(feature = "runtime-symbols"))]
     assert_eq!(
-        mapped.len(),
+        committed.len(),
         1,
         "no stack of its own: the embedder's stack and limit"
     );
@@ -170,18 +178,52 @@ fn runs_instantiate_then_start_with_memory_and_imports_linked() {
 #[test]
 fn a_module_without_start_or_memory_only_instantiates() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    let _l = memory::tests::locks();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
     let m = module(vec![], vec![], core::ptr::null_mut());
-    assert_eq!(run_app(&p, &m, env(&["app"])), Ok(0));
+    assert_eq!(run_app(&p, &m, env(&["app"]), FileSystem::default()), Ok(0));
     assert_eq!(*CALLS.lock().unwrap(), ["instantiate"]);
+}
+
+#[test]
+fn slots_link_each_sock_accept_by_its_signature() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    CALLS.lock().unwrap().clear();
+    let p = MockPlatform::new();
+    let accept = |params: &'static [ValType], slot| Import {
+        signature: signature(params),
+        ..import(
+            "wasi_snapshot_preview1",
+            "sock_accept",
+            ExportKind::Function,
+            slot,
+        )
+    };
+    let preview1: &'static mut *const u8 = leak(core::ptr::null());
+    let wasmedge: &'static mut *const u8 = leak(core::ptr::null());
+    let m = module(
+        vec![],
+        vec![
+            accept(&[ValType::I32; 3], preview1),
+            accept(&[ValType::I32; 2], wasmedge),
+        ],
+        core::ptr::null_mut(),
+    );
+    assert_eq!(run_app(&p, &m, env(&["app"]), FileSystem::default()), Ok(0));
+    assert_eq!(*preview1, wasi::exports::sock_accept as *const u8);
+    assert_eq!(
+        *wasmedge,
+        wasi::exports::sock_accept_wasmedge as *const u8,
+        "the two-parameter import is WasmEdge's"
+    );
 }
 
 #[test]
 fn startup_errors() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _l = memory::tests::LIMIT_LOCK.lock().unwrap();
+    let _l = memory::tests::locks();
     CALLS.lock().unwrap().clear();
     let p = MockPlatform::new();
     let null = core::ptr::null_mut();
@@ -189,33 +231,36 @@ fn startup_errors() {
     let mut m = module(vec![start_export(&[])], vec![], null);
     m.abi_version = ABI_VERSION + 1;
     assert_eq!(
-        run_app(&p, &m, env(&[])),
+        run_app(&p, &m, env(&[]), FileSystem::default()),
         Err(AppError::AbiVersion {
             found: ABI_VERSION + 1
         })
     );
 
     let m = module(vec![start_export(&[ValType::I32])], vec![], null);
-    assert_eq!(run_app(&p, &m, env(&[])), Err(AppError::StartSignature));
+    assert_eq!(
+        run_app(&p, &m, env(&[]), FileSystem::default()),
+        Err(AppError::StartSignature)
+    );
 
     let m = module(
         vec![],
         vec![import(
             "wasi_snapshot_preview1",
-            "sock_open",
+            "sock_open_v2",
             ExportKind::Function,
             core::ptr::null_mut(),
         )],
         null,
     );
-    let err = run_app(&p, &m, env(&[])).unwrap_err();
+    let err = run_app(&p, &m, env(&[]), FileSystem::default()).unwrap_err();
     assert_eq!(
         err,
-        AppError::UnknownImport("wasi_snapshot_preview1.sock_open".into())
+        AppError::UnknownImport("wasi_snapshot_preview1.sock_open_v2".into())
     );
     assert_eq!(
         format!("{err}"),
-        "unknown import wasi_snapshot_preview1.sock_open"
+        "unknown import wasi_snapshot_preview1.sock_open_v2"
     );
 
     let m = module(
@@ -229,7 +274,7 @@ fn startup_errors() {
         null,
     );
     assert_eq!(
-        run_app(&p, &m, env(&[])),
+        run_app(&p, &m, env(&[]), FileSystem::default()),
         Err(AppError::UnknownImport("env.fd_write".into()))
     );
 
@@ -244,7 +289,7 @@ fn startup_errors() {
         null,
     );
     assert_eq!(
-        run_app(&p, &m, env(&[])),
+        run_app(&p, &m, env(&[]), FileSystem::default()),
         Err(AppError::UnsupportedImport("env.memory".into()))
     );
 
@@ -258,7 +303,7 @@ fn startup_errors() {
     let mut e = env(&[]);
     e.memory_limit_bytes = Some(16 * WASM_PAGE_SIZE);
     assert!(matches!(
-        run_app(&p, &m, e),
+        run_app(&p, &m, e, FileSystem::default()),
         Err(AppError::Memory(MemoryError::AboveLimit { .. }))
     ));
     memory::set_limit(None);

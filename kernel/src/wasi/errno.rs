@@ -28,6 +28,25 @@ errnos! {
     SRCH = 71, STALE = 72, TIMEDOUT = 73, TXTBSY = 74, XDEV = 75, NOTCAPABLE = 76,
 }
 
+impl Errno {
+    /// A few words for a message (the common errors by name, others by number).
+    pub fn describe(self) -> alloc::string::String {
+        let name = match self {
+            Errno::ACCES => "permission denied",
+            Errno::ADDRINUSE => "address in use",
+            Errno::ADDRNOTAVAIL => "address not available",
+            Errno::AFNOSUPPORT => "address family not supported",
+            Errno::INVAL => "invalid argument",
+            Errno::MFILE => "too many open files",
+            Errno::NOBUFS => "no buffer space",
+            Errno::NOMEM => "out of memory",
+            Errno::NETUNREACH => "network unreachable",
+            _ => return format!("errno {}", self.0),
+        };
+        name.into()
+    }
+}
+
 /// What a WASI function returns before it is flattened into the wasm `i32`.
 pub type WasiResult = Result<(), Errno>;
 

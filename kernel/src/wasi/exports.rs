@@ -96,13 +96,67 @@ exports! {
     sock_recv(fd: i32, iovs: i32, iovs_len: i32, flags: i32, nread: i32, oflags: i32) => sock::sock_recv;
     sock_send(fd: i32, iovs: i32, iovs_len: i32, flags: i32, nsent: i32) => sock::sock_send;
     sock_shutdown(fd: i32, how: i32) => sock::sock_shutdown;
+    // WasmEdge's socket API (the same module; its `sock_accept` is below).
+    sock_open(af: i32, kind: i32, fd: i32) => sock::sock_open;
+    sock_bind(fd: i32, addr: i32, port: i32) => sock::sock_bind;
+    sock_listen(fd: i32, backlog: i32) => sock::sock_listen;
+    sock_connect(fd: i32, addr: i32, port: i32) => sock::sock_connect;
+    sock_recv_from(fd: i32, iovs: i32, iovs_len: i32, addr: i32, flags: i32, port: i32, nread: i32, oflags: i32) => sock::sock_recv_from;
+    sock_send_to(fd: i32, iovs: i32, iovs_len: i32, addr: i32, port: i32, flags: i32, nsent: i32) => sock::sock_send_to;
+    sock_getsockopt(fd: i32, level: i32, name: i32, val: i32, len: i32) => sock::sock_getsockopt;
+    sock_setsockopt(fd: i32, level: i32, name: i32, val: i32, len: i32) => sock::sock_setsockopt;
+    sock_getlocaladdr(fd: i32, addr: i32, kind: i32, port: i32) => sock::sock_getlocaladdr;
+    sock_getpeeraddr(fd: i32, addr: i32, kind: i32, port: i32) => sock::sock_getpeeraddr;
+    sock_getaddrinfo(node: i32, node_len: i32, service: i32, service_len: i32, hints: i32, res: i32, max_len: i32, res_len: i32) => sock::sock_getaddrinfo;
 }
+
+/// The code address of the function an import `module.field` with `params` parameters links
+/// against, for runtimes that link imports through slots: the same choice the compiler's symbol
+/// linkage makes (`mewz_abi::symbols::overloaded_import`), so that a name with two signatures
+/// (`sock_accept`) reaches the function of the import's own signature.
+pub fn import_address(module: &str, field: &str, params: usize) -> Option<*const u8> {
+    if module != mewz_abi::symbols::WASI_MODULE {
+        return None;
+    }
+    match mewz_abi::symbols::overloaded_import(module, field, params) {
+        Some(mewz_abi::symbols::WASMEDGE_SOCK_ACCEPT) => Some(sock_accept_wasmedge as *const u8),
+        // An overload this kernel does not provide.
+        Some(_) => None,
+        None => address(field),
+    }
+}
+
+/// WasmEdge's `sock_accept(fd, *new_fd)`, under the symbol the ABI gives the two-parameter
+/// import (`mewz_abi::symbols::WASMEDGE_SOCK_ACCEPT`; checked below).
+#[unsafe(export_name = "wasi_snapshot_preview1.sock_accept/wasmedge")]
+pub extern "C" fn sock_accept_wasmedge(fd: i32, new_fd: i32) -> i32 {
+    with_ctx(|cx| sock::sock_accept_wasmedge(cx, fd as _, new_fd as _))
+}
+
+const _: () = {
+    let (want, have) = (
+        mewz_abi::symbols::WASMEDGE_SOCK_ACCEPT.as_bytes(),
+        b"wasi_snapshot_preview1.sock_accept/wasmedge",
+    );
+    assert!(want.len() == have.len());
+    let mut i = 0;
+    while i < want.len() {
+        assert!(
+            want[i] == have[i],
+            "sock_accept_wasmedge's symbol disagrees with the ABI"
+        );
+        i += 1;
+    }
+};
 
 /// Ends the app with `code`. Like a Unix process, the status the runner sees is the low 8
 /// bits (wasmtime does the same on Unix).
 #[unsafe(export_name = "wasi_snapshot_preview1.proc_exit")]
 pub extern "C" fn proc_exit(code: i32) -> ! {
-    crate::platform::platform().exit(code as u8)
+    crate::footprint::log_report();
+    let p = crate::platform::platform();
+    crate::console::flush(p);
+    p.exit(code as u8)
 }
 
 #[cfg(test)]
@@ -190,9 +244,25 @@ mod tests {
         assert_eq!(clock_time_get(9, 0, 0), 28);
     }
 
+    /// WasmEdge's socket functions (besides those it shares with preview1).
+    const WASMEDGE: [&str; 11] = [
+        "sock_open",
+        "sock_bind",
+        "sock_listen",
+        "sock_connect",
+        "sock_recv_from",
+        "sock_send_to",
+        "sock_getsockopt",
+        "sock_setsockopt",
+        "sock_getlocaladdr",
+        "sock_getpeeraddr",
+        "sock_getaddrinfo",
+    ];
+
     #[test]
-    fn all_of_preview1_is_exported() {
+    fn all_of_preview1_and_wasmedge_sockets_are_exported() {
         let mut want = PREVIEW1.to_vec();
+        want.extend(WASMEDGE);
         let mut have = NAMES.to_vec();
         want.sort();
         have.sort();
@@ -201,6 +271,7 @@ mod tests {
             assert!(address(name).is_some_and(|a| !a.is_null()), "{name}");
         }
         assert_eq!(address("fd_write"), Some(fd_write as *const u8));
-        assert_eq!(address("sock_open"), None);
+        assert_eq!(address("sock_open"), Some(sock_open as *const u8));
+        assert_eq!(address("sock_nonexistent"), None);
     }
 }

@@ -24,11 +24,17 @@ pub struct MockPlatform {
     pub has_random: AtomicBool,
     /// The input source has ended (like the hosted platform's stdin at end of file).
     pub input_ended: AtomicBool,
+    /// The input source can end (a process's stdin) rather than being a serial line.
+    pub input_can_end: AtomicBool,
     next_reservation: AtomicUsize,
     /// Mapped `(start, len)` ranges, in call order.
     pub mapped: Mutex<Vec<(usize, usize)>>,
-    /// Bytes `map_zeroed` may still hand out.
+    /// Bytes `map_zeroed` may still hand out (also what `backable_bytes` reports).
     pub map_budget: AtomicUsize,
+    /// Committed `(start, len)` ranges, in call order.
+    pub committed: Mutex<Vec<(usize, usize)>>,
+    /// What `ram_bytes` reports.
+    pub ram: AtomicUsize,
 }
 
 impl MockPlatform {
@@ -40,6 +46,7 @@ impl MockPlatform {
             scheduled_input: Mutex::default(),
             now_ns: AtomicU64::new(1_000_000),
             input_ended: AtomicBool::new(false),
+            input_can_end: AtomicBool::new(false),
             armed_deadline: AtomicU64::new(u64::MAX),
             waits: AtomicUsize::new(0),
             has_wall_clock: AtomicBool::new(true),
@@ -47,6 +54,8 @@ impl MockPlatform {
             next_reservation: AtomicUsize::new(mewz_abi::memory::UNIKERNEL_MEMORY_BASE as usize),
             mapped: Mutex::default(),
             map_budget: AtomicUsize::new(usize::MAX),
+            committed: Mutex::default(),
+            ram: AtomicUsize::new(0),
         }
     }
 
@@ -107,6 +116,10 @@ impl Platform for MockPlatform {
         self.input_ended.load(Ordering::Relaxed)
     }
 
+    fn console_input_can_end(&self) -> bool {
+        self.input_can_end.load(Ordering::Relaxed)
+    }
+
     fn console_read(&self, buf: &mut [u8]) -> usize {
         self.deliver_scheduled_input();
         let mut input = self.input.lock().unwrap();
@@ -130,6 +143,16 @@ impl Platform for MockPlatform {
         self.map_budget.store(budget - len, Ordering::SeqCst);
         self.mapped.lock().unwrap().push((virt, len));
         Ok(())
+    }
+    fn ram_bytes(&self) -> usize {
+        self.ram.load(Ordering::SeqCst)
+    }
+    fn commit(&self, virt: usize, len: usize) -> Result<(), MapError> {
+        self.committed.lock().unwrap().push((virt, len));
+        Ok(())
+    }
+    fn backable_bytes(&self) -> Option<usize> {
+        Some(self.map_budget.load(Ordering::SeqCst))
     }
     fn unmap(&self, _virt: usize, _len: usize) {}
     fn reserve(&self, len: usize) -> Result<usize, MapError> {
@@ -177,6 +200,11 @@ impl Platform for MockPlatform {
             *b = (i as u8).wrapping_mul(31).wrapping_add(7);
         }
         true
+    }
+
+    /// Test devices (`crate::virtio` fakes) read host memory at its own address.
+    fn dma_address(&self, virt: usize, _len: usize) -> Option<u64> {
+        Some(virt as u64)
     }
     fn exit(&self, code: u8) -> ! {
         panic!("mock platform exit {code}")

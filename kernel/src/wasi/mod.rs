@@ -6,28 +6,33 @@
 //! runtime-neutral part of an app (arguments, environment, descriptors): the unikernel and the
 //! hosted platform both set it up with [`install`].
 
+pub mod addrinfo;
 pub mod args;
 pub mod clock;
 pub mod errno;
 pub mod exports;
 pub mod fd;
 pub mod fd_ops;
+pub mod files;
 pub mod guest;
 pub mod path;
 pub mod poll;
 pub mod sock;
+pub mod sockopt;
 pub mod stdin;
+pub mod stdio;
 pub mod types;
 
 #[cfg(test)]
 pub(crate) mod mock;
 
+use crate::fs::FileSystem;
 use crate::platform::Platform;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicPtr, Ordering};
 pub use errno::{Errno, WasiResult};
-use fd::FdTable;
+use fd::{FdEntry, FdKind, FdTable};
 use guest::GuestMemory;
 use mewz_abi::memory::MemoryDescriptor;
 use spin::Mutex;
@@ -42,15 +47,42 @@ pub struct WasiState {
     pub env: Vec<String>,
     pub fds: FdTable,
     pub stdin: StdinBuffer,
+    /// What stdin, stdout and stderr are on the host.
+    pub stdio: stdio::HostStdio,
+    /// The network, from the app's first socket on (see [`WasiState::network`]).
+    pub net: Option<crate::net::Network>,
+    /// The RAM filesystem the preopened directories belong to.
+    pub fs: FileSystem,
 }
 
 impl WasiState {
+    /// The app's network, set up on first use.
+    pub fn network(&mut self) -> &mut crate::net::Network {
+        self.net
+            .get_or_insert_with(|| crate::net::Network::for_platform(crate::platform::platform()))
+    }
+
     pub fn new(args: &[String], env: &[(String, String)]) -> WasiState {
         WasiState {
             args: args.to_vec(),
             env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             ..WasiState::default()
         }
+    }
+
+    /// Gives the app `fs` and opens its preopened directories as descriptors 3, 4, ... in
+    /// order (`EMFILE` if there are more than the table holds).
+    pub fn with_files(mut self, fs: FileSystem) -> Result<WasiState, Errno> {
+        self.fs = fs;
+        let roots: Vec<_> = self.fs.roots().iter().map(|&(_, ino)| ino).collect();
+        for (i, ino) in roots.into_iter().enumerate() {
+            self.fds.insert(FdEntry::new(FdKind::Directory {
+                ino,
+                preopen: Some(i as u32),
+            }))?;
+            self.fs.open(ino)?;
+        }
+        Ok(self)
     }
 }
 

@@ -1,21 +1,24 @@
-//! `poll_oneoff`: wait for clocks and console readiness.
+//! `poll_oneoff`: wait for clocks, console input and sockets; files are always ready.
 //!
 //! Subscriptions that are ready (or wrong: a bad clock id, a closed descriptor) produce events
-//! at once; otherwise the call sleeps until the earliest clock deadline, looking at console
-//! input every [`INPUT_POLL_NS`] while a read subscription waits for it. Console output is
+//! at once; otherwise the call sleeps until the earliest clock deadline, or until console input
+//! interrupts (a console without input interrupts is looked at every
+//! [`crate::console::INPUT_POLL_NS`]). Console output is
 //! always writable (it blocks in `fd_write` instead), reported with `nbytes = 0` since there
-//! is no buffer whose room could be reported.
+//! is no buffer whose room could be reported. Sockets report what the stack says (bytes to
+//! read, room to write, hangup at end of stream); while one is subscribed, the stack does the
+//! waiting, so that traffic wakes the call as well as the clock.
 
 use super::Ctx;
 use super::clock;
 use super::errno::{Errno, WasiResult};
 use super::fd::FdKind;
-use super::fd_ops::INPUT_POLL_NS;
 use super::stdin::Available;
 use super::types::{
     EVENT_FD_READWRITE_HANGUP, SUBSCRIPTION_CLOCK_ABSTIME, clockid, event, eventtype, rights,
     subscription,
 };
+use crate::net::{Handle, Interest};
 use alloc::vec::Vec;
 
 /// Longest single wait: far deadlines are reached in steps, so no platform timer has to
@@ -67,6 +70,10 @@ pub fn poll_oneoff(
         .collect::<Result<Vec<_>, _>>()?;
     let ready = loop {
         let now = cx.platform.monotonic_ns();
+        // One look at the network per round, however many sockets are subscribed.
+        if let Some(net) = cx.state.net.as_mut() {
+            net.stack().poll();
+        }
         let mut ready = Vec::new();
         let mut wake_at = u64::MAX;
         for s in &parsed {
@@ -75,7 +82,8 @@ pub fn poll_oneoff(
                 Ok(None) => {
                     let wake = match s.wait {
                         Wait::Clock(deadline) => deadline,
-                        _ => now.saturating_add(INPUT_POLL_NS),
+                        _ => crate::console::input_poll_interval()
+                            .map_or(u64::MAX, |poll| now.saturating_add(poll)),
                     };
                     wake_at = wake_at.min(wake);
                 }
@@ -85,8 +93,17 @@ pub fn poll_oneoff(
         if !ready.is_empty() {
             break ready;
         }
-        cx.platform.arm_timer((wake_at - now).min(MAX_WAIT_NS));
-        cx.platform.wait_for_interrupt();
+        let interest = socket_interest(cx, &parsed);
+        match cx.state.net.as_mut() {
+            // Sockets wake the wait too: the stack knows how to wait for them.
+            Some(net) if !interest.is_empty() => {
+                net.wait(cx.platform, wake_at.min(now + MAX_WAIT_NS), &interest)
+            }
+            _ => {
+                cx.platform.arm_timer((wake_at - now).min(MAX_WAIT_NS));
+                cx.platform.wait_for_interrupt();
+            }
+        }
     };
     for (i, e) in ready.iter().enumerate() {
         write_event(cx, events + i as u32 * event::SIZE, e)?;
@@ -136,6 +153,35 @@ fn deadline(cx: &Ctx<'_>, id: u32, timeout: u64, absolute: bool, now: u64) -> Re
     })
 }
 
+/// The sockets among the subscriptions, and what each waits for.
+fn socket_interest(cx: &Ctx<'_>, subs: &[Subscription]) -> Vec<(Handle, Interest)> {
+    subs.iter()
+        .filter_map(|s| {
+            let (fd, interest) = match s.wait {
+                Wait::Read(fd) => (fd, Interest::Read),
+                Wait::Write(fd) => (fd, Interest::Write),
+                _ => return None,
+            };
+            let h = cx.state.fds.get(fd).ok()?.kind.socket()?;
+            Some((h, interest))
+        })
+        .collect()
+}
+
+/// A socket's readiness as `(nbytes, flags)`, if it fires for `interest`.
+fn socket_readiness(cx: &mut Ctx<'_>, h: Handle, interest: Interest) -> Option<(u64, u16)> {
+    let r = cx.state.net.as_mut()?.stack().readiness(h);
+    let hangup = if r.hangup {
+        EVENT_FD_READWRITE_HANGUP
+    } else {
+        0
+    };
+    match interest {
+        Interest::Read => r.readable.then_some((r.read_bytes, hangup)),
+        Interest::Write => r.writable.then_some((r.write_room, hangup)),
+    }
+}
+
 /// `Some((nbytes, flags))` when the subscription fires now.
 fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)>, Errno> {
     match wait {
@@ -145,6 +191,18 @@ fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)
             let entry = super::fd_ops::entry_with(cx, fd, rights::FD_READ)?;
             if entry.rights_base & rights::POLL_FD_READWRITE == 0 {
                 return Err(Errno::NOTCAPABLE);
+            }
+            if let Some(h) = entry.kind.socket() {
+                return Ok(socket_readiness(cx, h, Interest::Read));
+            }
+            if let FdKind::File { ino, .. } = entry.kind {
+                // Always ready, as a regular file is; like wasmtime, one byte is promised and
+                // the end of the file is reported as a hang-up.
+                let at_end = cx.state.fs.size(ino)? <= entry.position;
+                return Ok(Some((
+                    1,
+                    if at_end { EVENT_FD_READWRITE_HANGUP } else { 0 },
+                )));
             }
             if entry.kind != FdKind::Stdin {
                 return Err(Errno::BADF);
@@ -161,7 +219,12 @@ fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)
             if entry.rights_base & rights::POLL_FD_READWRITE == 0 {
                 return Err(Errno::NOTCAPABLE);
             }
-            Ok(Some((0, 0)))
+            if let Some(h) = entry.kind.socket() {
+                return Ok(socket_readiness(cx, h, Interest::Write));
+            }
+            // A file is always writable (wasmtime promises one byte for it too).
+            let nbytes = u64::from(matches!(entry.kind, FdKind::File { .. }));
+            Ok(Some((nbytes, 0)))
         }
     }
 }

@@ -1,13 +1,14 @@
 //! Console input for fd 0.
 //!
-//! The platform's `console_read` never blocks and has no notion of end of input (a serial
-//! line has none), so input is buffered here and end of file is in-band, the way a terminal
-//! does it: an EOT byte (0x04, ^D) ends the read in progress and makes the next read at that
-//! point return 0 bytes (EOF); the EOT itself is consumed and never handed to the app. Reads
-//! after an EOF continue with later input. A platform whose input source really ends (the
-//! hosted platform's stdin) says so with `Platform::console_input_ended`: every read after the
-//! buffered input is then end of file.
+//! Input comes from [`crate::console::read`], which never blocks, and is buffered here. Where
+//! the source can end — the virtio console's stdin port, which the host closes, or the hosted
+//! platform's stdin — every byte is data and every read after the buffered input is end of
+//! file. A serial line cannot end, so there end of file is in-band, the way a terminal does
+//! it: an EOT byte (0x04, ^D) ends the read in progress and makes the next read at that point
+//! return 0 bytes (EOF); the EOT itself is consumed and never handed to the app. Reads after
+//! such an EOF continue with later input.
 
+use crate::console::{self, Input};
 use crate::platform::Platform;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -21,8 +22,10 @@ const MAX_BUFFERED: usize = 64 * 1024;
 #[derive(Debug, Default)]
 pub struct StdinBuffer {
     pending: VecDeque<u8>,
-    /// The platform's input has ended for good.
+    /// The input has ended for good.
     ended: bool,
+    /// EOT bytes mean end of file (the input is a serial line).
+    eot_ends_input: bool,
 }
 
 /// What a read can take right now.
@@ -39,20 +42,25 @@ pub enum Available {
 impl StdinBuffer {
     /// Moves whatever the console has into the buffer.
     pub fn fill(&mut self, p: &dyn Platform) {
-        let mut chunk = [0u8; 256];
-        while self.pending.len() < MAX_BUFFERED {
+        self.eot_ends_input = console::input_has_in_band_eof(p);
+        let mut chunk = [0u8; 4096];
+        while self.pending.len() < MAX_BUFFERED && !self.ended {
             let room = (MAX_BUFFERED - self.pending.len()).min(chunk.len());
-            let n = p.console_read(&mut chunk[..room]).min(room);
-            if n == 0 {
-                self.ended = p.console_input_ended();
-                break;
+            match console::read(p, &mut chunk[..room]) {
+                Input::Bytes(n) => self.pending.extend(&chunk[..n.min(room)]),
+                Input::Nothing => break,
+                Input::Ended => self.ended = true,
             }
-            self.pending.extend(&chunk[..n]);
         }
     }
 
     pub fn available(&self) -> Available {
-        match self.pending.iter().position(|&b| b == EOT) {
+        let eot = if self.eot_ends_input {
+            self.pending.iter().position(|&b| b == EOT)
+        } else {
+            None
+        };
+        match eot {
             Some(0) => Available::EndOfFile,
             Some(n) => Available::Bytes(n),
             None if self.pending.is_empty() && self.ended => Available::EndOfFile,
@@ -92,6 +100,8 @@ mod tests {
         p.push_input(b"last");
         p.input_ended
             .store(true, core::sync::atomic::Ordering::Relaxed);
+        p.input_can_end
+            .store(true, core::sync::atomic::Ordering::Relaxed);
         let mut b = StdinBuffer::default();
         b.fill(&p);
         assert_eq!(b.take(16), Some(b"last".to_vec()));
@@ -115,7 +125,26 @@ mod tests {
         StdinBuffer {
             pending: input.iter().copied().collect(),
             ended: false,
+            eot_ends_input: true,
         }
+    }
+
+    #[test]
+    fn input_that_can_end_passes_every_byte_value() {
+        let p = MockPlatform::new();
+        let all: Vec<u8> = (0..=255).collect();
+        p.push_input(&all);
+        p.input_can_end
+            .store(true, core::sync::atomic::Ordering::Relaxed);
+        let mut b = StdinBuffer::default();
+        b.fill(&p);
+        assert_eq!(b.available(), Available::Bytes(256), "EOT is data");
+        assert_eq!(b.take(1000), Some(all));
+        assert_eq!(b.take(1000), None, "not ended yet: wait");
+        p.input_ended
+            .store(true, core::sync::atomic::Ordering::Relaxed);
+        b.fill(&p);
+        assert_eq!(b.take(1000), Some(Vec::new()));
     }
 
     #[test]

@@ -12,12 +12,39 @@ pub enum FloatPattern<T> {
     ArithmeticNan,
 }
 
+/// A `v128` expectation: exact bits, or lane by lane for float lanes (which may be NaN
+/// classes). Integer lanes are exact, so they are compared as bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum V128Pattern {
+    /// The 16 bytes as a little-endian number (lane 0 lowest).
+    Bits(u128),
+    F32x4([FloatPattern<u32>; 4]),
+    F64x2([FloatPattern<u64>; 2]),
+}
+
+impl V128Pattern {
+    fn matches(&self, bits: u128) -> bool {
+        match self {
+            V128Pattern::Bits(b) => *b == bits,
+            V128Pattern::F32x4(lanes) => lanes
+                .iter()
+                .enumerate()
+                .all(|(i, p)| f32_matches(*p, (bits >> (32 * i)) as u32)),
+            V128Pattern::F64x2(lanes) => lanes
+                .iter()
+                .enumerate()
+                .all(|(i, p)| f64_matches(*p, (bits >> (64 * i)) as u64)),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expected {
     I32(u32),
     I64(u64),
     F32(FloatPattern<u32>),
     F64(FloatPattern<u64>),
+    V128(V128Pattern),
     /// `ref.null`, of the given kind if the script says.
     RefNull(Option<RefKind>),
     /// `ref.extern n`, or any non-null externref when `None`.
@@ -58,6 +85,9 @@ impl Expected {
             (Expected::I64(e), Value::I64(g)) => e == g,
             (Expected::F32(p), Value::F32(g)) => f32_matches(*p, *g),
             (Expected::F64(p), Value::F64(g)) => f64_matches(*p, *g),
+            (Expected::V128(p), Value::V128([low, high])) => {
+                p.matches(u128::from(*low) | u128::from(*high) << 64)
+            }
             (Expected::RefNull(kind), Value::FuncRef(None)) => kind != &Some(RefKind::Extern),
             (Expected::RefNull(kind), Value::ExternRef(None)) => kind != &Some(RefKind::Func),
             (Expected::RefExtern(e), Value::ExternRef(Some(g))) => e.is_none_or(|e| e == *g),
@@ -121,6 +151,43 @@ mod tests {
         assert!(!Expected::F64(Bits(0)).matches(&Value::F64(1 << 63)));
         assert!(Expected::F32(Bits(0x7fa0_0000)).matches(&Value::F32(0x7fa0_0000)));
         assert!(!Expected::F32(Bits(0x7fa0_0000)).matches(&Value::F32(0x7fc0_0000)));
+    }
+
+    #[test]
+    fn v128_lanes_match_per_lane_class_or_exact_bits() {
+        let canonical_then_one =
+            V128Pattern::F32x4([CanonicalNan, Bits(0x3f80_0000), ArithmeticNan, Bits(0)]);
+        let e = Expected::V128(canonical_then_one);
+        let lanes = |l: [u32; 4]| {
+            Value::v128(
+                l.iter()
+                    .rev()
+                    .fold(0u128, |acc, &x| acc << 32 | u128::from(x)),
+            )
+        };
+        assert!(e.matches(&lanes([0xffc0_0000, 0x3f80_0000, 0x7fc0_0001, 0])));
+        assert!(
+            !e.matches(&lanes([0x7fc0_0001, 0x3f80_0000, 0x7fc0_0001, 0])),
+            "lane 0 not canonical"
+        );
+        assert!(
+            !e.matches(&lanes([0x7fc0_0000, 0x3f80_0000, 0x7f80_0001, 0])),
+            "lane 2 signalling"
+        );
+        assert!(
+            !e.matches(&lanes([0x7fc0_0000, 0x3f80_0000, 0x7fc0_0000, 0x8000_0000])),
+            "-0 is not 0"
+        );
+        assert!(!e.matches(&Value::F32(0x7fc0_0000)), "wrong type");
+        let f64x2 = Expected::V128(V128Pattern::F64x2([Bits(1), CanonicalNan]));
+        assert!(f64x2.matches(&Value::V128([1, 0x7ff8_0000_0000_0000])));
+        assert!(!f64x2.matches(&Value::V128([1, 0x7ff8_0000_0000_0001])));
+        let bits = Expected::V128(V128Pattern::Bits(u128::MAX - 1));
+        assert!(bits.matches(&Value::V128([u64::MAX - 1, u64::MAX])));
+        assert!(
+            !bits.matches(&Value::V128([u64::MAX, u64::MAX - 1])),
+            "halves in order"
+        );
     }
 
     #[test]

@@ -11,10 +11,20 @@ pub enum Value {
     I64(u64),
     F32(u32),
     F64(u64),
+    /// A `v128`, its 16 bytes as a little-endian number (lane 0 lowest), as two halves (low
+    /// first) so that JSON carries it exactly.
+    V128([u64; 2]),
     /// `None` is `ref.null func`; `Some` carries the (opaque) non-null reference.
     FuncRef(Option<u64>),
     /// `None` is `ref.null extern`; `Some(n)` is the host reference `ref.extern n`.
     ExternRef(Option<u32>),
+}
+
+impl Value {
+    /// A `v128` from its 16 bytes as a little-endian number.
+    pub fn v128(bits: u128) -> Value {
+        Value::V128([bits as u64, (bits >> 64) as u64])
+    }
 }
 
 /// Reference kinds of tables and references.
@@ -123,6 +133,7 @@ mod tests {
                     Value::I64(u64::MAX),
                     Value::F32(0x7fc0_0001),
                     Value::F64(0xfff8_0000_0000_0001),
+                    Value::V128([u64::MAX, 0x7ff8_0000_0000_0001]),
                     Value::FuncRef(None),
                     Value::ExternRef(Some(0)),
                 ],

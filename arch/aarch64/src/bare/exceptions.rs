@@ -4,7 +4,7 @@
 //! with its own guard page. A stack overflow into a guard page therefore still gets a working
 //! stack for its report, and the app stack's guard fault can become a wasm trap.
 
-use super::{gic, power, timer};
+use super::{gic, power, timer, virtio};
 use crate::esr::{self, Syndrome};
 use core::arch::global_asm;
 use core::fmt;
@@ -275,7 +275,11 @@ extern "C" fn mewz_exception_dispatch(frame: &mut Frame, vector: usize) {
     match vector % 4 {
         1 => return handle_irq(),
         0 => {
-            let (esr, _) = syndrome_registers();
+            let (esr, far) = syndrome_registers();
+            // A first touch of a page backed on demand: mapped, the access is retried.
+            if esr::is_translation_fault(esr) && mewz_kernel::fault::map_on_touch(far as usize) {
+                return;
+            }
             // QEMU without `-semihosting`: the semihosting `hlt` is an undefined instruction.
             // Skip it; the call then reports failure and the caller falls back to PSCI.
             if frame.elr == power::semihosting_trap_address()
@@ -310,6 +314,8 @@ fn handle_irq() {
     if let Some(intid) = gic::acknowledge() {
         if Some(intid) == super::platform::timer_intid() {
             timer::on_interrupt();
+        } else {
+            virtio::on_interrupt(intid);
         }
         gic::end_of_interrupt(intid);
     }

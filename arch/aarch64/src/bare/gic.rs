@@ -1,5 +1,6 @@
 //! The Generic Interrupt Controller, v2 (memory-mapped CPU interface) or v3 (system-register
-//! CPU interface + redistributors), just enough for per-CPU interrupts (the timer) on one CPU.
+//! CPU interface + redistributors), just enough for one CPU: per-CPU interrupts (the timer) and
+//! shared peripheral interrupts routed to it (virtio devices).
 
 use crate::machine::Gic;
 use core::arch::asm;
@@ -9,8 +10,15 @@ use spin::Once;
 // Distributor (both versions).
 const GICD_CTLR: usize = 0x000;
 const GICD_TYPER: usize = 0x004;
+const GICD_IGROUPR: usize = 0x080;
 const GICD_ISENABLER: usize = 0x100;
+const GICD_ICENABLER: usize = 0x180;
 const GICD_IPRIORITYR: usize = 0x400;
+const GICD_ITARGETSR: usize = 0x800;
+const GICD_ICFGR: usize = 0xc00;
+const GICD_IROUTER: usize = 0x6000;
+/// Shared peripheral interrupts: IDs 32..1020.
+const SPI_FIRST: u32 = 32;
 // GICv2 CPU interface.
 const GICC_CTLR: usize = 0x00;
 const GICC_PMR: usize = 0x04;
@@ -56,6 +64,22 @@ fn write8(addr: usize, v: u8) {
 fn read64(addr: usize) -> u64 {
     // SAFETY: as in `read32`.
     unsafe { read_volatile(addr as *const u64) }
+}
+fn write64(addr: usize, v: u64) {
+    // SAFETY: as in `read32`; GICD_IROUTER registers are 64 bits wide.
+    unsafe { write_volatile(addr as *mut u64, v) }
+}
+fn read8(addr: usize) -> u8 {
+    // SAFETY: as in `read32`; GICD_ITARGETSR registers are byte accessible.
+    unsafe { read_volatile(addr as *const u8) }
+}
+
+/// This CPU's affinity (Aff3.Aff2.Aff1.Aff0), as GICv3 routing registers take it.
+fn affinity() -> u64 {
+    let mpidr: u64;
+    // SAFETY: reading this CPU's affinity register.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
+    (mpidr & 0xff_ffff) | ((mpidr >> 32 & 0xff) << 32)
 }
 
 /// This CPU's redistributor: the frame whose GICR_TYPER affinity matches MPIDR_EL1.
@@ -163,6 +187,70 @@ pub fn enable_ppi(intid: u32) {
             write32(sgi + GICR_ISENABLER0, 1 << intid);
         }
         None => {}
+    }
+}
+
+/// Routes a shared peripheral interrupt to this CPU, edge- or level-triggered, and enables it.
+pub fn enable_spi(intid: u32, edge: bool) -> Result<(), &'static str> {
+    let Some(&driver) = DRIVER.get() else {
+        return Err("no interrupt controller");
+    };
+    if intid < SPI_FIRST || intid >= lines().min(SPURIOUS_FROM) {
+        return Err("not a shared peripheral interrupt of this controller");
+    }
+    let (gicd, n) = match driver {
+        Driver::V2 { gicd, .. } | Driver::V3 { gicd, .. } => (gicd, intid as usize),
+    };
+    let word = 4 * (n / 32);
+    let bit = 1 << (n % 32);
+    let config = gicd + GICD_ICFGR + 4 * (n / 16);
+    let edge_bit = 1 << (2 * (n % 16) + 1);
+    write32(
+        config,
+        if edge {
+            read32(config) | edge_bit
+        } else {
+            read32(config) & !edge_bit
+        },
+    );
+    write8(gicd + GICD_IPRIORITYR + n, PRIORITY);
+    match driver {
+        Driver::V2 { .. } => {
+            // The target register of an SGI reads back this CPU's own interface bit.
+            let this_cpu = (0..32)
+                .map(|i| read8(gicd + GICD_ITARGETSR + i))
+                .find(|&m| m != 0);
+            write8(gicd + GICD_ITARGETSR + n, this_cpu.unwrap_or(1));
+        }
+        Driver::V3 { .. } => {
+            write32(
+                gicd + GICD_IGROUPR + word,
+                read32(gicd + GICD_IGROUPR + word) | bit,
+            );
+            write64(gicd + GICD_IROUTER + 8 * n, affinity());
+        }
+    }
+    write32(gicd + GICD_ISENABLER + word, bit);
+    Ok(())
+}
+
+/// Stops a shared peripheral interrupt from being signalled (it can still become pending).
+pub fn mask_spi(intid: u32) {
+    if let Some(Driver::V2 { gicd, .. } | Driver::V3 { gicd, .. }) = DRIVER.get() {
+        write32(
+            gicd + GICD_ICENABLER + 4 * (intid as usize / 32),
+            1 << (intid % 32),
+        );
+    }
+}
+
+/// Lets a masked shared peripheral interrupt be signalled again.
+pub fn unmask_spi(intid: u32) {
+    if let Some(Driver::V2 { gicd, .. } | Driver::V3 { gicd, .. }) = DRIVER.get() {
+        write32(
+            gicd + GICD_ISENABLER + 4 * (intid as usize / 32),
+            1 << (intid % 32),
+        );
     }
 }
 

@@ -4,14 +4,12 @@
 use crate::machine::{self, Machine};
 use crate::memory_map::Range;
 use crate::mmu::descriptor::{self, Access};
-use crate::mmu::frames::{ChunkSource, FramePool, PoolTables};
 use crate::mmu::table::{FrameSource, PageTable, Table};
 use crate::mmu::{LEVEL_SPAN, MAIR_VALUE, PAGE_SIZE, VA_BITS};
 use aarch64_cpu::registers::*;
-use core::alloc::Layout;
 use core::arch::asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use mewz_abi::memory::{ADDRESSABLE_BYTES, UNIKERNEL_MEMORY_BASE};
 use mewz_kernel::MapError;
 use spin::Mutex;
@@ -29,6 +27,8 @@ pub mod layout {
         static __exception_stack_guard: u8;
         static __exception_stack_bottom: u8;
         static __kernel_end: u8;
+        static __start_mewz_files: u8;
+        static __stop_mewz_files: u8;
     }
 
     macro_rules! addr {
@@ -47,6 +47,8 @@ pub mod layout {
     addr!(exception_stack_guard, __exception_stack_guard);
     addr!(exception_stack_bottom, __exception_stack_bottom);
     addr!(kernel_end, __kernel_end);
+    addr!(files_start, __start_mewz_files);
+    addr!(files_end, __stop_mewz_files);
 }
 
 /// Page-aligned static memory for tables, written before any other code can see it.
@@ -57,57 +59,51 @@ unsafe impl<const N: usize> Sync for TableArea<N> {}
 static BOOT_TABLES: TableArea<2> = TableArea(UnsafeCell::new([Table::empty(), Table::empty()]));
 
 /// Tables for the kernel map. Enough for the image, the devices and 64 GiB of RAM in 2 MiB
-/// blocks; a machine that needs more reports it clearly (see `init_kernel_map`).
+/// blocks; a machine that needs more reports it clearly (see `init_kernel_map`). What the map
+/// leaves unused goes to the heap ([`unused_boot_tables`]): a small machine needs a few.
 const POOL_TABLES: usize = 96;
 static POOL: TableArea<POOL_TABLES> =
     TableArea(UnsafeCell::new([const { Table::empty() }; POOL_TABLES]));
 static POOL_USED: AtomicU64 = AtomicU64::new(0);
+/// Set once the kernel map is built: the pool's rest then belongs to the heap.
+static POOL_CLOSED: AtomicBool = AtomicBool::new(false);
 
 struct BootPool;
 impl FrameSource for BootPool {
     fn zeroed_table(&mut self) -> Option<*mut Table> {
+        if POOL_CLOSED.load(Ordering::Relaxed) {
+            return None;
+        }
         let i = POOL_USED.fetch_add(1, Ordering::Relaxed) as usize;
         // SAFETY: index `i` is handed out once; the pool is in .bss (zeroed) and identity mapped.
         (i < POOL_TABLES).then(|| unsafe { (POOL.0.get() as *mut Table).add(i) })
     }
 }
 
-/// Chunks of the kernel heap for the frame pool (direct map: VA == PA). Frames stay in the
-/// pool once taken, so the pool never takes the last of the heap: the kernel keeps
-/// [`heap_reserve`] for itself and a too-large `memory.grow` fails cleanly instead.
-struct HeapChunks;
-static HEAP_TAKEN: AtomicU64 = AtomicU64::new(0);
-
-/// Heap bytes the frame pool leaves to the kernel: 1/16 of the heap, at least 8 MiB.
-fn heap_reserve(heap: u64) -> u64 {
-    (heap / 16).max(8 << 20)
-}
-
-impl ChunkSource for HeapChunks {
-    fn chunk(&mut self, max_len: usize) -> Option<(*mut u8, usize)> {
-        let heap = mewz_kernel::heap::size() as u64;
-        let allowed = heap.saturating_sub(heap_reserve(heap));
-        let left = allowed.saturating_sub(HEAP_TAKEN.load(Ordering::Relaxed));
-        // Smaller and smaller requests as the budget or the heap runs out or fragments.
-        let mut len = max_len.min(left as usize) / PAGE_SIZE * PAGE_SIZE;
-        while len >= PAGE_SIZE {
-            let layout = Layout::from_size_align(len, PAGE_SIZE).ok()?;
-            // SAFETY: non-zero size; the chunk is never returned to the heap (the pool keeps it).
-            let p = unsafe { alloc::alloc::alloc(layout) };
-            if !p.is_null() {
-                HEAP_TAKEN.fetch_add(len as u64, Ordering::Relaxed);
-                return Some((p, len));
-            }
-            len = len / 2 / PAGE_SIZE * PAGE_SIZE;
-        }
-        None
+/// The boot table pool's tables the kernel map did not use (RAM for the heap; the kernel map
+/// maps it read-write like the rest of the image's data).
+pub fn unused_boot_tables() -> Range {
+    let start = POOL.0.get() as u64;
+    Range {
+        start: start + pool_tables_used() * PAGE,
+        end: start + (POOL_TABLES * PAGE_SIZE) as u64,
     }
 }
 
-/// The kernel's tables and the frames behind the app's mappings.
+/// Tables and pages mapped after boot come from the kernel's frame supply
+/// (`mewz_kernel::frames`: the heap, never its reserve). Frames are accessible at their
+/// physical address (the heap is in the identity-mapped RAM).
+struct KernelFrames;
+
+impl FrameSource for KernelFrames {
+    fn zeroed_table(&mut self) -> Option<*mut Table> {
+        mewz_kernel::frames::take().map(|f| f as *mut Table)
+    }
+}
+
+/// The kernel's translation tables.
 struct Mappings {
     tables: PageTable,
-    frames: FramePool,
 }
 
 static MAPPINGS: Mutex<Option<Mappings>> = Mutex::new(None);
@@ -239,16 +235,43 @@ pub fn init_kernel_map(machine: &Machine<'_>) {
         false,
         "kernel rodata",
     );
-    map_or_die(
-        &mut pt,
+    // The packed directories baked into the image sit among the data: their whole pages are
+    // mapped read-only, in 2 MiB blocks where aligned (the CLI aligns them so).
+    let files = Range {
+        start: files_start(),
+        end: files_end() / PAGE * PAGE,
+    };
+    let files = if files.start.is_multiple_of(PAGE) && files.start < files.end {
+        files
+    } else {
         Range {
             start: rodata_end(),
-            end: boot_stack_guard(),
-        },
-        Access::ReadWrite,
-        false,
-        "kernel data",
-    );
+            end: rodata_end(),
+        }
+    };
+    for (range, access, blocks, what) in [
+        (
+            Range {
+                start: rodata_end(),
+                end: files.start,
+            },
+            Access::ReadWrite,
+            false,
+            "kernel data",
+        ),
+        (files, Access::ReadOnly, true, "packed files"),
+        (
+            Range {
+                start: files.end,
+                end: boot_stack_guard(),
+            },
+            Access::ReadWrite,
+            false,
+            "kernel data",
+        ),
+    ] {
+        map_or_die(&mut pt, range, access, blocks, what);
+    }
     map_or_die(
         &mut pt,
         Range {
@@ -295,10 +318,8 @@ pub fn init_kernel_map(machine: &Machine<'_>) {
     }
     DIRECT_MAP_END.store(direct_end, Ordering::Relaxed);
     enable_mmu(pt.root_phys());
-    *MAPPINGS.lock() = Some(Mappings {
-        tables: pt,
-        frames: FramePool::new(),
-    });
+    POOL_CLOSED.store(true, Ordering::Relaxed);
+    *MAPPINGS.lock() = Some(Mappings { tables: pt });
 }
 
 /// Tables used by the kernel map (for the boot log).
@@ -358,9 +379,9 @@ fn unmap_locked(m: &mut Mappings, virt: u64, len: u64) {
         }
         flush_tlb(batch_start, va - batch_start);
         for pa in &freed[..n] {
-            // SAFETY: each frame came from the pool in `map_zeroed` and is no longer
+            // SAFETY: each frame came from the supply in `map_zeroed` and is no longer
             // reachable through the tables or the TLB.
-            unsafe { m.frames.give(*pa as *mut u8) };
+            unsafe { mewz_kernel::frames::give(*pa as *mut u8) };
         }
     }
 }
@@ -374,24 +395,20 @@ pub fn map_zeroed(virt: usize, len: usize) -> Result<(), MapError> {
     let m = guard.as_mut().ok_or(MapError::InvalidRange)?;
     let mut va = virt;
     while va < virt + len {
-        let result = match m.frames.take(&mut HeapChunks) {
+        let result = match mewz_kernel::frames::take() {
             None => Err(MapError::OutOfMemory),
             Some(frame) => {
-                let mut tables = PoolTables {
-                    pool: &mut m.frames,
-                    source: &mut HeapChunks,
-                };
                 let r = m.tables.map(
                     va,
                     frame as u64,
                     PAGE,
                     Access::ReadWrite,
                     false,
-                    &mut tables,
+                    &mut KernelFrames,
                 );
                 if r.is_err() {
                     // SAFETY: the frame was just taken and never mapped.
-                    unsafe { m.frames.give(frame) };
+                    unsafe { mewz_kernel::frames::give(frame) };
                 }
                 r
             }
@@ -416,4 +433,32 @@ pub fn unmap(virt: usize, len: usize) {
     if let Some(m) = MAPPINGS.lock().as_mut() {
         unmap_locked(m, virt, len);
     }
+}
+
+/// Maps device registers at `[phys, phys + len)` at their own address (Device memory), for
+/// devices found after boot (e.g. behind a PCI host bridge); pages already mapped as the same
+/// address are kept. Returns the virtual address.
+pub fn map_device_memory(phys: u64, len: u64) -> Result<u64, MapError> {
+    let end = phys.checked_add(len).ok_or(MapError::InvalidRange)?;
+    let r = Range { start: phys, end }.page_outer(PAGE);
+    if r.end > UNIKERNEL_MEMORY_BASE {
+        return Err(MapError::InvalidRange);
+    }
+    let mut guard = MAPPINGS.lock();
+    let m = guard.as_mut().ok_or(MapError::InvalidRange)?;
+    let mut page = r.start;
+    while page < r.end {
+        match m.tables.translate(page) {
+            Some((pa, _)) if pa == page => {}
+            Some(_) => return Err(MapError::InvalidRange),
+            None => {
+                m.tables
+                    .map(page, page, PAGE, Access::Device, false, &mut KernelFrames)?;
+            }
+        }
+        page += PAGE;
+    }
+    // SAFETY: new valid descriptors replace invalid ones: only ordering before first use.
+    unsafe { asm!("dsb ishst", "isb", options(nostack)) };
+    Ok(phys)
 }

@@ -3,10 +3,13 @@
 
 use super::paging::{self, layout};
 use super::pl011::Pl011;
-use super::{gic, pl031, power, random, timer};
+use super::{gic, pcie, pl031, power, random, timer, virtio};
+use crate::dtb_extent;
 use crate::machine::{self, Gic, Machine};
 use crate::memory_map::{self, Range, RangeList};
 use crate::mmu::PAGE_SIZE;
+use alloc::vec::Vec;
+use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use fdt::Fdt;
 use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
@@ -55,8 +58,11 @@ pub fn discover(dtb: usize) -> Result<Machine<'static>, &'static str> {
     if image.contains(&dtb) {
         return Err("the device tree lies inside the kernel image (the loader ignored image_size)");
     }
-    // SAFETY: the boot loader placed a device tree at `dtb`; the boot map covers it; its memory
-    // is never handed to the heap (see `free_regions`), so it lives as long as the kernel.
+    // SAFETY: the boot loader placed a device tree at `dtb`, in RAM the boot map covers and
+    // nothing else uses yet.
+    unsafe { trim_device_tree(dtb) };
+    // SAFETY: as above; the blob's memory (up to its `totalsize`) is never handed to the heap
+    // (see `free_regions`), so it lives as long as the kernel.
     let fdt = unsafe { Fdt::from_ptr(dtb as *const u8) }.map_err(|_| "invalid device tree")?;
     FDT_ADDRESS.store(dtb as u64, Ordering::Relaxed);
     let fdt = FDT.call_once(|| fdt);
@@ -64,7 +70,43 @@ pub fn discover(dtb: usize) -> Result<Machine<'static>, &'static str> {
     if m.memory.as_slice().is_empty() {
         return Err("the device tree describes no memory");
     }
+    if m.boot_module.is_some_and(|r| !in_ram(&m, r)) {
+        return Err("the boot module (initrd or mewz.files-at) is not in RAM");
+    }
     Ok(m)
+}
+
+fn in_ram(m: &Machine<'_>, r: Range) -> bool {
+    m.memory.as_slice().iter().any(|ram| ram.contains(&r))
+}
+
+/// Loaders give the device tree more room than it fills (QEMU: 1 MiB). Sets its `totalsize` to
+/// the part in use, so that the rest goes to the heap; a blob that does not add up is left
+/// as it is.
+///
+/// # Safety
+/// A device tree lies at `dtb`, readable and writable, used by nobody else.
+unsafe fn trim_device_tree(dtb: usize) {
+    /// Larger blobs are not QEMU's, nor trusted to be mapped whole by the boot map.
+    const MAX_BLOB: usize = 64 << 20;
+    // SAFETY: a device tree starts with its 40-byte header (guaranteed by the caller).
+    let head = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
+    let Some(total) = dtb_extent::total_size(head).filter(|&t| t <= MAX_BLOB) else {
+        return;
+    };
+    // SAFETY: the blob spans its `totalsize` (the boot map covers it); no reference to it
+    // outlives this line.
+    let used =
+        dtb_extent::used_size(unsafe { core::slice::from_raw_parts(dtb as *const u8, total) });
+    if let Some(used) = used.filter(|&u| u < total) {
+        // SAFETY: the `totalsize` field of the blob, ours to edit (see above).
+        unsafe {
+            core::ptr::write_volatile(
+                (dtb + dtb_extent::TOTAL_SIZE_OFFSET) as *mut [u8; 4],
+                (used as u32).to_be_bytes(),
+            )
+        };
+    }
 }
 
 fn dtb_range() -> Range {
@@ -74,18 +116,24 @@ fn dtb_range() -> Range {
     )
 }
 
-/// RAM minus the kernel image (with its tables and stacks), the device tree and reservations.
+/// RAM minus the kernel image (with its stacks and the boot tables it used), the device tree
+/// and reservations.
 fn free_regions(m: &Machine<'_>) -> RangeList<MAX_FREE_REGIONS> {
-    let mut holes = RangeList::<{ 2 + machine::MAX_RESERVED_RANGES }>::default();
+    let mut holes = RangeList::<{ 3 + machine::MAX_RESERVED_RANGES }>::default();
     holes.push(Range {
         start: layout::kernel_start(),
         end: layout::kernel_end(),
     });
     holes.push(dtb_range());
+    if let Some(r) = m.boot_module {
+        holes.push(r);
+    }
     for r in m.reserved.as_slice() {
         holes.push(*r);
     }
-    memory_map::subtract(m.memory.as_slice(), holes.as_slice(), PAGE_SIZE as u64)
+    let mut free = memory_map::subtract(m.memory.as_slice(), holes.as_slice(), PAGE_SIZE as u64);
+    free.push(paging::unused_boot_tables());
+    free
 }
 
 /// Installs the platform and enters the kernel.
@@ -211,6 +259,14 @@ fn log_machine(s: &State) {
         None => klog!("fdt: no pl031 rtc (no wall clock)"),
     }
     klog!("fdt: psci {:?}", m.psci);
+    if let Some(r) = m.boot_module {
+        klog!(
+            "boot module {:#x}..{:#x} ({} KiB)",
+            r.start,
+            r.end,
+            r.len() >> 10
+        );
+    }
     let (mut empty, mut total) = (0, 0);
     for v in machine::virtio_mmio(fdt()) {
         total += 1;
@@ -260,6 +316,20 @@ impl Platform for Aarch64 {
         state().machine.bootargs
     }
 
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        let r = state().machine.boot_module?;
+        let in_ram = state()
+            .machine
+            .memory
+            .as_slice()
+            .iter()
+            .any(|m| m.start <= r.start && r.end <= m.end);
+        // SAFETY: the initrd lies in RAM (checked), which the kernel map covers identically;
+        // it is kept from the heap (a hole in `free_regions`) and never written.
+        in_ram
+            .then(|| unsafe { core::slice::from_raw_parts(r.start as *const u8, r.len() as usize) })
+    }
+
     fn console_write(&self, stream: Stream, bytes: &[u8]) {
         let Some(state) = STATE.get() else {
             // Before the device tree is read (early boot failures): the semihosting host.
@@ -283,6 +353,16 @@ impl Platform for Aarch64 {
     fn free_memory(&self) -> &[MemoryRegion] {
         let s = state();
         &s.free[..s.free_count]
+    }
+
+    fn ram_bytes(&self) -> usize {
+        state()
+            .machine
+            .memory
+            .as_slice()
+            .iter()
+            .map(|r| r.len() as usize)
+            .sum()
     }
 
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
@@ -349,6 +429,8 @@ impl Platform for Aarch64 {
             },
             _ => klog!("no interrupt controller or timer: sleeping polls the clock"),
         }
+        virtio::discover(fdt());
+        pcie::discover(fdt());
         if let Some(rtc) = s.machine.rtc {
             RTC_MONOTONIC_AT.store(timer::monotonic_ns(), Ordering::Relaxed);
             // SAFETY: the RTC frame from the device tree is mapped as Device memory.
@@ -360,6 +442,35 @@ impl Platform for Aarch64 {
 
     fn random_bytes(&self, buf: &mut [u8]) -> bool {
         random::fill(buf)
+    }
+
+    fn take_virtio_devices(&self) -> Vec<mewz_kernel::virtio::FoundDevice> {
+        virtio::take()
+    }
+
+    fn dma_address(&self, virt: usize, len: usize) -> Option<u64> {
+        // RAM is mapped at its own address (the direct map, the kernel image inside it).
+        let start = virt as u64;
+        let end = start.checked_add(len as u64)?;
+        let in_ram = state()
+            .machine
+            .memory
+            .as_slice()
+            .iter()
+            .any(|r| r.start <= start && end <= r.end);
+        in_ram.then_some(start)
+    }
+
+    fn map_device_memory(&self, phys: u64, len: usize) -> Result<usize, MapError> {
+        paging::map_device_memory(phys, len as u64).map(|v| v as usize)
+    }
+
+    fn unmask_device_interrupt(&self, line: u32) {
+        virtio::unmask(line)
+    }
+
+    fn exit_note(&self, note: fmt::Arguments<'_>) {
+        power::semihosting_print(format_args!("{}{note}\n", mewz_abi::exit::NOTE_PREFIX));
     }
 
     fn exit(&self, code: u8) -> ! {

@@ -100,6 +100,12 @@ pub fn early_fatal(why: &str) -> ! {
 }
 
 pub fn early_fatal_fmt(args: fmt::Arguments<'_>) -> ! {
+    semihosting_print(args);
+    exit(mewz_abi::ExitCode::KERNEL_PANIC.0)
+}
+
+/// Formats `args` onto the semihosting host's console.
+pub fn semihosting_print(args: fmt::Arguments<'_>) {
     struct Semihosting;
     impl Write for Semihosting {
         fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -108,7 +114,6 @@ pub fn early_fatal_fmt(args: fmt::Arguments<'_>) -> ! {
         }
     }
     let _ = fmt::write(&mut Semihosting, args);
-    exit(mewz_abi::ExitCode::KERNEL_PANIC.0)
 }
 
 /// Writes to the semihosting host's console (QEMU: its stderr), if semihosting is on.

@@ -2,7 +2,6 @@
 //! L0..L3), as pure data structures: the bare-metal code points TTBR0_EL1 at a root built here.
 
 pub mod descriptor;
-pub mod frames;
 pub mod table;
 
 pub use descriptor::{Access, MAIR_VALUE};

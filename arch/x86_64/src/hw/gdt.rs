@@ -22,6 +22,8 @@ pub enum InterruptStack {
 }
 
 const IST_COUNT: usize = 4;
+/// Each handler runs on a fresh one; the deepest measured, a kernel fault's report and the
+/// console's flush that follows it, takes 5.7 KiB.
 const IST_STACK_SIZE: usize = 32 * 1024;
 const PAGE: usize = 4096;
 

@@ -1,6 +1,8 @@
 //! The IDT and the assembly entry stubs. Exceptions 0–31 all enter one common stub that saves
-//! every general register and calls `exceptions::x86_64_exception` with the frame; the LAPIC
-//! timer has a stub that saves the caller-saved registers and returns with `iretq`.
+//! every general register and calls `exceptions::x86_64_exception` with the frame, which returns
+//! only when the faulting instruction is to be retried (a page mapped on touch); the LAPIC
+//! timer and the devices' message-signalled interrupts have stubs that save the caller-saved
+//! registers and return with `iretq`.
 
 use super::gdt::{self, InterruptStack};
 use core::arch::global_asm;
@@ -15,6 +17,8 @@ pub const TIMER_VECTOR: u8 = 0x30;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// Where the (masked) 8259 PICs would deliver, should one ever raise a spurious IRQ 7 or 15.
 pub const PIC_VECTORS: core::ops::Range<u8> = 0x20..0x30;
+/// One vector per device interrupting by message (MSI-X), in discovery order.
+pub const DEVICE_VECTORS: core::ops::Range<u8> = 0x40..0x50;
 
 global_asm!(
     r#"
@@ -81,7 +85,23 @@ exception_common:
     mov %rsp, %rdi
     cld
     call x86_64_exception
-    ud2
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp               /* the vector and the error code */
+    iretq
 
     .global x86_64_timer_stub
 x86_64_timer_stub:
@@ -110,6 +130,49 @@ x86_64_timer_stub:
     .global x86_64_ignore_stub
 x86_64_ignore_stub:
     iretq
+
+    /* Device interrupts: the stub of vector 0x40 + i calls x86_64_device_interrupt(i). */
+    .macro device_stub index
+    .balign 16
+device_stub_\index:
+    push %rdi
+    mov $\index, %edi
+    jmp device_common
+    .endm
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    device_stub \n
+    .endr
+
+device_common:
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    cld
+    call x86_64_device_interrupt
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    pop %rdi
+    iretq
+    .popsection
+
+    .pushsection .rodata.device_stub_table, "a"
+    .balign 8
+    .global x86_64_device_stubs
+x86_64_device_stubs:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    .quad device_stub_\n
+    .endr
     .popsection
 
     .pushsection .rodata.exception_stub_table, "a"
@@ -126,6 +189,7 @@ x86_64_exception_stubs:
 
 unsafe extern "C" {
     static x86_64_exception_stubs: [u64; 32];
+    static x86_64_device_stubs: [u64; DEVICE_VECTORS.end as usize - DEVICE_VECTORS.start as usize];
     fn x86_64_timer_stub();
     fn x86_64_ignore_stub();
 }
@@ -187,6 +251,11 @@ pub fn init() {
             gates[v as usize] = Gate::new(ignore, Some(InterruptStack::Irq));
         }
         gates[SPURIOUS_VECTOR as usize] = Gate::new(ignore, Some(InterruptStack::Irq));
+        // SAFETY: as above, one address per device vector.
+        let device_stubs = unsafe { &x86_64_device_stubs };
+        for (vector, &stub) in DEVICE_VECTORS.zip(device_stubs) {
+            gates[vector as usize] = Gate::new(stub, Some(InterruptStack::Irq));
+        }
         gates[TIMER_VECTOR as usize] = Gate::new(
             x86_64_timer_stub as *const () as u64,
             Some(InterruptStack::Irq),

@@ -10,6 +10,7 @@ const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_ENABLE: u64 = 1 << 11;
 const APIC_BASE_ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
 
+const ID: usize = 0x20;
 const TPR: usize = 0x80;
 const EOI: usize = 0xb0;
 const SVR: usize = 0xf0;
@@ -98,7 +99,17 @@ pub fn arm(delay_ns: u64) {
 /// From the timer's interrupt handler.
 pub fn timer_fired() {
     TIMER_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+    end_of_interrupt();
+}
+
+/// Ends the interrupt being handled (every fixed, edge-triggered one needs it).
+pub fn end_of_interrupt() {
     write(EOI, 0);
+}
+
+/// This CPU's local APIC ID: where message-signalled interrupts are addressed.
+pub fn id() -> u8 {
+    (read(ID) >> 24) as u8
 }
 
 pub fn timer_interrupts() -> u64 {

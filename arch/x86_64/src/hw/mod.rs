@@ -14,3 +14,4 @@ mod pic;
 mod platform;
 mod rtc;
 mod serial;
+mod virtio;

@@ -6,15 +6,14 @@
 //! the boot stack and below each interrupt stack. All RAM is also mapped RW+NX at
 //! [`PHYS_OFFSET`] (the direct map, where the heap lives, so heap virt→phys is a subtraction).
 //! Linear memories get reservations from `mewz_abi::memory::UNIKERNEL_MEMORY_BASE` up, backed
-//! page by page from the heap on request.
+//! page by page from the kernel's frame supply on request.
 
 use super::boot::BootInfo;
 use super::{cpu, gdt};
 use crate::memory_layout::{
-    DirectPage, PAGE_SIZE, Range, RangeSet, Reservations, align_down, align_up, direct_map_pages,
+    DirectPage, HUGE_PAGE_SIZE, PAGE_SIZE, Range, RangeSet, Reservations, align_down, align_up,
+    direct_map_pages,
 };
-use alloc::alloc::{Layout, alloc, dealloc};
-use core::arch::asm;
 use mewz_kernel::MapError;
 use spin::Mutex;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -25,7 +24,7 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
-pub use crate::memory_layout::{BOOT_IDENTITY_END, PHYS_OFFSET};
+pub use crate::memory_layout::{BOOT_IDENTITY_END, DIRECT_MAP_SPAN, PHYS_OFFSET};
 
 unsafe extern "C" {
     static __kernel_start: u8;
@@ -35,6 +34,8 @@ unsafe extern "C" {
     static __rodata_end: u8;
     static __kernel_end: u8;
     static __boot_stack_guard: u8;
+    static __start_mewz_files: u8;
+    static __stop_mewz_files: u8;
 }
 
 /// Address of a linker-defined symbol (taking it reads nothing).
@@ -85,67 +86,23 @@ unsafe impl FrameAllocator<Size4KiB> for EarlyFrames {
     }
 }
 
-/// Frames from the kernel heap: 4 KiB blocks in the direct map.
+/// Frames from the kernel's frame supply (`mewz_kernel::frames`): zeroed 4 KiB blocks of the
+/// heap, in the direct map; never the heap's reserve.
 struct HeapFrames;
 
-fn heap_frame_layout() -> Layout {
-    // A 4 KiB, 4 KiB-aligned layout is always valid.
-    Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize).unwrap()
-}
-
-// SAFETY: each frame is a distinct live heap allocation, owned by the page tables from now on.
+// SAFETY: each frame is a distinct frame of the supply, owned by the page tables from now on.
 unsafe impl FrameAllocator<Size4KiB> for HeapFrames {
     fn allocate_frame(&mut self) -> Option<PhysFrame> {
-        // SAFETY: the layout has a non-zero size.
-        let block = unsafe { alloc(heap_frame_layout()) };
-        if block.is_null() {
-            return None;
-        }
-        // SAFETY: `block` is a fresh, exclusively owned, page-aligned 4 KiB allocation.
-        unsafe { zero_page(block) };
+        let block = mewz_kernel::frames::take()?;
         Some(PhysFrame::containing_address(PhysAddr::new(
             block as u64 - PHYS_OFFSET,
         )))
     }
 }
 
-/// Zeroes one page with plain 64-byte store loops. Not `memset`: its `rep stos` runs one
-/// emulated iteration at a time under QEMU's TCG, several times slower than this loop, and on
-/// hardware a 4 KiB clear is bound by memory either way.
-///
-/// # Safety
-/// `page` must be a writable, exclusively owned, 64-byte aligned 4 KiB block.
-unsafe fn zero_page(page: *mut u8) {
-    // SAFETY: the caller guarantees the 4 KiB block is ours to write.
-    unsafe {
-        asm!(
-            "2:",
-            "mov qword ptr [{p}], 0",
-            "mov qword ptr [{p} + 8], 0",
-            "mov qword ptr [{p} + 16], 0",
-            "mov qword ptr [{p} + 24], 0",
-            "mov qword ptr [{p} + 32], 0",
-            "mov qword ptr [{p} + 40], 0",
-            "mov qword ptr [{p} + 48], 0",
-            "mov qword ptr [{p} + 56], 0",
-            "add {p}, 64",
-            "cmp {p}, {end}",
-            "jne 2b",
-            p = inout(reg) page => _,
-            end = in(reg) page.add(PAGE_SIZE as usize),
-            options(nostack),
-        )
-    }
-}
-
 fn free_heap_frame(frame: PhysFrame) {
-    // SAFETY: the frame came from `HeapFrames`, i.e. an allocation of this layout.
-    unsafe {
-        dealloc(
-            phys_to_virt(frame.start_address().as_u64()) as *mut u8,
-            heap_frame_layout(),
-        )
-    }
+    // SAFETY: the frame came from `HeapFrames` and is no longer mapped (callers flushed it).
+    unsafe { mewz_kernel::frames::give(phys_to_virt(frame.start_address().as_u64()) as *mut u8) }
 }
 
 static KERNEL_PAGES: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
@@ -218,8 +175,19 @@ pub fn init(boot: &mut BootInfo, mmio: &[u64]) {
     *KERNEL_PAGES.lock() = Some(mapper);
 }
 
+/// The whole pages of the packed directories baked into the image (`mewz_files`, which the CLI
+/// aligns and pads to pages); empty without.
+fn baked_files() -> Range {
+    Range::new(
+        symbol_address!(__start_mewz_files),
+        symbol_address!(__stop_mewz_files),
+    )
+    .shrink_to_pages()
+}
+
 fn map_kernel_image(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, kernel: Range) {
     let text = Range::new(symbol_address!(__text_start), symbol_address!(__text_end));
+    let files = baked_files();
     let rodata = Range::new(
         symbol_address!(__rodata_start),
         symbol_address!(__rodata_end),
@@ -228,6 +196,18 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, k
     let is_guard = |page: u64| page == boot_stack_guard || gdt::guard_pages().any(|g| g == page);
     let mut at = kernel.start;
     while at < kernel.end {
+        if (files.start..files.end).contains(&at) {
+            // Read-only, and in 2 MiB pages where they fit: a 200 MiB archive is 100 entries.
+            let huge = at.is_multiple_of(HUGE_PAGE_SIZE) && files.end - at >= HUGE_PAGE_SIZE;
+            if huge {
+                map_huge_identity(mapper, early, at, Flags::PRESENT | nx());
+                at += HUGE_PAGE_SIZE;
+            } else {
+                map_page(mapper, early, at, at, Flags::PRESENT | nx()).expect("mapping files");
+                at += PAGE_SIZE;
+            }
+            continue;
+        }
         let flags = if (text.start..text.end).contains(&at) {
             Flags::PRESENT
         } else if (rodata.start..rodata.end).contains(&at) {
@@ -240,6 +220,23 @@ fn map_kernel_image(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, k
         }
         at += PAGE_SIZE;
     }
+}
+
+fn map_huge_identity(
+    mapper: &mut OffsetPageTable<'_>,
+    early: &mut EarlyFrames,
+    at: u64,
+    flags: Flags,
+) {
+    let page = Page::<Size2MiB>::containing_address(VirtAddr::new(at));
+    let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(at));
+    // SAFETY: maps part of the loaded kernel image at its own address, read-only.
+    unsafe {
+        mapper
+            .map_to_with_table_flags(page, frame, flags, TABLE_FLAGS, early)
+            .expect("mapping files")
+            .ignore()
+    };
 }
 
 fn map_direct(mapper: &mut OffsetPageTable<'_>, early: &mut EarlyFrames, page: DirectPage) {
@@ -354,10 +351,6 @@ fn unmap_pages(mapper: &mut OffsetPageTable<'static>, virt: usize, len: usize) {
     }
 }
 
-#[allow(
-    dead_code,
-    reason = "for device drivers (virtio-pci BARs); not yet called"
-)]
 /// Maps device registers at `[phys, phys + len)` uncached into the direct map and returns
 /// their virtual address (for drivers found on the PCI bus).
 pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MapError> {
@@ -378,4 +371,19 @@ pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MapError> {
         }
         Ok(phys_to_virt(phys))
     })
+}
+
+/// The bus address of `[virt, virt + len)` if it is physically contiguous kernel memory: the
+/// direct map (where the heap lives) or the identity-mapped kernel image.
+pub fn dma_address(virt: usize, len: usize) -> Option<u64> {
+    let start = virt as u64;
+    let end = start.checked_add(len as u64)?;
+    let image = kernel_image();
+    if start >= PHYS_OFFSET && end <= PHYS_OFFSET + DIRECT_MAP_SPAN {
+        Some(start - PHYS_OFFSET)
+    } else if start >= image.start && end <= image.end {
+        Some(start)
+    } else {
+        None
+    }
 }

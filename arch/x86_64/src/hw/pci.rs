@@ -81,7 +81,6 @@ impl PciDevice {
         pci_config::capabilities(&self.address)
     }
 
-    #[allow(dead_code, reason = "for device drivers (virtio-pci); not yet called")]
     /// Lets the device decode its memory/I/O BARs and master the bus (DMA), as drivers need.
     pub fn enable(&self) {
         let command = self.address.read32(pci_config::COMMAND) & 0xffff;

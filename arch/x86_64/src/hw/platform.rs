@@ -2,12 +2,14 @@
 
 use super::boot::BootInfo;
 use super::serial::COM1;
-use super::{clock, cpu, lapic, paging, pci, rtc, serial};
+use super::{clock, cpu, lapic, paging, pci, rtc, serial, virtio};
 use crate::memory_layout::MAX_RANGES;
 use crate::pci_config::Bar;
+use alloc::vec::Vec;
 use core::arch::asm;
 use core::arch::x86_64::_rdrand64_step;
-use core::fmt;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use mewz_kernel::{MapError, MemoryRegion, Platform, Stream, klog};
 use spin::Once;
 use x86_64::instructions::port::Port;
@@ -16,13 +18,37 @@ pub struct X86Platform;
 
 pub static PLATFORM: X86Platform = X86Platform;
 
+/// isa-debugcon, the debug port the runner reads: notes first, the whole exit status byte
+/// last (isa-debug-exit keeps 7 bits).
+const DEBUGCON_PORT: u16 = 0xe9;
+/// isa-debug-exit where `mewz run` attaches it (`iobase=0xf4,iosize=4`).
+const DEBUG_EXIT_PORT: u16 = 0xf4;
+/// isa-debug-exit where urunc attaches it (`iobase=0x501,iosize=2`).
+const URUNC_DEBUG_EXIT_PORT: u16 = 0x501;
+
 struct FreeRegions {
     regions: [MemoryRegion; MAX_RANGES],
     len: usize,
 }
 
 static CMDLINE: Once<&'static str> = Once::new();
+static MODULE: Once<&'static [u8]> = Once::new();
 static FREE: Once<FreeRegions> = Once::new();
+static RAM_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Writes text to [`DEBUGCON_PORT`].
+struct DebugPort;
+
+impl fmt::Write for DebugPort {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut port = Port::<u8>::new(DEBUGCON_PORT);
+        for b in s.bytes() {
+            // SAFETY: 0xe9 (debugcon) only records the byte for the runner.
+            unsafe { port.write(b) };
+        }
+        Ok(())
+    }
+}
 
 /// Records what the boot found, once the direct map exists.
 pub fn set_boot_state(boot: &BootInfo) {
@@ -42,6 +68,18 @@ pub fn set_boot_state(boot: &BootInfo) {
         )
     });
     CMDLINE.call_once(|| text);
+    if let Some(m) = boot.module {
+        // SAFETY: the module is RAM (checked at boot), in the direct map, kept from the heap
+        // and never written.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(
+                paging::phys_to_virt(m.start) as *const u8,
+                m.len() as usize,
+            )
+        };
+        MODULE.call_once(|| bytes);
+    }
+    RAM_BYTES.store(boot.ram.total() as usize, Ordering::Relaxed);
     FREE.call_once(|| {
         let mut free = FreeRegions {
             regions: [MemoryRegion { start: 0, len: 0 }; MAX_RANGES],
@@ -108,6 +146,10 @@ impl Platform for X86Platform {
         CMDLINE.get().copied().unwrap_or("")
     }
 
+    fn boot_module(&self) -> Option<&'static [u8]> {
+        MODULE.get().copied()
+    }
+
     fn console_write(&self, stream: Stream, bytes: &[u8]) {
         match stream {
             Stream::Out => COM1.write(bytes),
@@ -121,6 +163,10 @@ impl Platform for X86Platform {
 
     fn free_memory(&self) -> &[MemoryRegion] {
         FREE.get().map_or(&[], |f| &f.regions[..f.len])
+    }
+
+    fn ram_bytes(&self) -> usize {
+        RAM_BYTES.load(Ordering::Relaxed)
     }
 
     fn map_zeroed(&self, virt: usize, len: usize) -> Result<(), MapError> {
@@ -194,6 +240,7 @@ impl Platform for X86Platform {
         for dev in pci::devices() {
             klog!("pci {dev}{}{}", BarList(dev.bars()), CapabilityList(dev));
         }
+        virtio::discover();
     }
 
     fn random_bytes(&self, buf: &mut [u8]) -> bool {
@@ -210,12 +257,31 @@ impl Platform for X86Platform {
         true
     }
 
+    fn take_virtio_devices(&self) -> Vec<mewz_kernel::virtio::FoundDevice> {
+        virtio::take()
+    }
+
+    fn dma_address(&self, virt: usize, len: usize) -> Option<u64> {
+        paging::dma_address(virt, len)
+    }
+
+    fn map_device_memory(&self, phys: u64, len: usize) -> Result<usize, MapError> {
+        paging::map_mmio(phys, len as u64).map(|v| v as usize)
+    }
+
+    fn exit_note(&self, note: fmt::Arguments<'_>) {
+        let _ = writeln!(DebugPort, "{}{note}", mewz_abi::exit::NOTE_PREFIX);
+    }
+
     fn exit(&self, code: u8) -> ! {
-        // SAFETY: 0xe9 (debugcon) records the status byte for the runner; 0xf4
-        // (isa-debug-exit) ends QEMU. Neither touches memory.
+        // SAFETY: 0xe9 (debugcon) records the status byte for the runner; an isa-debug-exit
+        // device ends QEMU with status (code << 1) | 1: `mewz run` puts it at 0xf4, urunc at
+        // 0x501 (16 bits wide). A port without a device ignores the write, so the first that
+        // has one stops the machine. None of them touches memory.
         unsafe {
-            Port::<u8>::new(0xe9).write(code);
-            Port::<u32>::new(0xf4).write(code as u32);
+            Port::<u8>::new(DEBUGCON_PORT).write(code);
+            Port::<u32>::new(DEBUG_EXIT_PORT).write(code as u32);
+            Port::<u16>::new(URUNC_DEBUG_EXIT_PORT).write(code as u16);
         }
         // No exit device (another machine or VMM): stop here for good.
         loop {

@@ -1,8 +1,13 @@
 //! 16550 UARTs: COM1 carries the app's stdout and console input, COM2 stderr and kernel
-//! messages. Bytes pass unchanged (no "\n" → "\r\n"): the runner compares output exactly.
+//! messages (when no virtio console does). Bytes pass unchanged (no "\n" → "\r\n"): the
+//! runner compares output exactly.
+//!
+//! The FIFOs stay as the firmware left them (off, under qboot and SeaBIOS): switching them on
+//! or off clears the receiver, and input may already be arriving (QEMU feeds the next byte
+//! as soon as the receive register is read), so any such switch could lose a byte of stdin.
+//! Without a FIFO the transmitter takes one byte per look at the line status.
 
-use core::sync::atomic::{AtomicBool, Ordering};
-use spin::Mutex;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use x86_64::instructions::port::Port;
 
 pub const COM1: Uart = Uart { base: 0x3f8 };
@@ -13,6 +18,8 @@ const LSR_DATA_READY: u8 = 1 << 0;
 const LSR_TX_EMPTY: u8 = 1 << 5;
 /// Transmit FIFO depth of a 16550A.
 const FIFO_SIZE: usize = 16;
+/// IIR bits 7:6 read 0b11 when the FIFOs are on.
+const IIR_FIFOS_ON: u8 = 0xc0;
 /// Give up on a transmitter that never empties (no UART there) instead of hanging.
 const TX_SPIN_LIMIT: u32 = 1_000_000;
 
@@ -42,21 +49,27 @@ impl Uart {
         })
     }
 
-    /// 115200 8N1, FIFOs on, no interrupts (the kernel polls).
-    pub fn init(&self) {
+    /// 115200 8N1, no interrupts (the kernel polls), FIFOs untouched (see the module docs).
+    /// Returns how many bytes the empty transmitter takes at once.
+    pub fn init(&self) -> usize {
         self.out(1, 0x00); // IER: no interrupts
         self.out(3, 0x80); // LCR: DLAB to set the divisor
         self.out(0, 0x01); // divisor 1 = 115200 baud
         self.out(1, 0x00);
         self.out(3, 0x03); // 8 bits, no parity, 1 stop bit
-        self.out(2, 0xc7); // FIFO on, cleared, 14-byte threshold
         self.out(4, 0x03); // DTR | RTS
+        if self.inb(2) & IIR_FIFOS_ON == IIR_FIFOS_ON {
+            FIFO_SIZE
+        } else {
+            1
+        }
     }
 
     pub fn write(&self, bytes: &[u8]) {
-        // An empty transmitter takes a whole FIFO's worth: one status read per 16 bytes
-        // instead of one per byte (each port access is a VM exit under virtualization).
-        for chunk in bytes.chunks(FIFO_SIZE) {
+        // An empty transmitter takes a whole FIFO's worth (when the FIFOs are on): one status
+        // read per 16 bytes instead of one per byte (each port access is a VM exit under
+        // virtualization).
+        for chunk in bytes.chunks(TX_BURST.load(Ordering::Relaxed).max(1)) {
             let mut spins = 0;
             while self.inb(5) & LSR_TX_EMPTY == 0 && spins < TX_SPIN_LIMIT {
                 core::hint::spin_loop();
@@ -79,34 +92,19 @@ impl Uart {
     }
 }
 
-/// Console input that arrived before [`init`]: turning the FIFOs on clears the receiver, so
-/// it is read out first (QEMU holds one byte there while the FIFOs are off).
-struct EarlyInput {
-    bytes: [u8; FIFO_SIZE],
-    len: usize,
-    taken: usize,
-}
-
-static COM1_EARLY_INPUT: Mutex<EarlyInput> = Mutex::new(EarlyInput {
-    bytes: [0; FIFO_SIZE],
-    len: 0,
-    taken: 0,
-});
+/// Bytes both transmitters take per look at the line status (1 with the FIFOs off).
+static TX_BURST: AtomicUsize = AtomicUsize::new(1);
 
 /// Whether COM2 exists; without it (e.g. QEMU microvm) stderr shares COM1.
 static HAVE_COM2: AtomicBool = AtomicBool::new(false);
 
 pub fn init() {
-    {
-        let mut early = COM1_EARLY_INPUT.lock();
-        let EarlyInput { bytes, len, .. } = &mut *early;
-        *len = COM1.read(bytes);
-    }
-    COM1.init();
+    let mut burst = COM1.init();
     if COM2.present() {
-        COM2.init();
+        burst = burst.min(COM2.init());
         HAVE_COM2.store(true, Ordering::Relaxed);
     }
+    TX_BURST.store(burst, Ordering::Relaxed);
 }
 
 /// The UART for the kernel's and the app's error stream.
@@ -118,16 +116,7 @@ pub fn error_uart() -> Uart {
     }
 }
 
-/// Console input: what arrived before [`init`], then COM1's receiver. Never waits.
+/// Console input: what COM1 has received. Never waits.
 pub fn console_read(buf: &mut [u8]) -> usize {
-    let mut n = 0;
-    {
-        let mut early = COM1_EARLY_INPUT.lock();
-        while n < buf.len() && early.taken < early.len {
-            buf[n] = early.bytes[early.taken];
-            early.taken += 1;
-            n += 1;
-        }
-    }
-    n + COM1.read(&mut buf[n..])
+    COM1.read(buf)
 }

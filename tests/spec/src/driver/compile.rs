@@ -13,6 +13,10 @@ use std::time::Duration;
 /// [`CompileOptions::every_loop_twice`].
 pub const EVERY_LOOP_TWICE: &str = "MEWZ_SPEC_EVERY_LOOP_TWICE";
 
+/// Set (by `ci/spec --cpu NAME`) to compile for that CPU ([`CompileOptions::cpu`]) instead of
+/// the target's portable baseline.
+pub const CPU: &str = "MEWZ_SPEC_CPU";
+
 /// Longest a spec module may take to compile: a wedged compiler is a failure, not a hang.
 const COMPILE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -29,6 +33,7 @@ pub fn compile_within(wasm: &[u8], arch: Arch, limit: Duration) -> Result<Vec<u8
         target: arch.compiler_target(),
         import_linkage: ImportLinkage::Slots,
         every_loop_twice: std::env::var_os(EVERY_LOOP_TWICE).is_some(),
+        cpu: std::env::var(CPU).ok().filter(|c| !c.is_empty()),
         ..CompileOptions::default()
     };
     let wasm = wasm.to_vec();

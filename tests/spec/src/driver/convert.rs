@@ -1,7 +1,8 @@
 //! Script values → protocol values and expectations.
 
-use crate::expect::{Expected, FloatPattern};
+use crate::expect::{Expected, FloatPattern, V128Pattern};
 use crate::protocol::{RefKind, Value};
+use wast::core::V128Pattern as Lanes;
 use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
 use wast::{WastArg, WastRet};
 
@@ -29,6 +30,7 @@ pub fn argument(arg: &WastArg<'_>) -> Result<Value, String> {
         WastArgCore::I64(v) => Value::I64(*v as u64),
         WastArgCore::F32(v) => Value::F32(v.bits),
         WastArgCore::F64(v) => Value::F64(v.bits),
+        WastArgCore::V128(v) => Value::v128(u128::from_le_bytes(v.to_le_bytes())),
         WastArgCore::RefNull(heap) => match heap_kind(heap)? {
             RefKind::Func => Value::FuncRef(None),
             RefKind::Extern => Value::ExternRef(None),
@@ -46,12 +48,32 @@ fn float<T, U>(p: &NanPattern<T>, bits: impl Fn(&T) -> U) -> FloatPattern<U> {
     }
 }
 
+/// Integer lanes as the 16 bytes they make, lane 0 lowest.
+fn lane_bits<T: Copy>(lanes: &[T], width: u32, bits: impl Fn(T) -> u128) -> u128 {
+    let mask = u128::MAX >> (128 - width);
+    lanes.iter().enumerate().fold(0, |acc, (i, &l)| {
+        acc | (bits(l) & mask) << (width * i as u32)
+    })
+}
+
+fn v128_pattern(lanes: &Lanes) -> V128Pattern {
+    match lanes {
+        Lanes::I8x16(l) => V128Pattern::Bits(lane_bits(l, 8, |v| v as u8 as u128)),
+        Lanes::I16x8(l) => V128Pattern::Bits(lane_bits(l, 16, |v| v as u16 as u128)),
+        Lanes::I32x4(l) => V128Pattern::Bits(lane_bits(l, 32, |v| v as u32 as u128)),
+        Lanes::I64x2(l) => V128Pattern::Bits(lane_bits(l, 64, |v| v as u64 as u128)),
+        Lanes::F32x4(l) => V128Pattern::F32x4(l.each_ref().map(|p| float(p, |f| f.bits))),
+        Lanes::F64x2(l) => V128Pattern::F64x2(l.each_ref().map(|p| float(p, |f| f.bits))),
+    }
+}
+
 fn expected_core(ret: &WastRetCore<'_>) -> Result<Expected, String> {
     Ok(match ret {
         WastRetCore::I32(v) => Expected::I32(*v as u32),
         WastRetCore::I64(v) => Expected::I64(*v as u64),
         WastRetCore::F32(p) => Expected::F32(float(p, |f| f.bits)),
         WastRetCore::F64(p) => Expected::F64(float(p, |f| f.bits)),
+        WastRetCore::V128(lanes) => Expected::V128(v128_pattern(lanes)),
         WastRetCore::RefNull(heap) => Expected::RefNull(heap.as_ref().map(heap_kind).transpose()?),
         WastRetCore::RefExtern(n) => Expected::RefExtern(*n),
         WastRetCore::RefFunc(_) => Expected::RefFunc,
@@ -77,6 +99,7 @@ pub fn show(value: &Value) -> String {
         Value::I64(v) => format!("i64:{}", *v as i64),
         Value::F32(b) => format!("f32:{}({b:#010x})", f32::from_bits(*b)),
         Value::F64(b) => format!("f64:{}({b:#018x})", f64::from_bits(*b)),
+        Value::V128([low, high]) => format!("v128:{high:016x}{low:016x}"),
         Value::FuncRef(None) => "ref.null func".into(),
         Value::FuncRef(Some(p)) => format!("ref.func({p:#x})"),
         Value::ExternRef(None) => "ref.null extern".into(),
@@ -91,6 +114,23 @@ pub fn show_expected(e: &Expected) -> String {
         Expected::I64(v) => format!("i64:{}", *v as i64),
         Expected::F32(FloatPattern::Bits(b)) => format!("f32:{}({b:#010x})", f32::from_bits(*b)),
         Expected::F64(FloatPattern::Bits(b)) => format!("f64:{}({b:#018x})", f64::from_bits(*b)),
+        Expected::V128(V128Pattern::Bits(b)) => format!("v128:{b:032x}"),
+        Expected::V128(V128Pattern::F32x4(lanes)) => format!(
+            "f32x4:[{}]",
+            lanes
+                .iter()
+                .map(|p| show_expected(&Expected::F32(*p)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Expected::V128(V128Pattern::F64x2(lanes)) => format!(
+            "f64x2:[{}]",
+            lanes
+                .iter()
+                .map(|p| show_expected(&Expected::F64(*p)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Expected::F32(p) => format!("f32:{p:?}"),
         Expected::F64(p) => format!("f64:{p:?}"),
         Expected::RefNull(k) => format!("ref.null {k:?}"),
@@ -160,6 +200,37 @@ mod tests {
                 Expected::RefExtern(None),
                 Expected::RefFunc,
                 Expected::I64(u64::MAX - 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn v128_values_convert_to_little_endian_bits_and_lane_patterns() {
+        let got = parse_script(
+            r#"(assert_return (invoke "f" (v128.const i16x8 -1 2 0 0 0 0 0 0x8000))
+                  (v128.const i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -1)
+                  (v128.const f32x4 nan:canonical -0x0p+0 1.0 nan:arithmetic)
+                  (v128.const f64x2 -inf nan:0x4))"#,
+        );
+        let (args, rets) = &got[0];
+        assert_eq!(
+            args,
+            &[Value::V128([0x0000_0000_0002_ffff, 0x8000_0000_0000_0000])]
+        );
+        assert_eq!(
+            rets,
+            &[
+                Expected::V128(V128Pattern::Bits(0xff0f_0e0d_0c0b_0a09_0807_0605_0403_0201)),
+                Expected::V128(V128Pattern::F32x4([
+                    FloatPattern::CanonicalNan,
+                    FloatPattern::Bits(0x8000_0000),
+                    FloatPattern::Bits(0x3f80_0000),
+                    FloatPattern::ArithmeticNan,
+                ])),
+                Expected::V128(V128Pattern::F64x2([
+                    FloatPattern::Bits(0xfff0_0000_0000_0000),
+                    FloatPattern::Bits(0x7ff0_0000_0000_0004),
+                ])),
             ]
         );
     }

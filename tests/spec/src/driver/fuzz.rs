@@ -1,5 +1,5 @@
-//! Differential fuzzing: a random valid Wasm 2.0 module (wasm-smith) is run in a reference
-//! interpreter (wasmi), and what it answered becomes a `.wast` script that the runner checks
+//! Differential fuzzing: a random valid Wasm 2.0 module (wasm-smith, SIMD included) is run in a
+//! reference interpreter (wasmi, with its SIMD), and what it answered becomes a `.wast` script that the runner checks
 //! against mewz like any spec script.
 //!
 //! A script is a function of its seed alone: `fuzz-SEED.wast` is the same on every machine, so
@@ -10,7 +10,8 @@
 //! mewz compiles calls through it differently (`module_info::frozen_tables` in the compiler).
 //!
 //! A second module follows in every script, made here to test calls through tables
-//! (`fuzz/indirect.rs`), which wasm-smith almost never makes.
+//! (`fuzz/indirect.rs`), which wasm-smith almost never makes, and a third of mostly SIMD
+//! instructions (`fuzz/vector.rs`), which it makes too rarely.
 //!
 //! Each module is instantiated (or its instantiation trap expected), then every exported
 //! function is invoked with a few argument sets, in export order, each call seeing the
@@ -20,6 +21,7 @@
 //! its calls, and traps with `unreachable` once it is gone.
 
 mod indirect;
+mod vector;
 
 use arbitrary::Unstructured;
 use std::fmt::Write;
@@ -55,6 +57,8 @@ pub fn script(seed: u64) -> Result<String, String> {
     let mut script = reference(&wasm, &mut rng, ANY_TABLE_ACCESS)?;
     let calls = indirect::module(&mut rng);
     script.push_str(&reference(&calls, &mut rng, indirect::TABLE_OUT_OF_BOUNDS)?);
+    let vectors = vector::module(&mut rng, seed.is_multiple_of(2))?;
+    script.push_str(&reference(&vectors, &mut rng, ANY_TABLE_ACCESS)?);
     Ok(script)
 }
 
@@ -82,13 +86,13 @@ fn without_table_exports(wasm: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out.finish())
 }
 
-/// What the generator may use: Wasm 2.0 without SIMD, which is what mewz compiles; no imports
+/// What the generator may use: Wasm 2.0 (fixed-width SIMD included), which is what mewz compiles; no imports
 /// (both engines would need the same host); memories and tables with a declared maximum, so
 /// that `memory.grow`/`table.grow` fail at the same size in both.
 fn generator(disallow_traps: bool) -> wasm_smith::Config {
     wasm_smith::Config {
         disallow_traps,
-        simd_enabled: false,
+        simd_enabled: true,
         relaxed_simd_enabled: false,
         threads_enabled: false,
         tail_call_enabled: false,
@@ -129,6 +133,8 @@ fn reference(
         .wasm_multi_memory(false)
         .wasm_custom_page_sizes(false)
         .wasm_wide_arithmetic(false)
+        .wasm_simd(true)
+        .wasm_relaxed_simd(false)
         // Deeper than FUEL calls can go, so that wasmi never runs out of stack where mewz
         // would not.
         .set_max_recursion_depth(4 * FUEL as usize)
@@ -285,7 +291,30 @@ fn argument(ty: ValType, rng: &mut SplitMix64) -> Val {
             0x7ff4_0000_0000_0001,
             9_223_372_036_854_775_808f64.to_bits(),
         ]))),
-        ValType::FuncRef | ValType::ExternRef | ValType::V128 => Val::default(ty),
+        ValType::V128 => {
+            // Lanes where integer and float arithmetic have their edges, as every shape sees
+            // them: sign bits, the largest magnitudes, NaNs (a signalling one too), zeros.
+            let edges: [u128; 8] = [
+                0,
+                u128::MAX,
+                0x8080_8080_8080_8080_8080_8080_8080_8080,
+                0x7fff_ffff_8000_0000_0000_0001_ffff_fffe,
+                0x7fc0_0000_ff80_0000_8000_0000_3fc0_0000,
+                0x7ff4_0000_0000_0001_c000_0000_0000_0000,
+                0x4f80_0000_cf00_0000_4b80_0000_cb00_0001,
+                0x0001_00ff_7f80_8000_ff01_0100_7fff_8001,
+            ];
+            let random = u128::from(bits) << 64 | u128::from(rng.next());
+            Val::V128(
+                if pick.is_multiple_of(3) {
+                    random
+                } else {
+                    edges[(pick / 3) as usize % edges.len()]
+                }
+                .into(),
+            )
+        }
+        ValType::FuncRef | ValType::ExternRef => Val::default(ty),
     }
 }
 
@@ -297,13 +326,20 @@ fn wast_value(v: &Val) -> String {
         Val::F64(x) => format!("(f64.const {})", float_text(x.to_bits(), 11, 52)),
         Val::FuncRef(_) => "(ref.null func)".into(),
         Val::ExternRef(_) => "(ref.null extern)".into(),
-        Val::V128(_) => unreachable!("SIMD is not generated"),
+        Val::V128(x) => {
+            let bits = x.as_u128();
+            let lanes: Vec<String> = (0..4)
+                .map(|i| format!("{:#x}", (bits >> (32 * i)) as u32))
+                .collect();
+            format!("(v128.const i32x4 {})", lanes.join(" "))
+        }
     }
 }
 
 /// A result. A NaN with its quiet bit set may be any arithmetic NaN (the spec lets an engine
 /// pick the payload of an operation's NaN result); one without is bits a bitwise operation
-/// copied, which must be exact.
+/// copied, which must be exact. A `v128` is exact bits: its lanes' type is not known, and the
+/// generator canonicalises the NaNs of vector float arithmetic.
 fn wast_result(v: &Val) -> String {
     let quiet_nan = match v {
         Val::F32(x) => x.to_float().is_nan() && x.to_bits() & (1 << 22) != 0,

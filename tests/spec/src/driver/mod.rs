@@ -5,6 +5,7 @@ pub mod client;
 pub mod compile;
 pub mod convert;
 pub mod fuzz;
+pub mod loops;
 pub mod report;
 pub mod runner;
 

@@ -5,7 +5,7 @@ use crate::protocol::{Command, ExportDecl, RefKind, Response, Value};
 use mewz_abi::memory::{MAX_WASM_PAGES, MemoryDescriptor};
 use mewz_abi::module::{
     ABI_VERSION, ArrayCall, EXPORT_INDIRECT, Export, Import, ModuleDescriptor, Signature,
-    TableDescriptor, ValType, func_type_id,
+    TableDescriptor, ValType, array_call_slots, func_type_id,
 };
 use mewz_host::trap::{Outcome, catch};
 use std::collections::HashMap;
@@ -226,29 +226,33 @@ impl Store {
                 args.len()
             ));
         }
-        let mut raw_args = Vec::with_capacity(args.len());
+        let mut raw_args = Vec::with_capacity(args.len() + 1);
         for (value, ty) in args.iter().zip(&sig.params) {
             match to_raw(value, *ty) {
-                Some(raw) => raw_args.push(raw),
+                Some(raw) => raw_args.extend(raw),
                 None => return Response::Error(format!("argument {value:?} is not a {ty:?}")),
             }
         }
         // Slots for at least one value, so the pointers are never dangling.
         raw_args.push(0);
-        let mut raw_results = vec![0u64; sig.results.len() + 1];
+        let result_slots: usize = sig.results.iter().map(|t| array_call_slots(*t)).sum();
+        let mut raw_results = vec![0u64; result_slots + 1];
         let (args_ptr, results_ptr) = (raw_args.as_ptr(), raw_results.as_mut_ptr());
         let outcome = catch(limit(timeout_ms), &mut || {
             // SAFETY: the trampoline reads `params` slots and writes `results` slots, both sized.
             unsafe { call(args_ptr, results_ptr) }
         });
         match outcome {
-            Outcome::Returned => Response::Values(
-                sig.results
-                    .iter()
-                    .zip(&raw_results)
-                    .map(|(ty, raw)| from_raw(*raw, *ty))
-                    .collect(),
-            ),
+            Outcome::Returned => {
+                let mut rest = &raw_results[..];
+                let mut values = Vec::with_capacity(sig.results.len());
+                for ty in &sig.results {
+                    let (raw, after) = rest.split_at(array_call_slots(*ty));
+                    values.push(from_raw(raw, *ty));
+                    rest = after;
+                }
+                Response::Values(values)
+            }
             Outcome::Trapped(t) => Response::Trap(t.spec_name().into()),
             Outcome::TimedOut => Response::TimedOut,
         }
@@ -257,9 +261,10 @@ impl Store {
     fn get(&self, id: u32, name: &str) -> Response {
         match self.export(id, name) {
             Ok(Extern::Global { cell, ty, .. }) => {
-                // SAFETY: a global's cell is 8 bytes, 8-aligned, alive as long as its module.
+                // SAFETY: a global's cell is 8 bytes, 8-aligned (16 and 16 for a v128), alive
+                // as long as its module.
                 let raw = unsafe { read_cell(*cell, *ty) };
-                Response::Values(vec![from_raw(raw, *ty)])
+                Response::Values(vec![from_raw(&raw, *ty)])
             }
             Ok(_) => Response::Error(format!("export {name:?} is not a global")),
             Err(r) => r,
@@ -508,42 +513,49 @@ unsafe fn read_exports(
     Ok(exports)
 }
 
+/// The array-call slots of `value` (`mewz_abi::module::ArrayCall`: one, two for a `v128`).
 /// Host references `ref.extern n` are the pointer-sized value `n + 1` (0 is null).
-fn to_raw(value: &Value, ty: ValType) -> Option<u64> {
-    Some(match (value, ty) {
+fn to_raw(value: &Value, ty: ValType) -> Option<Vec<u64>> {
+    let one = match (value, ty) {
         (Value::I32(v), ValType::I32) => u64::from(*v),
         (Value::I64(v), ValType::I64) => *v,
         (Value::F32(v), ValType::F32) => u64::from(*v),
         (Value::F64(v), ValType::F64) => *v,
+        (Value::V128(halves), ValType::V128) => return Some(halves.to_vec()),
         (Value::FuncRef(r), ValType::FuncRef) => r.unwrap_or(0),
         (Value::ExternRef(r), ValType::ExternRef) => r.map_or(0, |n| u64::from(n) + 1),
         _ => return None,
-    })
+    };
+    Some(vec![one])
 }
 
-fn from_raw(raw: u64, ty: ValType) -> Value {
+/// The value of type `ty` in its array-call slots `raw`.
+fn from_raw(raw: &[u64], ty: ValType) -> Value {
+    let one = raw[0];
     match ty {
-        ValType::I32 => Value::I32(raw as u32),
-        ValType::I64 => Value::I64(raw),
-        ValType::F32 => Value::F32(raw as u32),
-        ValType::F64 => Value::F64(raw),
-        ValType::FuncRef => Value::FuncRef((raw != 0).then_some(raw)),
-        ValType::ExternRef => Value::ExternRef((raw != 0).then(|| (raw - 1) as u32)),
+        ValType::I32 => Value::I32(one as u32),
+        ValType::I64 => Value::I64(one),
+        ValType::F32 => Value::F32(one as u32),
+        ValType::F64 => Value::F64(one),
+        ValType::V128 => Value::V128([raw[0], raw[1]]),
+        ValType::FuncRef => Value::FuncRef((one != 0).then_some(one)),
+        ValType::ExternRef => Value::ExternRef((one != 0).then(|| (one - 1) as u32)),
     }
 }
 
-/// Reads a global cell in its native representation.
+/// Reads a global cell in its native representation, as array-call slots.
 ///
 /// # Safety
-/// `cell` is a live 8-byte, 8-aligned global cell.
-unsafe fn read_cell(cell: *mut u64, ty: ValType) -> u64 {
+/// `cell` is a live global cell of type `ty`: 8 bytes, 8-aligned (16 and 16 for a `v128`).
+unsafe fn read_cell(cell: *mut u64, ty: ValType) -> Vec<u64> {
     // SAFETY: guaranteed by the caller; 32-bit values live in the low 4 bytes.
     unsafe {
-        match ty {
+        vec![match ty {
             ValType::I32 | ValType::F32 => u64::from(cell.cast::<u32>().read()),
             ValType::I64 | ValType::F64 => cell.read(),
+            ValType::V128 => return vec![cell.read(), cell.add(1).read()],
             ValType::FuncRef | ValType::ExternRef => cell.cast::<usize>().read() as u64,
-        }
+        }]
     }
 }
 
@@ -565,12 +577,16 @@ mod tests {
             (Value::ExternRef(Some(u32::MAX)), ValType::ExternRef),
         ];
         for (value, ty) in cases {
-            assert_eq!(from_raw(to_raw(&value, ty).unwrap(), ty), value);
+            assert_eq!(from_raw(&to_raw(&value, ty).unwrap(), ty), value);
         }
         assert_eq!(
             to_raw(&Value::ExternRef(Some(0)), ValType::ExternRef),
-            Some(1)
+            Some(vec![1])
         );
+        let v128 = Value::V128([1, u64::MAX]);
+        assert_eq!(to_raw(&v128, ValType::V128), Some(vec![1, u64::MAX]));
+        assert_eq!(from_raw(&[1, u64::MAX], ValType::V128), v128);
+        assert_eq!(to_raw(&v128, ValType::I64), None);
         assert_eq!(to_raw(&Value::I32(1), ValType::I64), None);
     }
 

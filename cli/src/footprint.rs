@@ -1,0 +1,174 @@
+//! Memory sizes for `mewz run`: the machine's, the app's declared minimum, and the one-line
+//! hint when the machine is too small for the app.
+//!
+//! The kernel judges the same way (`mewz_kernel::footprint`): a declared minimum beyond what
+//! the machine may commit is refused, and what cannot be told before boot comes back as exit status
+//! `ExitCode::OUT_OF_MEMORY` with a note on the exit channel (see `mewz_abi::exit`).
+
+use crate::targets::Profile;
+use mewz_abi::exit::{NOTE_DECLARED_MEMORY_MIB, NOTE_MEMORY_EXHAUSTED_MIB};
+use mewz_kernel::footprint::{MachineTooSmall, check_declared, machine_mib};
+
+/// Bytes of a QEMU `-m` value (`512`, `16M`, `1G`, `1.5G`, `size=64M,maxmem=1G`; MiB when
+/// no unit is given), or `None` for what it cannot read.
+pub fn qemu_memory_bytes(value: &str) -> Option<u64> {
+    let size = value.split(',').next()?;
+    let size = size.strip_prefix("size=").unwrap_or(size);
+    let split = size
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(size.len());
+    let (number, unit) = size.split_at(split);
+    let shift = match unit.to_ascii_uppercase().trim_end_matches('B') {
+        "" | "M" => 20,
+        "K" => 10,
+        "G" => 30,
+        "T" => 40,
+        _ if unit.eq_ignore_ascii_case("b") => 0,
+        _ => return None,
+    };
+    let bytes = number.parse::<f64>().ok()? * (1u64 << shift) as f64;
+    (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// The machine's memory: `vm_memory` (a `-m` value), else the profile's own `-m`.
+pub fn machine_bytes(vm_memory: Option<&str>, profile: &Profile) -> Option<u64> {
+    let default = profile
+        .qemu
+        .args
+        .windows(2)
+        .find(|w| w[0] == "-m")
+        .map(|w| w[1].as_str());
+    qemu_memory_bytes(vm_memory.or(default)?)
+}
+
+/// The minimum of the module's own linear memory, in bytes (`None`: no memory, or not a
+/// module this can read; the build reports what is wrong with it).
+pub fn declared_memory_bytes(wasm: &[u8]) -> Option<u64> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::MemorySection(memories) = payload.ok()? {
+            let memory = memories.into_iter().next()?.ok()?;
+            let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+            return memory.initial.checked_mul(page);
+        }
+    }
+    None
+}
+
+/// Whether `wasm`'s declared memory fits a machine of `machine_bytes` (`None`: unknown).
+pub fn check_before_boot(wasm: &[u8], machine_bytes: Option<u64>) -> Result<(), MachineTooSmall> {
+    match (declared_memory_bytes(wasm), machine_bytes) {
+        (Some(minimum), Some(machine)) => check_declared(minimum, machine),
+        _ => Ok(()),
+    }
+}
+
+/// The one-line hint for a machine too small for the app's declaration, before boot.
+pub fn hint_before_boot(e: &MachineTooSmall) -> String {
+    needs(e.needed_mib(), e.needed_mib())
+}
+
+/// The one-line hint after an `OUT_OF_MEMORY` exit of a machine of `machine_bytes`, from
+/// what the kernel noted (or, without notes, from the machine size alone).
+pub fn hint_after_exit(notes: &[String], machine_bytes: Option<u64>) -> String {
+    let note = |key: &str| {
+        notes.iter().find_map(|n| {
+            n.strip_prefix(key)?
+                .strip_prefix('=')?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+    };
+    if let Some(mib) = note(NOTE_DECLARED_MEMORY_MIB) {
+        // The declaration is all that is missing: that size is enough to start.
+        return needs(mib, mib);
+    }
+    // The app touched all the machine had (or the note is lost): at least one MiB more, and
+    // twice the machine is the next size worth a try.
+    let had = note(NOTE_MEMORY_EXHAUSTED_MIB)
+        .or(machine_bytes.map(machine_mib))
+        .unwrap_or(0);
+    needs(had + 1, (2 * had).max(had + 1))
+}
+
+fn needs(needed_mib: u64, suggested_mib: u64) -> String {
+    format!("the app needs at least {needed_mib} MiB: try --vm-memory {suggested_mib}M")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemu_sizes_default_to_mib() {
+        assert_eq!(qemu_memory_bytes("512"), Some(512 << 20));
+        assert_eq!(qemu_memory_bytes("16M"), Some(16 << 20));
+        assert_eq!(qemu_memory_bytes("16m"), Some(16 << 20));
+        assert_eq!(
+            qemu_memory_bytes("8MiB"),
+            None,
+            "QEMU takes M or MB, not MiB"
+        );
+        assert_eq!(qemu_memory_bytes("8MB"), Some(8 << 20));
+        assert_eq!(qemu_memory_bytes("1G"), Some(1 << 30));
+        assert_eq!(qemu_memory_bytes("1.5G"), Some(3 << 29));
+        assert_eq!(qemu_memory_bytes("2048K"), Some(2 << 20));
+        assert_eq!(qemu_memory_bytes("size=64M,maxmem=1G"), Some(64 << 20));
+        assert_eq!(qemu_memory_bytes("lots"), None);
+        assert_eq!(qemu_memory_bytes(""), None);
+        assert_eq!(qemu_memory_bytes("0"), None);
+    }
+
+    #[test]
+    fn the_declared_minimum_is_read_from_the_memory_section() {
+        let wasm = wat::parse_str("(module (memory 3 10))").unwrap();
+        assert_eq!(declared_memory_bytes(&wasm), Some(3 * 65536));
+        let none = wat::parse_str("(module)").unwrap();
+        assert_eq!(declared_memory_bytes(&none), None);
+        assert_eq!(declared_memory_bytes(b"not wasm"), None);
+    }
+
+    #[test]
+    fn too_large_a_declaration_is_caught_before_boot() {
+        let go = wat::parse_str("(module (memory 273))").unwrap();
+        assert_eq!(
+            check_before_boot(&go, Some(16 << 20)),
+            Ok(()),
+            "Go's headroom"
+        );
+        let wasm = wat::parse_str("(module (memory 600))").unwrap();
+        let err = check_before_boot(&wasm, Some(16 << 20)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the app declares 38400 KiB of initial memory, more than twice the machine's 16 MiB"
+        );
+        assert_eq!(
+            hint_before_boot(&err),
+            "the app needs at least 19 MiB: try --vm-memory 19M"
+        );
+        assert_eq!(check_before_boot(&wasm, Some(19 << 20)), Ok(()));
+        assert_eq!(check_before_boot(&wasm, None), Ok(()));
+    }
+
+    #[test]
+    fn hints_after_exit_come_from_the_notes_or_the_machine() {
+        let declared = [format!("{NOTE_DECLARED_MEMORY_MIB}=18")];
+        assert_eq!(
+            hint_after_exit(&declared, Some(16 << 20)),
+            "the app needs at least 18 MiB: try --vm-memory 18M"
+        );
+        let exhausted = [format!("{NOTE_MEMORY_EXHAUSTED_MIB}=8")];
+        assert_eq!(
+            hint_after_exit(&exhausted, Some(8 << 20)),
+            "the app needs at least 9 MiB: try --vm-memory 16M"
+        );
+        assert_eq!(
+            hint_after_exit(&[], Some(32 << 20)),
+            "the app needs at least 33 MiB: try --vm-memory 64M"
+        );
+        assert_eq!(
+            hint_after_exit(&["something-else=1".into()], None),
+            "the app needs at least 1 MiB: try --vm-memory 1M"
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! The kernel's socket layer from an app's side, on every target, without a NIC: a C guest
+//! (`tests/net/loopback.c`) serves and connects to itself on 127.0.0.1 through WasmEdge's
+//! socket API and preview1's calls, exchanges 300 KB through poll_oneoff, a datagram, and
+//! checks the errors; and a guest preopened listener (`mewz.tcplisten=`) is where wasmtime
+//! puts it. Architectures come from `MEWZ_TEST_ARCHES` (default: both).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn targets() -> Vec<String> {
+    let arches = std::env::var("MEWZ_TEST_ARCHES").unwrap_or_else(|_| "x86_64 aarch64".into());
+    std::iter::once("host".to_string())
+        .chain(arches.split_whitespace().map(str::to_owned))
+        .collect()
+}
+
+/// Compiles a C guest from `tests/net/` once.
+fn guest(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("net-guests");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    });
+    let wasm = dir.join(format!("{name}.wasm"));
+    let out = Command::new("clang-19")
+        .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Wno-unused-result"])
+        .arg(root().join(format!("tests/net/{name}.c")))
+        .arg("-o")
+        .arg(&wasm)
+        .output()
+        .expect("running clang-19 (ci/setup installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wasm
+}
+
+fn mewz_run(target: &str, wasm: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(MEWZ)
+        .args(["run", "--timeout", "120", "--target", target])
+        .args(extra)
+        .arg(wasm)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running mewz")
+}
+
+#[test]
+fn an_app_talks_to_itself_over_tcp_and_udp_on_every_target() {
+    let wasm = guest("loopback");
+    for target in targets() {
+        let out = mewz_run(&target, &wasm, &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.ends_with("all ok\n"),
+            "{target}: status {:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 25);
+    }
+}
+
+#[test]
+fn preopened_listeners_come_first_and_do_not_block() {
+    let wasm = guest("preopen");
+    for target in targets() {
+        let out = mewz_run(
+            &target,
+            &wasm,
+            &[
+                "--kernel-arg",
+                "mewz.tcplisten=127.0.0.1:0",
+                "--kernel-arg",
+                "mewz.tcplisten=127.0.0.1:0",
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout,
+            "fd 3: socket stream, nonblocking, accept EAGAIN\n\
+             fd 4: socket stream, nonblocking, accept EAGAIN\n\
+             fd 5: closed\n",
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bad = mewz_run(&target, &wasm, &["--kernel-arg", "mewz.tcplisten=nowhere"]);
+        assert!(!bad.status.success(), "{target}");
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains("mewz.tcplisten=nowhere"),
+            "{target}: {}",
+            String::from_utf8_lossy(&bad.stderr)
+        );
+    }
+}

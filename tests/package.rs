@@ -1,0 +1,502 @@
+//! `mewz package` end to end: the OCI image is what Debian's `skopeo` and `umoci` read, its urunc
+//! annotations name the files in its layer, and the image it carries boots under the QEMU
+//! command line urunc builds from them (with `-accel tcg` for `-cpu host -enable-kvm`), the
+//! container's command becoming the app's `argv`.
+//!
+//! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
+
+fn arches() -> Vec<String> {
+    std::env::var("MEWZ_TEST_ARCHES")
+        .unwrap_or_else(|_| "x86_64 aarch64".into())
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn platform(arch: &str) -> &'static str {
+    if arch == "x86_64" { "amd64" } else { "arm64" }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("package")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// hello-c.wasm: prints its argv and GREETING, exits with its first numeric argument.
+fn hello() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("package-examples");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = Command::new("bash")
+            .arg(root.join("examples/build.sh"))
+            .arg(&out)
+            .arg("c")
+            .status()
+            .expect("running examples/build.sh");
+        assert!(status.success(), "examples/build.sh c failed");
+        out.join("hello-c.wasm")
+    })
+}
+
+fn mewz_package(args: &[&str]) -> Output {
+    Command::new(MEWZ)
+        .arg("package")
+        .args(args)
+        .output()
+        .expect("running mewz package")
+}
+
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program} (ci/setup installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// Packages hello-c for `arch` with a greeting and the argument 7, into `output`.
+fn package_hello(arch: &str, output: &Path) {
+    let out = mewz_package(&[
+        hello().to_str().unwrap(),
+        "--target",
+        arch,
+        "--env",
+        "GREETING=from the package",
+        "-o",
+        output.to_str().unwrap(),
+        "--",
+        "7",
+    ]);
+    assert!(out.status.success(), "{arch}: {}", text(&out.stderr));
+}
+
+/// The urunc annotations every package carries.
+fn check_annotations(a: &Value, what: &str) {
+    assert_eq!(
+        a["com.urunc.unikernel.unikernelType"], "mewz",
+        "{what}: {a}"
+    );
+    assert_eq!(a["com.urunc.unikernel.hypervisor"], "qemu", "{what}: {a}");
+    assert_eq!(
+        a["com.urunc.unikernel.binary"], "/unikernel/app.img",
+        "{what}: {a}"
+    );
+    assert_eq!(
+        a["com.urunc.unikernel.cmdline"], "hello-c.wasm 7",
+        "{what}: {a}"
+    );
+    let version = a["com.urunc.unikernel.unikernelVersion"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(version.starts_with("mewz-rs "), "{what}: {a}");
+    assert_eq!(a["com.urunc.unikernel.version"], version, "{what}: {a}");
+}
+
+#[test]
+fn skopeo_reads_the_layout_and_the_archive_with_their_annotations() {
+    for arch in arches() {
+        let dir = scratch(&format!("skopeo-{arch}"));
+        let layout = dir.join("layout");
+        package_hello(&arch, &layout);
+        let inspect = json(&tool(
+            "skopeo",
+            &["inspect", &format!("oci:{}:latest", layout.display())],
+        ));
+        assert_eq!(inspect["Architecture"], platform(&arch), "{inspect}");
+        assert_eq!(inspect["Os"], "linux", "{inspect}");
+        check_annotations(&inspect["Labels"], "config labels");
+        let manifest = json(&tool(
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                &format!("oci:{}:latest", layout.display()),
+            ],
+        ));
+        assert_eq!(
+            manifest["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        check_annotations(&manifest["annotations"], "manifest annotations");
+        let config = json(&tool(
+            "skopeo",
+            &[
+                "inspect",
+                "--config",
+                &format!("oci:{}:latest", layout.display()),
+            ],
+        ));
+        assert_eq!(config["config"]["Entrypoint"], json(r#"["hello-c.wasm"]"#));
+        assert_eq!(config["config"]["Cmd"], json(r#"["7"]"#));
+
+        // The archive holds the same image; skopeo copies it like any other.
+        let archive = dir.join("hello.tar");
+        package_hello(&arch, &archive);
+        let from_archive = json(&tool(
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                &format!("oci-archive:{}", archive.display()),
+            ],
+        ));
+        assert_eq!(from_archive, manifest, "{arch}: the same bytes both ways");
+        let copy = dir.join("copy");
+        tool(
+            "skopeo",
+            &[
+                "copy",
+                "--quiet",
+                &format!("oci-archive:{}:latest", archive.display()),
+                &format!("oci:{}:copied", copy.display()),
+            ],
+        );
+        let copied = json(&tool(
+            "skopeo",
+            &["inspect", &format!("oci:{}:copied", copy.display())],
+        ));
+        assert_eq!(copied["Digest"], inspect["Digest"], "{arch}");
+    }
+}
+
+#[test]
+fn one_tag_holds_both_architectures() {
+    let dir = scratch("multi-arch");
+    let layout = dir.join("layout");
+    let out = mewz_package(&[
+        hello().to_str().unwrap(),
+        "--multi-arch",
+        "--tag",
+        "v1",
+        "-o",
+        layout.to_str().unwrap(),
+        "--",
+        "7",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reference = format!("oci:{}:v1", layout.display());
+    let index = json(&tool("skopeo", &["inspect", "--raw", &reference]));
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap(),
+                m["platform"]["architecture"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    for arch in ["amd64", "arm64"] {
+        let image = json(&tool(
+            "skopeo",
+            &["inspect", "--override-arch", arch, &reference],
+        ));
+        assert_eq!(image["Architecture"], arch, "{image}");
+        check_annotations(&image["Labels"], arch);
+    }
+}
+
+/// Unpacks `reference` (a layout and tag) with umoci; returns the bundle.
+fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) -> Value {
+    tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:{tag}", layout.display()),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    json(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+}
+
+/// Boots `image` with urunc's QEMU command line for a `mewz` unikernel (network: `-nic none`),
+/// `-accel tcg` in place of `-cpu host -enable-kvm`. Returns QEMU's status and the console.
+fn boot_like_urunc(arch: &str, image: &Path, append: &str) -> (Option<i32>, String) {
+    let mut cmd = Command::new(format!("qemu-system-{arch}"));
+    cmd.args(["-m", "256M", "-L", "/usr/share/qemu", "-accel", "tcg"]);
+    if arch == "aarch64" {
+        // TCG's stand-in for `-cpu host` (virt's default CPU is a 32-bit one).
+        cmd.args(["-cpu", "max"]);
+    }
+    cmd.args(["-nographic", "-vga", "none"]);
+    if arch == "aarch64" {
+        cmd.args(["-M", "virt"]);
+    }
+    cmd.arg("-kernel")
+        .arg(image)
+        .args(["-nic", "none", "-no-reboot"]);
+    if arch == "x86_64" {
+        // urunc adds it on arm64 too, where QEMU refuses it (`virt` has no ISA bus).
+        cmd.args(["-device", "isa-debug-exit,iobase=0x501,iosize=2"]);
+    }
+    cmd.args(["-append", append])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("starting QEMU");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+/// QEMU's exit status for the app's `code` under urunc's line: isa-debug-exit's
+/// `(code << 1) | 1` on x86_64; aarch64 powers off (PSCI), status 0.
+fn urunc_status(arch: &str, code: i32) -> i32 {
+    if arch == "x86_64" { (code << 1) | 1 } else { 0 }
+}
+
+#[test]
+fn umoci_unpacks_what_the_annotations_name_and_it_boots_like_urunc_boots_it() {
+    for arch in arches() {
+        let dir = scratch(&format!("umoci-{arch}"));
+        let layout = dir.join("layout");
+        package_hello(&arch, &layout);
+        let bundle = dir.join("bundle");
+        let spec = umoci_unpack(&layout, "latest", &bundle);
+        let rootfs = bundle.join("rootfs");
+        // The runtime spec umoci derives from the image: urunc's annotations and the command.
+        check_annotations(&spec["annotations"], "runtime spec annotations");
+        let process_args: Vec<String> = spec["process"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(process_args, ["hello-c.wasm", "7"]);
+        // urunc's fallback when the runtime passes no annotations: base64 values.
+        let urunc_json = json(&std::fs::read_to_string(rootfs.join("urunc.json")).unwrap());
+        let decoded = |k: &str| {
+            use base64::Engine;
+            let v = urunc_json[k].as_str().unwrap_or_default();
+            text(&base64::engine::general_purpose::STANDARD.decode(v).unwrap())
+        };
+        assert_eq!(decoded("com.urunc.unikernel.unikernelType"), "mewz");
+        assert_eq!(decoded("com.urunc.unikernel.hypervisor"), "qemu");
+        let binary = spec["annotations"]["com.urunc.unikernel.binary"]
+            .as_str()
+            .unwrap();
+        assert_eq!(decoded("com.urunc.unikernel.binary"), binary);
+        let image = rootfs.join(binary.trim_start_matches('/'));
+        assert!(image.is_file(), "{arch}: {} in the layer", image.display());
+
+        // urunc appends the container's command (entrypoint + command) to the kernel line.
+        let (status, console) = boot_like_urunc(&arch, &image, &process_args.join(" "));
+        assert_eq!(
+            status,
+            Some(urunc_status(&arch, 7)),
+            "{arch}: the machine stops by itself:\n{console}"
+        );
+        for line in [
+            "argv[0]=hello-c.wasm",
+            "argv[1]=7",
+            "GREETING=from the package",
+            "exit: 7",
+        ] {
+            assert!(console.contains(line), "{arch}: {line}:\n{console}");
+        }
+        // A Kubernetes `args:` replaces the command; network words come first.
+        let (status, console) = boot_like_urunc(
+            &arch,
+            &image,
+            "ip=10.0.2.15/24 gateway=10.0.2.2 hello-c.wasm 3 two words",
+        );
+        assert_eq!(status, Some(urunc_status(&arch, 3)), "{arch}:\n{console}");
+        assert!(
+            console.contains("argc=4") && console.contains("argv[3]=words"),
+            "{arch}:\n{console}"
+        );
+    }
+}
+
+#[test]
+fn the_x86_64_image_stops_through_either_exit_port_on_either_machine() {
+    if !arches().iter().any(|a| a == "x86_64") {
+        return;
+    }
+    let dir = scratch("exit-ports");
+    let image = dir.join("hello.img");
+    let out = Command::new(MEWZ)
+        .args(["build", "--target", "x86_64", "-o"])
+        .arg(&image)
+        .arg(hello())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let machines: [(&str, &[&str]); 2] = [
+        ("pc + SeaBIOS", &["-L", "/usr/share/qemu"]),
+        ("q35 + qboot", &["-M", "q35", "-bios", "qboot.rom"]),
+    ];
+    for (name, machine) in machines {
+        for (port, size) in [("0x501", "2"), ("0xf4", "4")] {
+            let child = Command::new("timeout")
+                .args(["120", "qemu-system-x86_64", "-accel", "tcg", "-m", "256M"])
+                .args(machine)
+                .args(["-nographic", "-vga", "none", "-nic", "none", "-no-reboot"])
+                .arg("-device")
+                .arg(format!("isa-debug-exit,iobase={port},iosize={size}"))
+                .arg("-kernel")
+                .arg(&image)
+                .args(["-append", "-- 5"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert_eq!(
+                child.status.code(),
+                Some((5 << 1) | 1),
+                "{name}, exit device at {port}:\n{}",
+                text(&child.stdout)
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_requests_are_one_line_and_exit_1_or_2() {
+    let dir = scratch("bad");
+    let wasm = hello().to_str().unwrap().to_string();
+    let existing = dir.join("exists");
+    std::fs::create_dir(&existing).unwrap();
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            vec![
+                wasm.clone(),
+                "--target".into(),
+                "x86_64".into(),
+                "-o".into(),
+                existing.display().to_string(),
+            ],
+            2,
+            "already exists",
+        ),
+        (
+            vec![
+                wasm.clone(),
+                "--platform".into(),
+                "linux/riscv64".into(),
+                "-o".into(),
+                dir.join("x").display().to_string(),
+            ],
+            2,
+            "unknown platform 'linux/riscv64'",
+        ),
+        (
+            vec![
+                wasm.clone(),
+                "--target".into(),
+                "host".into(),
+                "-o".into(),
+                dir.join("y").display().to_string(),
+            ],
+            2,
+            "not a unikernel",
+        ),
+        (
+            vec![
+                wasm.clone(),
+                "-o".into(),
+                dir.join("z").display().to_string(),
+            ],
+            2,
+            "required",
+        ),
+        (
+            vec![
+                wasm.clone(),
+                "--target".into(),
+                "x86_64".into(),
+                "--tag".into(),
+                "a:b".into(),
+                "-o".into(),
+                dir.join("w").display().to_string(),
+            ],
+            2,
+            "not a tag",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = mewz_package(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // A module the kernel cannot link: the build's one-line error, exit 1, nothing written.
+    let wat = dir.join("needs-host.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (import "env" "host_function" (func)) (memory (export "memory") 1) (func (export "_start") call 0))"#,
+    )
+    .unwrap();
+    let unlinkable = dir.join("needs-host.wasm");
+    assert!(
+        Command::new("wat2wasm")
+            .arg(&wat)
+            .arg("-o")
+            .arg(&unlinkable)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = dir.join("never");
+    let out = mewz_package(&[
+        unlinkable.to_str().unwrap(),
+        "--target",
+        "aarch64",
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.lines()
+            .last()
+            .unwrap_or_default()
+            .contains("env.host_function"),
+        "{err}"
+    );
+    assert!(!output.exists());
+}
