@@ -155,6 +155,23 @@ fn a_second_run_on_the_host_uses_the_linked_executable() {
         let cached = text(&out.stderr).contains("(cached hosted executable)");
         assert_eq!(cached, round == 1, "round {round}: {}", text(&out.stderr));
     }
+    // Code for another CPU is another entry, cached in turn.
+    let cpu = if cfg!(target_arch = "aarch64") {
+        "neoverse-n1"
+    } else {
+        "x86-64-v2"
+    };
+    for round in 0..2 {
+        let out = mewz(&dir, &["run", "-v", "--cpu", cpu, "--target", "host", wasm]);
+        assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+        let cached = text(&out.stderr).contains("(cached hosted executable)");
+        assert_eq!(
+            cached,
+            round == 1,
+            "--cpu, round {round}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]
