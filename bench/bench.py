@@ -9,7 +9,8 @@ printed next to the numbers, and a goal missed is marked, never hidden.
            mewz (host) and wasmtime, and natively: CPU time, best of N interleaved runs
   compile: mewz compile time (wall and CPU), peak memory and object size per module: the
            compute programs, generated C (one big switch, vectorizable loops), Rust apps
-           (bench/compile) and the examples; then what the cache of compiled objects saves
+           (bench/compile) and the examples; then what the cache of compiled objects saves;
+           with --baseline MEWZ, the compute programs' run time as compiled by both, side by side
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
            as measured in the guest
@@ -235,6 +236,29 @@ def cached(work, ex, runs):
         mark = "ok" if added <= 0.1 else "MISSED"
         print(f"second mewz run {name:<13} host     adds {added * 1000:6.1f} ms to the app's "
               f"{statistics.median(alone) * 1000:.1f} ms   (goal <= 100 ms: {mark})")
+
+
+def against_baseline(work, baseline, runs):
+    """The compute programs' run time compiled by this mewz and by another one (an older build,
+    `--baseline`), side by side: what a compiler change costs or gains the generated code."""
+    print(f"\n## compute, this mewz vs {baseline} (CPU seconds, best of {runs} interleaved runs)")
+    print(f"{'program':<10} {'baseline':>9} {'this':>8} {'this/baseline':>14}")
+    ratios = []
+    for src in sorted(f for f in os.listdir(PROGRAMS) if f.endswith(".c")):
+        name = src[:-2]
+        wasm = os.path.join(work, "baseline-" + name + ".wasm")
+        sh(["clang-19", "--target=wasm32-wasi", "-O2", os.path.join(PROGRAMS, src), "-o", wasm])
+        # The baseline may predate the cache: both compile afresh all the same.
+        sh([baseline, "build", "--target", "host", wasm, "-o", wasm + ".baseline"],
+           env=dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "baseline-cache")))
+        sh([MEWZ, "build", "--no-cache", "--target", "host", wasm, "-o", wasm + ".this"])
+        (tb, tt), (ob, ot) = best_times([[wasm + ".baseline"], [wasm + ".this"]], runs)
+        if ob != ot:
+            raise RuntimeError(f"{name}: outputs differ: baseline {ob!r} this {ot!r}")
+        ratios.append(tt / tb)
+        print(f"{name:<10} {tb:9.3f} {tt:8.3f} {tt / tb:13.3f}x")
+    g = geomean(ratios)
+    print(f"{'geomean':<10} {'':>9} {'':>8} {g:13.3f}x   (goal <= 1.020x: {'ok' if g <= 1.02 else 'MISSED'})")
 
 
 def timed_exit(cmd, env):
@@ -553,11 +577,15 @@ def positive(text):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=positive,
-                   help=f"rounds per measurement (compute and simd: {COMPUTE_RUNS}; compile: {COMPILE_RUNS}; "
-                        f"boot and files: {BOOT_RUNS}, at least {BOOT_RUNS}; console: {CONSOLE_RUNS})")
+                   help=f"rounds per measurement (compute, simd and compile --baseline: {COMPUTE_RUNS}, the last at "
+                        f"least {BOOT_RUNS}; compile: {COMPILE_RUNS}; boot and files: {BOOT_RUNS}, at least {BOOT_RUNS}; "
+                        f"console: {CONSOLE_RUNS})")
     p.add_argument("--only", choices=["compute", "compile", "simd", "images", "boot", "console", "files", "footprint",
                                       "http"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
+    p.add_argument("--baseline", metavar="MEWZ",
+                   help="compile: also run the compute programs as another mewz binary compiles them, "
+                        "side by side (e.g. a build of main)")
     p.add_argument("--http-arch", choices=["x86_64", "aarch64"], action="append",
                    help="http: one architecture only (default both)")
     p.add_argument("--http-rounds", type=positive, default=HTTP_ROUNDS,
@@ -575,6 +603,8 @@ def main():
         examples = examples_dir(work) if {"compile", "images", "footprint"} & set(parts) else None
         if "compile" in parts:
             compile_table(work, examples, a.runs or COMPILE_RUNS, a.skip_go)
+            if a.baseline:
+                against_baseline(work, a.baseline, max(a.runs or COMPUTE_RUNS, BOOT_RUNS))
         if "images" in parts:
             images(work, examples, a.skip_go)
         if "boot" in parts:
