@@ -7,7 +7,10 @@ printed next to the numbers, and a goal missed is marked, never hidden.
            N interleaved runs (N: see --runs)
   simd:    examples/simd-rust (BLAKE3, an image filter) built with wasm SIMD and without, under
            mewz (host) and wasmtime, and natively: CPU time, best of N interleaved runs
-  compile: mewz compile time per module (and for the largest example, the Go hello)
+  compile: mewz compile time (wall and CPU), peak memory and object size per module: the
+           compute programs, generated C (one big switch, vectorizable loops), Rust apps
+           (bench/compile) and the examples; then what the cache of compiled objects saves;
+           with --baseline MEWZ, the compute programs' run time as compiled by both, side by side
   images:  image size per example and target
   boot:    QEMU start -> exit of an app that exits at once, vs the bare kernel; kernel init
            as measured in the guest
@@ -41,6 +44,12 @@ PROGRAMS = os.path.join(ROOT, "bench", "programs")
 # 0.790 (sd 0.005), all 120 together 0.790.
 COMPUTE_RUNS = 30
 BOOT_RUNS = 5
+COMPILE_RUNS = 3
+COMPILE_INPUTS = os.path.join(ROOT, "bench", "compile")
+# Rust inputs of the compile table: (crate under bench/compile, RUSTFLAGS it needs).
+RUST_INPUTS = [("ed25519", ""), ("html-rewriter", ""), ("http-server", "--cfg tokio_unstable")]
+# Built once and kept (crates.io downloads, minutes of cargo): target/bench-inputs/<crate>.
+RUST_TARGET = os.path.join(ROOT, "target", "bench-inputs")
 FILES_CHART = os.path.join(ROOT, "target", "bench", "files.svg")
 CONSOLE_RUNS = 5
 CONSOLE_GOAL_S = 1.0
@@ -130,12 +139,143 @@ def run_three(work, path, runs):
     sh(["clang-19", "-O2", path, "-o", native, "-lm"])
     sh(["clang-19", "--target=wasm32-wasi", "-O2", path, "-o", wasm])
     t = time.perf_counter()
-    sh([MEWZ, "build", "--target", "host", wasm, "-o", native + ".mewz"])
+    sh([MEWZ, "build", "--no-cache", "--target", "host", wasm, "-o", native + ".mewz"])
     compile_s = time.perf_counter() - t
     sh([WASMTIME, "compile", wasm, "-o", native + ".cwasm"])
     times, outs = best_times(
         [[native], [native + ".mewz"], [WASMTIME, "run", "--allow-precompiled", native + ".cwasm"]], runs)
     return times, outs, compile_s
+
+
+def usage_of(cmd, env=None):
+    """Wall seconds, CPU seconds (user + sys, the process and what it waited for) and peak
+    resident memory (MiB) of one run of cmd, which must succeed."""
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} failed: {err.read().decode().strip()[-300:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def compile_inputs(work, ex, skip_go):
+    """The modules of the compile table, as (name, path), smallest first."""
+    inputs = []
+    for src in sorted(f for f in os.listdir(PROGRAMS) if f.endswith(".c")):
+        wasm = os.path.join(work, "compile-" + src[:-2] + ".wasm")
+        sh(["clang-19", "--target=wasm32-wasi", "-O2", os.path.join(PROGRAMS, src), "-o", wasm])
+        inputs.append((src[:-2], wasm))
+    for generator, name in [("interpreter.py", "c-big-switch"), ("vectorizer.py", "c-vector-loops")]:
+        c, wasm = os.path.join(work, name + ".c"), os.path.join(work, name + ".wasm")
+        with open(c, "w") as f:
+            f.write(sh([sys.executable, os.path.join(COMPILE_INPUTS, generator)]).stdout)
+        sh(["clang-19", "--target=wasm32-wasi", "-O2", c, "-o", wasm])
+        inputs.append((name, wasm))
+    for crate, rustflags in RUST_INPUTS:
+        target = os.path.join(RUST_TARGET, crate)
+        subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1",
+                        "--manifest-path", os.path.join(COMPILE_INPUTS, crate, "Cargo.toml"),
+                        "--target-dir", target], check=True,
+                       env=dict(os.environ, RUSTFLAGS=rustflags))
+        built = [f for f in os.listdir(os.path.join(target, "wasm32-wasip1", "release"))
+                 if f.endswith(".wasm")]
+        inputs.append(("rust-" + crate, os.path.join(target, "wasm32-wasip1", "release", built[0])))
+    for name in ["hello-c", "hello-rust"] + ([] if skip_go else ["hello-go"]):
+        inputs.append((name, os.path.join(ex, name + ".wasm")))
+    return sorted(inputs, key=lambda i: os.path.getsize(i[1]))
+
+
+def compile_table(work, ex, runs, skip_go):
+    print(f"\n## compile (mewz compile --target host --no-cache; wall: best and median of {runs}, "
+          f"CPU and peak memory of the best)")
+    print(f"{'module':<20} {'wasm KiB':>9} {'best s':>7} {'median s':>9} {'CPU s':>6} {'KiB/s':>6} "
+          f"{'peak MiB':>9} {'object KiB':>11}")
+    missed = []
+    obj = os.path.join(work, "compiled.o")
+    for name, wasm in compile_inputs(work, ex, skip_go):
+        size = os.path.getsize(wasm) / 1024
+        rounds = [usage_of([MEWZ, "compile", "--no-cache", "--target", "host", wasm, "-o", obj])
+                  for _ in range(runs)]
+        best = min(rounds)
+        median = statistics.median(r[0] for r in rounds)
+        rate = size / best[0]
+        marks = []
+        if best[0] > 5:
+            marks.append("over 5 s")
+        if size > 500 and rate < 200:
+            marks.append("under 200 KiB/s")
+        missed += [f"{name}: {m}" for m in marks]
+        print(f"{name:<20} {size:9.0f} {best[0]:7.2f} {median:9.2f} {best[1]:6.2f} {rate:6.0f} "
+              f"{best[2]:9.0f} {os.path.getsize(obj) / 1024:11.0f}  {'MISSED: ' + ', '.join(marks) if marks else ''}")
+    print(f"goals: no module over 5 s, >= 200 KiB/s above 500 KiB: "
+          f"{'ok' if not missed else 'MISSED (' + '; '.join(missed) + ')'}")
+    cached(work, ex, runs)
+
+
+def cached(work, ex, runs):
+    """What the cache of compiled objects saves: the second build of an unchanged app, and
+    what a second `mewz run --target host` adds to the app's own run time."""
+    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "cache-home"))
+    rounds = max(runs, 5)
+    print(f"\n## cache (a cache of its own, filled by the first build; median of {rounds})")
+    for name in ["hello-c", "hello-rust"]:
+        wasm = os.path.join(ex, name + ".wasm")
+        for target in ["x86_64", "aarch64"]:
+            img = os.path.join(work, f"cached-{name}.{target}.img")
+            cmd = [MEWZ, "build", "--target", target, wasm, "-o", img]
+            first = usage_of(cmd, env)[0]
+            again = statistics.median(usage_of(cmd, env)[0] for _ in range(rounds))
+            mark = "ok" if again <= 0.3 else "MISSED"
+            print(f"second mewz build {name:<11} {target:<8} {again:6.3f} s (first {first:6.2f} s)"
+                  f"   (goal <= 0.300 s: {mark})")
+        exe = os.path.join(work, f"cached-{name}")
+        # Fills the cache with the linked executable too.
+        sh([MEWZ, "build", "--target", "host", wasm, "-o", exe], env=env)
+        run = [MEWZ, "run", "--target", "host", wasm, "7"]
+        alone, through = [], []
+        for _ in range(rounds):
+            alone.append(timed_exit([exe, "7"], env))
+            through.append(timed_exit(run, env))
+        added = statistics.median(through) - statistics.median(alone)
+        mark = "ok" if added <= 0.1 else "MISSED"
+        print(f"second mewz run {name:<13} host     adds {added * 1000:6.1f} ms to the app's "
+              f"{statistics.median(alone) * 1000:.1f} ms   (goal <= 100 ms: {mark})")
+
+
+def against_baseline(work, baseline, runs):
+    """The compute programs' run time compiled by this mewz and by another one (an older build,
+    `--baseline`), side by side: what a compiler change costs or gains the generated code."""
+    print(f"\n## compute, this mewz vs {baseline} (CPU seconds, best of {runs} interleaved runs)")
+    print(f"{'program':<10} {'baseline':>9} {'this':>8} {'this/baseline':>14}")
+    ratios = []
+    for src in sorted(f for f in os.listdir(PROGRAMS) if f.endswith(".c")):
+        name = src[:-2]
+        wasm = os.path.join(work, "baseline-" + name + ".wasm")
+        sh(["clang-19", "--target=wasm32-wasi", "-O2", os.path.join(PROGRAMS, src), "-o", wasm])
+        # The baseline may predate the cache: both compile afresh all the same.
+        sh([baseline, "build", "--target", "host", wasm, "-o", wasm + ".baseline"],
+           env=dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "baseline-cache")))
+        sh([MEWZ, "build", "--no-cache", "--target", "host", wasm, "-o", wasm + ".this"])
+        (tb, tt), (ob, ot) = best_times([[wasm + ".baseline"], [wasm + ".this"]], runs)
+        if ob != ot:
+            raise RuntimeError(f"{name}: outputs differ: baseline {ob!r} this {ot!r}")
+        ratios.append(tt / tb)
+        print(f"{name:<10} {tb:9.3f} {tt:8.3f} {tt / tb:13.3f}x")
+    g = geomean(ratios)
+    print(f"{'geomean':<10} {'':>9} {'':>8} {g:13.3f}x   (goal <= 1.020x: {'ok' if g <= 1.02 else 'MISSED'})")
+
+
+def timed_exit(cmd, env):
+    """Wall seconds of cmd, which must exit with 7 (the hello examples exit with their first
+    numeric argument)."""
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if proc.returncode != 7:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}")
+    return time.perf_counter() - t
 
 
 # The simd-rust workloads: BLAKE3 (hand-written wasm SIMD) and the image filter (loops the
@@ -196,7 +336,7 @@ def images(work, ex, skip_go):
         wasm = os.path.join(ex, name + ".wasm")
         for target in ["x86_64", "aarch64"]:
             img = os.path.join(work, f"{name}.{target}.img")
-            r = sh([MEWZ, "build", "--target", target, wasm, "-o", img])
+            r = sh([MEWZ, "build", "--no-cache", "--target", target, wasm, "-o", img])
             m = re.search(r"compile\s+([\d.]+) s", r.stderr)
             size = os.path.getsize(img) / 1024
             goal = "" if name != "hello-c" else ("  (goal <= 512 KiB: " + ("ok" if size <= 512 else "MISSED") + ")")
@@ -450,10 +590,15 @@ def positive(text):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=positive,
-                   help=f"rounds per measurement (compute and simd: {COMPUTE_RUNS}; boot and files: {BOOT_RUNS}, at least "
-                        f"{BOOT_RUNS}; console: {CONSOLE_RUNS})")
-    p.add_argument("--only", choices=["compute", "simd", "images", "boot", "console", "files", "footprint", "http"], action="append")
+                   help=f"rounds per measurement (compute, simd and compile --baseline: {COMPUTE_RUNS}, the last at "
+                        f"least {BOOT_RUNS}; compile: {COMPILE_RUNS}; boot and files: {BOOT_RUNS}, at least {BOOT_RUNS}; "
+                        f"console: {CONSOLE_RUNS})")
+    p.add_argument("--only", choices=["compute", "compile", "simd", "images", "boot", "console", "files", "footprint",
+                                      "http"], action="append")
     p.add_argument("--skip-go", action="store_true", help="leave the (slow to compile) Go hello out")
+    p.add_argument("--baseline", metavar="MEWZ",
+                   help="compile: also run the compute programs as another mewz binary compiles them, "
+                        "side by side (e.g. a build of main)")
     p.add_argument("--http-arch", choices=["x86_64", "aarch64"], action="append",
                    help="http: one architecture only (default both)")
     p.add_argument("--http-rounds", type=positive, default=HTTP_ROUNDS,
@@ -461,14 +606,18 @@ def main():
     p.add_argument("--http-seconds", type=positive, default=HTTP_SECONDS,
                    help=f"http: seconds of each measured wrk run (default {HTTP_SECONDS})")
     a = p.parse_args()
-    parts = a.only or ["compute", "simd", "images", "boot", "console", "files", "footprint", "http"]
+    parts = a.only or ["compute", "compile", "simd", "images", "boot", "console", "files", "footprint", "http"]
     with tempfile.TemporaryDirectory(prefix="mewz-bench-") as work:
         print(f"mewz bench on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
         if "compute" in parts:
             compute(work, a.runs or COMPUTE_RUNS)
         if "simd" in parts:
             simd(work, a.runs or COMPUTE_RUNS)
-        examples = examples_dir(work) if {"images", "footprint"} & set(parts) else None
+        examples = examples_dir(work) if {"compile", "images", "footprint"} & set(parts) else None
+        if "compile" in parts:
+            compile_table(work, examples, a.runs or COMPILE_RUNS, a.skip_go)
+            if a.baseline:
+                against_baseline(work, a.baseline, max(a.runs or COMPUTE_RUNS, BOOT_RUNS))
         if "images" in parts:
             images(work, examples, a.skip_go)
         if "boot" in parts:

@@ -76,6 +76,12 @@ fn main() {
         std::fs::copy(&built, out.join(embedded))
             .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
     }
+    // The hosted runtime's identity: the cache of linked hosted executables keys on it.
+    let runtime = std::fs::read(out.join("runtime-host.a")).expect("reading the hosted runtime");
+    println!(
+        "cargo:rustc-env=MEWZ_HOST_RUNTIME_ID={}",
+        blake3::hash(&runtime).to_hex()
+    );
 }
 
 /// The workspace's target directory: OUT_DIR is `<target-dir>/[<triple>/]<profile>/build/<pkg>/out`.

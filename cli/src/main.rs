@@ -2,14 +2,17 @@
 
 mod app;
 mod boot_files;
+mod cache;
 mod files;
 mod footprint;
 mod image;
 mod network;
 mod package;
+mod progress_bar;
 mod qemu;
 mod stdio;
 mod targets;
+mod timings;
 
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand};
@@ -42,8 +45,31 @@ enum Cmd {
     Run(RunArgs),
     /// Compile a .wasm to a native object file (imports stay undefined symbols).
     Compile(CompileArgs),
+    /// Manage the cache of compiled objects ($XDG_CACHE_HOME/mewz, default ~/.cache/mewz).
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Build an OCI image (layout directory or .tar archive) that urunc boots under QEMU.
     Package(PackageArgs),
+}
+
+#[derive(Args)]
+struct CompileFlags {
+    /// Compile even if the cache of compiled objects has this one, and leave the cache alone.
+    #[arg(long)]
+    no_cache: bool,
+    /// Print where the compile's time goes: stages, LLVM passes, functions (compiles even
+    /// when the object is cached).
+    #[arg(long)]
+    timings: bool,
+}
+
+impl CompileFlags {
+    fn how(&self) -> app::CompileHow {
+        app::CompileHow {
+            cache: !self.no_cache,
+            timings: self.timings,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -68,6 +94,8 @@ struct PackageArgs {
     tag: String,
     #[command(flatten)]
     app_options: AppOptions,
+    #[command(flatten)]
+    compile_flags: CompileFlags,
     /// Arguments for the app, baked into the image (and the container's command).
     #[arg(last = true)]
     args: Vec<String>,
@@ -96,6 +124,8 @@ struct CompileArgs {
     /// Explicit bounds checks on memory accesses instead of guard pages.
     #[arg(long)]
     bounds_checks: bool,
+    #[command(flatten)]
+    compile_flags: CompileFlags,
 }
 
 #[derive(Args)]
@@ -130,6 +160,8 @@ struct BuildArgs {
     #[command(flatten)]
     app_options: AppOptions,
     #[command(flatten)]
+    compile_flags: CompileFlags,
+    #[command(flatten)]
     listen: network::ListenOptions,
     /// Arguments for the app, baked into the image.
     #[arg(last = true)]
@@ -143,6 +175,8 @@ struct RunArgs {
     target: Option<TargetName>,
     #[command(flatten)]
     app_options: AppOptions,
+    #[command(flatten)]
+    compile_flags: CompileFlags,
     #[command(flatten)]
     net: network::NetOptions,
     /// Show the kernel's log (and build steps).
@@ -261,6 +295,7 @@ fn dispatch(cmd: Cmd) -> Result<u8> {
         Cmd::Build(a) => build_cmd(a),
         Cmd::Run(a) => run_cmd(a),
         Cmd::Compile(a) => compile_cmd(a),
+        Cmd::Cache(action) => cache::command(action),
         Cmd::Package(a) => package_cmd(a),
     }
 }
@@ -331,11 +366,14 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
     build(
         a.target,
         a.app.as_deref(),
-        a.app_options.cpu.as_deref(),
         &config,
         &a.app_options.dirs,
         &output,
         &Progress { quiet: false },
+        &AppCompile {
+            cpu: a.app_options.cpu.as_deref(),
+            how: a.compile_flags.how(),
+        },
     )?;
     let size = std::fs::metadata(&output)?.len();
     println!("{} ({} KiB)", output.display(), size.div_ceil(1024));
@@ -344,15 +382,36 @@ fn build_cmd(a: BuildArgs) -> Result<u8> {
 
 /// Compiles (if there is an app) and links an image, or a native executable for `host`, with
 /// `dirs` packed into it.
+/// How `build` compiles the app: for which CPU, and with or without the cache (`--timings`).
+struct AppCompile<'a> {
+    cpu: Option<&'a str>,
+    how: app::CompileHow,
+}
+
 fn build(
     target: TargetName,
     app: Option<&Path>,
-    cpu: Option<&str>,
     config: &AppConfig,
     dirs: &[DirSpec],
     output: &Path,
     progress: &Progress,
+    compile: &AppCompile,
 ) -> Result<()> {
+    let kernel = target.unikernel();
+    if kernel.is_none() {
+        if app.is_none() {
+            return Err(usage("the hosted target needs an app"));
+        }
+        if !config.env.is_empty()
+            || !config.args.is_empty()
+            || config.memory.is_some()
+            || !config.network.is_empty()
+        {
+            return Err(usage(
+                "a hosted executable takes its arguments and environment when it runs",
+            ));
+        }
+    }
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let files = if dirs.is_empty() {
         None
@@ -368,50 +427,50 @@ fn build(
         files::pack_object(dirs, machine, unaligned, &path, progress)?;
         Some(path)
     };
+    let options = mewz_compiler::CompileOptions {
+        target: app::compiler_target(target),
+        cpu: compile.cpu.map(str::to_string),
+        ..Default::default()
+    };
+    let Some(kernel) = kernel else {
+        let wasm = app.ok_or_else(|| usage("the hosted target needs an app"))?;
+        return app::build_host_executable(
+            wasm,
+            &options,
+            files.as_deref(),
+            output,
+            progress,
+            compile.how,
+        );
+    };
     let object = app
         .map(|wasm| {
-            let options = mewz_compiler::CompileOptions {
-                target: app::compiler_target(target),
-                cpu: cpu.map(str::to_string),
-                ..Default::default()
-            };
-            app::compile(wasm, &options, &work.path().join("app.o"), progress)
+            app::compile(
+                wasm,
+                &options,
+                &work.path().join("app.o"),
+                progress,
+                compile.how,
+            )
         })
         .transpose()?;
-    match (target.unikernel(), &object) {
-        (Some(kernel), _) => {
-            // An app with sockets or preopened listeners says so in its image, for the runner.
-            let mut config = config.clone();
-            let imports = object.iter().flat_map(|o| o.imports.iter());
-            if network::uses_sockets(imports.map(|(_, symbol)| symbol.as_str()))
-                || !config.network.is_empty()
-            {
-                config.network.insert(0, network::NIC_WORD.into());
-            }
-            image::link_image(
-                target,
-                kernel,
-                object.as_ref(),
-                &config,
-                files.as_deref(),
-                output,
-                progress,
-            )
-        }
-        (None, Some(object)) => {
-            if !config.env.is_empty()
-                || !config.args.is_empty()
-                || config.memory.is_some()
-                || !config.network.is_empty()
-            {
-                return Err(usage(
-                    "a hosted executable takes its arguments and environment when it runs",
-                ));
-            }
-            app::link_host_executable(object, files.as_deref(), output, progress)
-        }
-        (None, None) => Err(usage("the hosted target needs an app")),
+    // An app with sockets or preopened listeners says so in its image, for the runner.
+    let mut config = config.clone();
+    let imports = object.iter().flat_map(|o| o.imports.iter());
+    if network::uses_sockets(imports.map(|(_, symbol)| symbol.as_str()))
+        || !config.network.is_empty()
+    {
+        config.network.insert(0, network::NIC_WORD.into());
     }
+    image::link_image(
+        target,
+        kernel,
+        object.as_ref(),
+        &config,
+        files.as_deref(),
+        output,
+        progress,
+    )
 }
 
 fn package_cmd(a: PackageArgs) -> Result<u8> {
@@ -466,11 +525,14 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
         build(
             target,
             Some(&a.app),
-            a.app_options.cpu.as_deref(),
             &config,
             &[],
             &image,
             &progress,
+            &AppCompile {
+                cpu: a.app_options.cpu.as_deref(),
+                how: a.compile_flags.how(),
+            },
         )?;
         platforms.push(package::PlatformImage {
             target,
@@ -510,27 +572,30 @@ fn compile_cmd(a: CompileArgs) -> Result<u8> {
     };
     let bytes = std::fs::read(&a.app).with_context(|| format!("reading {}", a.app.display()))?;
     let start = std::time::Instant::now();
-    let module =
-        mewz_compiler::compile(&bytes, &options).with_context(|| a.app.display().to_string())?;
-    std::fs::write(&output, &module.object)
+    let compiled = app::compile_object(&a.app, &bytes, &options, a.compile_flags.how())?;
+    std::fs::write(&output, &compiled.object)
         .with_context(|| format!("writing {}", output.display()))?;
-    if let (Some(path), Some(ir)) = (&a.emit_llvm, &module.llvm_ir) {
+    if let (Some(path), Some(ir)) = (&a.emit_llvm, &compiled.llvm_ir) {
         std::fs::write(path, ir).with_context(|| format!("writing {}", path.display()))?;
     }
-    let stages: Vec<String> = module
-        .timings
+    let stages: Vec<String> = compiled
+        .stages
         .iter()
         .map(|(n, d)| format!("{n} {:.3} s", d.as_secs_f64()))
         .collect();
     eprintln!(
         "compiled in {:.3} s ({})",
         start.elapsed().as_secs_f64(),
-        stages.join(", ")
+        if compiled.cached {
+            "cached".to_string()
+        } else {
+            stages.join(", ")
+        }
     );
     println!(
         "{} ({} KiB)",
         output.display(),
-        module.object.len().div_ceil(1024)
+        compiled.object.len().div_ceil(1024)
     );
     Ok(0)
 }
@@ -610,11 +675,14 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             build(
                 target,
                 Some(&a.file),
-                a.app_options.cpu.as_deref(),
                 &AppConfig::default(),
                 &[],
                 &exe,
                 &progress,
+                &AppCompile {
+                    cpu: a.app_options.cpu.as_deref(),
+                    how: a.compile_flags.how(),
+                },
             )?;
             let mut words = kernel_words;
             words.extend(a.app_options.memory.map(|m| format!("mewz.memory={m}")));
@@ -628,8 +696,19 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         };
         // Bad or busy ports fail now, not after a compile.
         network::plan(&a.net, false, "")?;
-        let cpu = a.app_options.cpu.as_deref();
-        build(target, Some(&a.file), cpu, &config, &[], &image, &progress)?;
+        let compile = AppCompile {
+            cpu: a.app_options.cpu.as_deref(),
+            how: a.compile_flags.how(),
+        };
+        build(
+            target,
+            Some(&a.file),
+            &config,
+            &[],
+            &image,
+            &progress,
+            &compile,
+        )?;
         (target, image)
     } else {
         if a.app_options.cpu.is_some() {

@@ -3,6 +3,8 @@
 use crate::env::{Env, Partition, add_function_attribute, function_symbol};
 use crate::error::CompileError;
 use crate::module_info::ModuleInfo;
+use crate::observe::{Observer, emit_object, run_passes};
+use crate::profile::{CompileProgress, PartitionProfile, Profile, Stage};
 use crate::translate::{
     FunctionTranslator, keep_loads_whole, settle_loads, settle_loads_in_place, strip_base_copies,
 };
@@ -10,11 +12,10 @@ use crate::{CompileOptions, Target};
 use inkwell::OptimizationLevel;
 use inkwell::attributes::AttributeLoc;
 use inkwell::context::Context;
-use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{
-    CodeModel, FileType, InitializationConfig, RelocMode, Target as LlvmTarget, TargetMachine,
-    TargetTriple,
+    CodeModel, InitializationConfig, RelocMode, Target as LlvmTarget, TargetMachine, TargetTriple,
 };
+use std::collections::HashSet;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -196,6 +197,26 @@ fn llvm_target_knows_cpu(target: Target, cpu: &str) -> bool {
 pub struct Output {
     pub object: Vec<u8>,
     pub llvm_ir: Option<String>,
+    pub profile: Option<Profile>,
+}
+
+/// What one partition's compile makes.
+struct PartitionOutput {
+    object: Vec<u8>,
+    llvm_ir: Option<String>,
+    stage_times: StageTimes,
+    profile: Option<PartitionProfile>,
+}
+
+/// How every partition of one module is compiled.
+#[derive(Clone, Copy)]
+struct Plan<'a> {
+    opts: &'a CompileOptions,
+    /// Functions that must not be inlined (see `inlining.rs`).
+    kept_apart: &'a HashSet<u32>,
+    fast_backend_from: Option<usize>,
+    light: bool,
+    progress: &'a dyn CompileProgress,
 }
 
 pub fn compile_module(
@@ -203,30 +224,43 @@ pub fn compile_module(
     opts: &CompileOptions,
     timings: &mut Vec<(&'static str, Duration)>,
     tuning: Tuning,
+    progress: &dyn CompileProgress,
 ) -> Result<Output, CompileError> {
     let partitions = partitions(info, tuning.partitions);
     let bytes = code_bytes(info);
-    let fast_backend_from = tuning
-        .fast_backend_function_bytes
-        .or((bytes > LARGE_MODULE_BYTES).then_some(FAST_BACKEND_FUNCTION_BYTES));
-    let light = light_pipeline(opts.opt_level, bytes, tuning);
+    let kept_apart = crate::inlining::kept_apart(info)?;
+    let plan = Plan {
+        opts,
+        kept_apart: &kept_apart,
+        fast_backend_from: tuning
+            .fast_backend_function_bytes
+            .or((bytes > LARGE_MODULE_BYTES).then_some(FAST_BACKEND_FUNCTION_BYTES)),
+        light: light_pipeline(opts.opt_level, bytes, tuning),
+        progress,
+    };
+    let stages: Vec<Stage> = Stage::ALL
+        .into_iter()
+        .filter(|&s| s != Stage::LoadAnalysis || !plan.light)
+        .collect();
+    progress.start(info.bodies.len(), &stages);
     if partitions.len() == 1 {
-        let (output, stage_times) =
-            compile_partition(info, opts, Partition::whole(info), fast_backend_from, light)?;
-        timings.extend(stage_times);
-        return Ok(output);
+        let output = compile_partition(info, plan, Partition::whole(info))?;
+        timings.extend(output.stage_times);
+        return Ok(Output {
+            object: output.object,
+            llvm_ir: output.llvm_ir,
+            profile: output.profile.map(|p| Profile::merge([p])),
+        });
     }
     // Each partition gets its own thread, LLVM context and target machine.
-    let results: Vec<Result<(Output, StageTimes), CompileError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<PartitionOutput, CompileError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = partitions
             .into_iter()
             .map(|p| {
                 // LLVM recurses on deep control flow; give it a main-thread-sized stack.
                 std::thread::Builder::new()
                     .stack_size(PARTITION_STACK_BYTES)
-                    .spawn_scoped(scope, move || {
-                        compile_partition(info, opts, p, fast_backend_from, light)
-                    })
+                    .spawn_scoped(scope, move || compile_partition(info, plan, p))
             })
             .collect();
         handles
@@ -246,9 +280,10 @@ pub fn compile_module(
     let mut objects = Vec::new();
     let mut llvm_ir: Option<String> = None;
     let mut slowest: Vec<(&'static str, Duration)> = Vec::new();
+    let mut profiles = Vec::new();
     for result in results {
-        let (output, stage_times) = result?;
-        for (stage, t) in stage_times {
+        let output = result?;
+        for (stage, t) in output.stage_times {
             match slowest.iter_mut().find(|(s, _)| *s == stage) {
                 Some((_, max)) => *max = (*max).max(t),
                 None => slowest.push((stage, t)),
@@ -257,13 +292,18 @@ pub fn compile_module(
         if let Some(ir) = output.llvm_ir {
             llvm_ir.get_or_insert_with(String::new).push_str(&ir);
         }
+        profiles.extend(output.profile);
         objects.push(output.object);
     }
     timings.extend(slowest);
     let started = Instant::now();
     let object = crate::merge::merge_objects(&objects)?;
     timings.push(("merge", started.elapsed()));
-    Ok(Output { object, llvm_ir })
+    Ok(Output {
+        object,
+        llvm_ir,
+        profile: opts.profile.then(|| Profile::merge(profiles)),
+    })
 }
 
 const PARTITION_STACK_BYTES: usize = 16 * 1024 * 1024;
@@ -325,26 +365,38 @@ type StageTimes = Vec<(&'static str, Duration)>;
 
 fn compile_partition(
     info: &ModuleInfo<'_>,
-    opts: &CompileOptions,
+    plan: Plan<'_>,
     partition: Partition,
-    fast_backend_from: Option<usize>,
-    light: bool,
-) -> Result<(Output, StageTimes), CompileError> {
+) -> Result<PartitionOutput, CompileError> {
+    let opts = plan.opts;
     let mut timings = Vec::new();
     let machine = target_machine(opts)?;
     let context = Context::create();
     let started = Instant::now();
     let defines_state = partition.defines_state();
     let functions = partition.functions.clone();
+    let mut observer = Observer::new(plan.progress, functions.len(), opts.profile);
     let env = Env::new(&context, "wasm", info, opts, partition);
+    observer.begin(Stage::Translate);
     for index in functions.clone() {
         let body = &info.bodies[index - info.imported_functions];
+        let clock = observer.clock();
         FunctionTranslator::translate(&env, index as u32, body)?;
+        observer.translated(index as u32, clock);
     }
     if defines_state {
         crate::descriptor::emit(&env)?;
     }
     let module = &env.module;
+    for &index in plan.kept_apart {
+        if let Some(function) = functions
+            .contains(&(index as usize))
+            .then(|| module.get_function(&function_symbol(index as usize)))
+            .flatten()
+        {
+            add_function_attribute(&context, function, "noinline");
+        }
+    }
     if let Some(tuning) = opts.target.default_tuning().filter(|_| opts.cpu.is_none()) {
         let tune = context.create_string_attribute("tune-cpu", tuning.cpu);
         for function in module
@@ -359,34 +411,48 @@ fn compile_partition(
     }
     module.set_triple(&machine.get_triple());
     module.set_data_layout(&machine.get_target_data().get_data_layout());
+    let clock = observer.clock();
     module
         .verify()
         .map_err(|e| CompileError::Backend(format!("LLVM IR does not verify: {e}")))?;
-    timings.push(("translate", started.elapsed()));
+    observer.own_step("mewz: verify", clock);
+    observer.end();
+    timings.push((Stage::Translate.name(), started.elapsed()));
 
-    let started = Instant::now();
     // Linear-memory loads are volatile until it is known which ones must stay where they are
     // (see `translate/dead_loads.rs`): before the pipeline, from a copy of the module, or, in
     // the light pipeline, after it (cheaper, but no CSE of memory loads).
-    let pipeline = pass_pipeline(opts.opt_level, light);
-    if !light {
-        settle_loads(module, &machine, &pipeline).map_err(CompileError::Backend)?;
+    let pipeline = pass_pipeline(opts.opt_level, plan.light);
+    if !plan.light {
+        let started = Instant::now();
+        observer.begin(Stage::LoadAnalysis);
+        settle_loads(module, &machine, &pipeline, &mut observer).map_err(CompileError::Backend)?;
+        observer.end();
+        timings.push((Stage::LoadAnalysis.name(), started.elapsed()));
     }
+    let started = Instant::now();
     // The SLP vectorizer is part of `default<O2>` (PassBuilderOptions' switch for it makes no
     // difference to the objects); it packs neighbouring accesses through one pointer (nbody's
     // field updates). Functions of HUGE_FUNCTION_BYTES or more opt out of it.
-    let options = PassBuilderOptions::create();
-    module
-        .run_passes(&pipeline, &machine, options)
-        .map_err(|e| CompileError::Backend(e.to_string()))?;
-    if light {
+    observer.begin(Stage::Optimize);
+    run_passes(module, &pipeline, &machine, &mut observer).map_err(CompileError::Backend)?;
+    let clock = observer.clock();
+    if plan.light {
         settle_loads_in_place(module).map_err(CompileError::Backend)?;
+        observer.own_step("mewz: settle loads", clock);
     }
+    let clock = observer.clock();
     strip_base_copies(module);
+    observer.own_step("mewz: strip base copies", clock);
+    let clock = observer.clock();
     keep_loads_whole(module).map_err(CompileError::Backend)?;
-    timings.push(("optimize", started.elapsed()));
+    observer.own_step("mewz: keep loads whole", clock);
+    observer.end();
+    timings.push((Stage::Optimize.name(), started.elapsed()));
     // Huge functions get the fast back end in any module (see HUGE_FUNCTION_BYTES).
-    let min_bytes = fast_backend_from.map_or(HUGE_FUNCTION_BYTES, |b| b.min(HUGE_FUNCTION_BYTES));
+    let min_bytes = plan
+        .fast_backend_from
+        .map_or(HUGE_FUNCTION_BYTES, |b| b.min(HUGE_FUNCTION_BYTES));
     for index in functions {
         let range = info.bodies[index - info.imported_functions].range();
         // Looked up by name: the pipeline deletes functions it inlined everywhere.
@@ -401,15 +467,14 @@ fn compile_partition(
     let llvm_ir = opts.emit_llvm.then(|| module.print_to_string().to_string());
 
     let started = Instant::now();
-    let buffer = machine
-        .write_to_memory_buffer(module, FileType::Object)
-        .map_err(|e| CompileError::Backend(e.to_string()))?;
-    timings.push(("codegen", started.elapsed()));
-    Ok((
-        Output {
-            object: buffer.as_slice().to_vec(),
-            llvm_ir,
-        },
-        timings,
-    ))
+    observer.begin(Stage::Codegen);
+    let object = emit_object(module, &machine, &mut observer)?;
+    observer.end();
+    timings.push((Stage::Codegen.name(), started.elapsed()));
+    Ok(PartitionOutput {
+        object,
+        llvm_ir,
+        stage_times: timings,
+        profile: observer.profile,
+    })
 }

@@ -127,8 +127,15 @@ pub fn results_struct<'ctx>(ctx: &'ctx Context, results: &[ValType]) -> StructTy
 }
 
 /// The LLVM name of function `index` (function index space).
+const FUNCTION_SYMBOL_PREFIX: &str = "wasm_function_";
+
 pub fn function_symbol(index: usize) -> String {
-    format!("wasm_function_{index}")
+    format!("{FUNCTION_SYMBOL_PREFIX}{index}")
+}
+
+/// The wasm function index of a [`function_symbol`], None for any other symbol.
+pub fn function_index(symbol: &str) -> Option<u32> {
+    symbol.strip_prefix(FUNCTION_SYMBOL_PREFIX)?.parse().ok()
 }
 
 pub fn add_function_attribute<'ctx>(ctx: &'ctx Context, f: FunctionValue<'ctx>, name: &str) {

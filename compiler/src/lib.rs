@@ -10,8 +10,12 @@ mod codegen;
 mod descriptor;
 mod env;
 mod error;
+mod identity;
+mod inlining;
 mod merge;
 mod module_info;
+mod observe;
+mod profile;
 mod target;
 mod translate;
 
@@ -19,7 +23,9 @@ mod translate;
 mod tests;
 
 pub use error::CompileError;
+pub use identity::code_identity;
 pub use mewz_abi::module::ExportKind;
+pub use profile::{CompileProgress, FunctionProfile, NoProgress, Profile, Stage, function_names};
 pub use target::{Target, UnknownTarget};
 
 use std::time::{Duration, Instant};
@@ -53,6 +59,9 @@ pub struct CompileOptions {
     /// without parameters, see `translate::versioning`) twice, also when the second copy
     /// gains nothing, so that a test suite runs the machinery on all its loops. Never faster.
     pub every_loop_twice: bool,
+    /// Also measure every LLVM pass and every function ([`CompiledModule::profile`]).
+    /// Changes nothing in the object; costs a few percent of compile time.
+    pub profile: bool,
 }
 
 impl Default for CompileOptions {
@@ -65,6 +74,7 @@ impl Default for CompileOptions {
             emit_llvm: false,
             import_linkage: ImportLinkage::Symbols,
             every_loop_twice: false,
+            profile: false,
         }
     }
 }
@@ -115,6 +125,8 @@ pub struct CompiledModule {
     pub imports: Vec<ImportInfo>,
     /// Time spent per stage.
     pub timings: Vec<(&'static str, Duration)>,
+    /// Time per pass and per function, when `profile` was set.
+    pub profile: Option<Profile>,
 }
 
 /// Validates a module (Wasm 2.0) and lists its imports and exports.
@@ -166,7 +178,16 @@ fn summary(info: &module_info::ModuleInfo<'_>) -> ModuleSummary {
 
 /// Compiles a module to an ELF relocatable object for `opts.target`.
 pub fn compile(wasm: &[u8], opts: &CompileOptions) -> Result<CompiledModule, CompileError> {
-    compile_tuned(wasm, opts, codegen::Tuning::default())
+    compile_with_progress(wasm, opts, &NoProgress)
+}
+
+/// [`compile`], telling `progress` how it advances.
+pub fn compile_with_progress(
+    wasm: &[u8],
+    opts: &CompileOptions,
+    progress: &dyn CompileProgress,
+) -> Result<CompiledModule, CompileError> {
+    compile_tuned(wasm, opts, codegen::Tuning::default(), progress)
 }
 
 /// [`compile`] with the size-based code generation choices overridden (tests).
@@ -174,17 +195,19 @@ pub(crate) fn compile_tuned(
     wasm: &[u8],
     opts: &CompileOptions,
     tuning: codegen::Tuning,
+    progress: &dyn CompileProgress,
 ) -> Result<CompiledModule, CompileError> {
     let mut timings = Vec::new();
     let started = Instant::now();
     module_info::validate(wasm)?;
     let info = module_info::ModuleInfo::parse(wasm)?;
     timings.push(("validate", started.elapsed()));
-    let output = codegen::compile_module(&info, opts, &mut timings, tuning)?;
+    let output = codegen::compile_module(&info, opts, &mut timings, tuning, progress)?;
     Ok(CompiledModule {
         object: output.object,
         llvm_ir: output.llvm_ir,
         imports: summary(&info).imports,
         timings,
+        profile: output.profile,
     })
 }

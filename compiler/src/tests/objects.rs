@@ -109,7 +109,7 @@ fn fast_backend_marks_functions_big_enough() {
         fast_backend_function_bytes: Some(8),
         ..Default::default()
     };
-    let ir = crate::compile_tuned(&super::wasm(wat), &opts, tuning)
+    let ir = crate::compile_tuned(&super::wasm(wat), &opts, tuning, &crate::NoProgress)
         .unwrap()
         .llvm_ir
         .unwrap();
@@ -135,7 +135,7 @@ fn partitioned_objects_keep_only_the_descriptor_global() {
             partitions: Some(3),
             ..Default::default()
         };
-        let m = crate::compile_tuned(&super::wasm(wat), &opts, tuning).unwrap();
+        let m = crate::compile_tuned(&super::wasm(wat), &opts, tuning, &crate::NoProgress).unwrap();
         let file = object::File::parse(&*m.object).unwrap();
         let globals: Vec<String> = file
             .symbols()

@@ -28,7 +28,7 @@ impl Instance {
     pub fn tuned(wat: &str, mut opts: CompileOptions, tuning: Tuning) -> Instance {
         opts.target = Target::HostX86_64;
         opts.import_linkage = ImportLinkage::Symbols;
-        let module = crate::compile_tuned(&super::wasm(wat), &opts, tuning)
+        let module = crate::compile_tuned(&super::wasm(wat), &opts, tuning, &crate::NoProgress)
             .unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::tempdir().unwrap();
         let object = dir.path().join("module.o");

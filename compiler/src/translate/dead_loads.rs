@@ -38,6 +38,7 @@
 //! What this does not see: a load whose effect the pipeline proper, with the loads no longer
 //! volatile, finds irrelevant where the copy's did not.
 
+use crate::observe::{Observer, run_passes};
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::context::{Context, ContextRef};
@@ -45,14 +46,14 @@ use inkwell::llvm_sys::core::{
     LLVMGetFirstUse, LLVMGetMaskValue, LLVMGetNextUse, LLVMGetNumMaskElements, LLVMGetUser,
 };
 use inkwell::module::{Linkage, Module};
-use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::TargetMachine;
 use inkwell::types::{AnyTypeEnum, BasicTypeEnum};
 use inkwell::values::{
     AnyValue, AnyValueEnum, AsValueRef, BasicMetadataValueEnum, BasicValue, BasicValueEnum,
     CallSiteValue, FunctionValue, InstructionOpcode, InstructionValue, Operand, PhiValue,
 };
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashMap;
 
 /// The metadata kind of a protected load.
 const KIND: &str = "mewz.access";
@@ -97,6 +98,7 @@ pub(crate) fn settle_loads(
     module: &Module<'_>,
     machine: &TargetMachine,
     pipeline: &str,
+    observer: &mut Observer<'_>,
 ) -> Result<(), String> {
     let context = module.get_context();
     let kind = context.get_kind_id(KIND);
@@ -110,9 +112,11 @@ pub(crate) fn settle_loads(
         load.set_metadata(context.metadata_node(&[number]), kind)
             .map_err(|e| e.to_string())?;
     }
+    let clock = observer.clock();
     let copy = module.clone();
-    copy.run_passes(pipeline, machine, PassBuilderOptions::create())
-        .map_err(|e| e.to_string())?;
+    observer.own_step("mewz: copy the module", clock);
+    run_passes(&copy, pipeline, machine, observer)?;
+    let clock = observer.clock();
     // The pipeline may duplicate a load (inlining, unrolling): it is dead or free only if
     // every copy is, and pinned otherwise. One with no copy left was in code that never runs.
     let mut fates: Vec<Option<Fate>> = vec![None; loads.len()];
@@ -132,6 +136,7 @@ pub(crate) fn settle_loads(
     for ((load, _), fate) in loads.iter().zip(fates) {
         settle(context, *load, fate.unwrap_or(Fate::Free), vectors)?;
     }
+    observer.own_step("mewz: settle loads", clock);
     Ok(())
 }
 
@@ -144,7 +149,12 @@ pub(crate) fn settle_loads_in_place(module: &Module<'_>) -> Result<(), String> {
     let mut walks = Walks::new();
     let vectors = VectorConstraint::of(module);
     for (load, _) in protected(module) {
-        settle(context, load, Fate::of(load, &mut walks), vectors)?;
+        let fate = Fate::of(load, &mut walks);
+        if fate == Fate::Pinned {
+            // Pinning adds an instruction to the load's block, which later walks must see.
+            walks.forget(load.get_parent());
+        }
+        settle(context, load, fate, vectors)?;
     }
     Ok(())
 }
@@ -255,7 +265,7 @@ enum Fate {
 
 impl Fate {
     /// The fate of `load`, decided with what the module's `walks` share.
-    fn of(load: InstructionValue<'_>, walks: &mut Walks) -> Fate {
+    fn of<'ctx>(load: InstructionValue<'ctx>, walks: &mut Walks<'ctx>) -> Fate {
         if load.get_first_use().is_none() {
             Fate::Dead
         } else if covered(load, walks) && (!is_vector(load) || uses_every_byte(load)) {
@@ -449,24 +459,60 @@ fn pin<'ctx>(
     Ok(true)
 }
 
-/// How many instructions [`covered`] may walk for one load, and for all the loads of a module,
-/// before it gives up: the load is then pinned, which is always right, so that a module made
-/// to make the walks long costs speed at run time, not minutes of compile time.
+/// How many steps [`covered`] may walk for one load, and for all the loads of a module, before
+/// it gives up: the load is then pinned, which is always right, so that a module made to make
+/// the walks long costs speed at run time, not minutes of compile time. A step is an
+/// instruction or a way out of a block (an interpreter's `switch` of 2000 opcodes, reached
+/// again and again, made 53 s of walks when only instructions counted).
 const LOAD_WALK_BUDGET: usize = 20_000;
 const MODULE_WALK_BUDGET: usize = 20_000_000;
 
 /// What the walks of [`covered`] in one module share: how many instructions they may still
-/// walk, and whether each function's result matters ([`result_matters`]), found once.
-struct Walks {
+/// walk, whether each function's result matters ([`result_matters`]), found once, and the
+/// blocks of the function walked last, read from LLVM once ([`BlockRecord`]).
+struct Walks<'ctx> {
     left: usize,
     results_matter: HashMap<usize, bool>,
+    /// The function whose blocks `blocks` and `edges` hold.
+    function: Option<FunctionValue<'ctx>>,
+    blocks: FxHashMap<usize, BlockRecord<'ctx>>,
+    /// For each block, the values its phis take from each predecessor ([`phi_inputs`]).
+    edges: FxHashMap<usize, FxHashMap<usize, Vec<PhiInput>>>,
 }
 
-impl Walks {
-    fn new() -> Walks {
+/// One block as the walks read it. A walk steps through many blocks many times (a block
+/// after a `switch` of a thousand cases is reached from each of them); reading an
+/// instruction's operands through LLVM's C API costs far more than the step itself.
+struct BlockRecord<'ctx> {
+    steps: Vec<Step<'ctx>>,
+    /// The instructions among the operands of each step, `operand_range` indexing into it.
+    operands: Vec<usize>,
+    /// The blocks the terminator goes to, in operand order.
+    successors: Vec<BasicBlock<'ctx>>,
+}
+
+struct Step<'ctx> {
+    inst: InstructionValue<'ctx>,
+    opcode: InstructionOpcode,
+    operand_range: std::ops::Range<usize>,
+}
+
+/// What a phi takes on an edge: the phi and the instruction it takes (None: not an
+/// instruction, so never a value computed from a load).
+#[derive(Clone, Copy)]
+struct PhiInput {
+    phi: usize,
+    value: Option<usize>,
+}
+
+impl<'ctx> Walks<'ctx> {
+    fn new() -> Walks<'ctx> {
         Walks {
             left: MODULE_WALK_BUDGET,
             results_matter: HashMap::new(),
+            function: None,
+            blocks: FxHashMap::default(),
+            edges: FxHashMap::default(),
         }
     }
 
@@ -476,6 +522,96 @@ impl Walks {
             .entry(function.as_value_ref() as usize)
             .or_insert_with(|| result_matters(function))
     }
+
+    /// Forgets the blocks read so far unless they are `function`'s (walks stay in one
+    /// function, and the loads come function by function).
+    fn enter(&mut self, function: Option<FunctionValue<'ctx>>) {
+        if self.function != function {
+            self.function = function;
+            self.blocks.clear();
+            self.edges.clear();
+        }
+    }
+
+    /// Reads `block` again when a walk next needs it.
+    fn forget(&mut self, block: Option<BasicBlock<'ctx>>) {
+        if let Some(block) = block {
+            self.blocks.remove(&block_key(block));
+        }
+    }
+
+    fn block(&mut self, block: BasicBlock<'ctx>) -> &BlockRecord<'ctx> {
+        self.blocks
+            .entry(block_key(block))
+            .or_insert_with(|| BlockRecord::read(block))
+    }
+
+    /// The values the phis of `to` take from `from`.
+    fn edge(&mut self, from: BasicBlock<'ctx>, to: BasicBlock<'ctx>) -> &[PhiInput] {
+        let inputs = self
+            .edges
+            .entry(block_key(to))
+            .or_insert_with(|| phi_inputs(to));
+        inputs.get(&block_key(from)).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<'ctx> BlockRecord<'ctx> {
+    fn read(block: BasicBlock<'ctx>) -> BlockRecord<'ctx> {
+        let mut record = BlockRecord {
+            steps: Vec::new(),
+            operands: Vec::new(),
+            successors: Vec::new(),
+        };
+        let mut next = block.get_first_instruction();
+        while let Some(inst) = next {
+            next = inst.get_next_instruction();
+            let first = record.operands.len();
+            for i in 0..inst.get_num_operands() {
+                match inst.get_operand(i) {
+                    Some(Operand::Value(v)) => {
+                        record.operands.extend(v.as_instruction_value().map(key));
+                    }
+                    Some(Operand::Block(to)) if next.is_none() => record.successors.push(to),
+                    _ => {}
+                }
+            }
+            record.steps.push(Step {
+                inst,
+                opcode: inst.get_opcode(),
+                operand_range: first..record.operands.len(),
+            });
+        }
+        record
+    }
+}
+
+/// For each predecessor of `to`, what each phi of `to` takes from it.
+fn phi_inputs(to: BasicBlock<'_>) -> FxHashMap<usize, Vec<PhiInput>> {
+    let mut inputs: FxHashMap<usize, Vec<PhiInput>> = FxHashMap::default();
+    let mut next = to.get_first_instruction();
+    while let Some(inst) = next.filter(|i| i.get_opcode() == InstructionOpcode::Phi) {
+        next = inst.get_next_instruction();
+        let Ok(phi) = PhiValue::try_from(inst) else {
+            continue;
+        };
+        for i in 0..phi.count_incoming() {
+            let Some((value, from)) = phi.get_incoming(i) else {
+                continue;
+            };
+            let input = PhiInput {
+                phi: key(inst),
+                value: value.as_instruction_value().map(key),
+            };
+            let on_edge = inputs.entry(block_key(from)).or_default();
+            // A `switch` with several cases to one block lists that edge once per case,
+            // always with the same value.
+            if !on_edge.iter().any(|seen| seen.phi == input.phi) {
+                on_edge.push(input);
+            }
+        }
+    }
+    inputs
 }
 
 /// Whether every way on from `load` reaches an anchor ([`Role::Anchor`]) that uses a value
@@ -492,10 +628,11 @@ impl Walks {
 /// edges that bring such a value, and a value computed again from other values leaves the
 /// set (so `load` itself does when it runs again round a loop, and an accumulator it was added
 /// to stays). A way on which the set runs empty is not covered.
-fn covered(load: InstructionValue<'_>, walks: &mut Walks) -> bool {
+fn covered<'ctx>(load: InstructionValue<'ctx>, walks: &mut Walks<'ctx>) -> bool {
     let Some(start) = load.get_parent() else {
         return false;
     };
+    walks.enter(start.get_parent());
     let allowed = LOAD_WALK_BUDGET.min(walks.left);
     let mut left = allowed;
     let covered = walk_ways(load, start, &mut left, walks);
@@ -504,27 +641,46 @@ fn covered(load: InstructionValue<'_>, walks: &mut Walks) -> bool {
 }
 
 /// [`covered`]'s walk, from `load` in `start`, within `budget` instructions.
-fn walk_ways(
-    load: InstructionValue<'_>,
-    start: BasicBlock<'_>,
+fn walk_ways<'ctx>(
+    load: InstructionValue<'ctx>,
+    start: BasicBlock<'ctx>,
     budget: &mut usize,
-    walks: &mut Walks,
+    walks: &mut Walks<'ctx>,
 ) -> bool {
-    let mut seen = HashSet::new();
+    let load_key = key(load);
+    let after_load = walks
+        .block(start)
+        .steps
+        .iter()
+        .position(|step| key(step.inst) == load_key)
+        .map_or(usize::MAX, |at| at + 1);
+    let mut sets = DerivedSets::default();
+    let mut seen = FxHashSet::default();
     let mut anchors = 0;
-    let mut work = vec![(start, load.get_next_instruction(), vec![key(load)])];
-    'ways: while let Some((block, mut next, mut derived)) = work.pop() {
-        while let Some(inst) = next {
-            next = inst.get_next_instruction();
+    let mut work = vec![(start, after_load, sets.intern(&[load_key]))];
+    'ways: while let Some((block, first, set)) = work.pop() {
+        let mut derived = sets.get(set).to_vec();
+        let mut at = first;
+        loop {
+            let record = walks.block(block);
+            let Some(step) = record.steps.get(at) else {
+                break;
+            };
+            at += 1;
+            let is_terminator = at == record.steps.len();
+            let (inst, opcode) = (step.inst, step.opcode);
             *budget = match budget.checked_sub(1) {
                 Some(b) => b,
                 None => return false,
             };
-            if inst.get_opcode() == InstructionOpcode::Phi {
+            if opcode == InstructionOpcode::Phi {
                 // Settled on the edge into the block.
                 continue;
             }
-            let role = if uses_any(inst, &derived) {
+            let uses_derived = record.operands[step.operand_range.clone()]
+                .iter()
+                .any(|operand| derived.binary_search(operand).is_ok());
+            let role = if uses_derived {
                 role(inst, &derived, load, walks)
             } else {
                 Role::Unrelated
@@ -537,29 +693,61 @@ fn walk_ways(
                 Role::Carries => insert(&mut derived, key(inst)),
                 Role::Unrelated => remove(&mut derived, key(inst)),
             }
-            if derived.is_empty() || !goes_on(inst) {
+            if derived.is_empty() || !goes_on(inst, opcode) {
                 return false;
             }
-            if next.is_none() {
+            if is_terminator {
                 // The terminator, not an anchor: a `ret` or `unreachable` ends the way.
-                let mut successors = 0;
-                for i in 0..inst.get_num_operands() {
-                    if let Some(Operand::Block(to)) = inst.get_operand(i) {
-                        successors += 1;
-                        let on = across(block, to, &derived);
-                        if seen.insert((to, on.clone())) {
-                            work.push((to, to.get_first_instruction(), on));
-                        }
-                    }
-                }
-                if successors == 0 {
+                let successors = walks.block(block).successors.clone();
+                if successors.is_empty() {
                     return false;
+                }
+                let here = sets.intern(&derived);
+                for to in successors {
+                    // Each way is a step too: a `switch` may start a thousand of them.
+                    *budget = match budget.checked_sub(1) {
+                        Some(b) => b,
+                        None => return false,
+                    };
+                    let inputs = walks.edge(block, to);
+                    let on = if inputs.is_empty() {
+                        here
+                    } else {
+                        sets.intern(&across(inputs, &derived))
+                    };
+                    if seen.insert((block_key(to), on)) {
+                        work.push((to, 0, on));
+                    }
                 }
             }
         }
     }
     // Ways that only ever come back round (a loop with no way out) need the value nowhere.
     anchors > 0
+}
+
+/// The sets of values computed from the load that one walk has met, each stored once: a walk
+/// reaches many blocks with the same set (every case of a `switch`), and keys its ways by them.
+#[derive(Default)]
+struct DerivedSets {
+    ids: FxHashMap<Vec<usize>, u32>,
+    sets: Vec<Vec<usize>>,
+}
+
+impl DerivedSets {
+    fn intern(&mut self, set: &[usize]) -> u32 {
+        if let Some(&id) = self.ids.get(set) {
+            return id;
+        }
+        let id = self.sets.len() as u32;
+        self.sets.push(set.to_vec());
+        self.ids.insert(set.to_vec(), id);
+        id
+    }
+
+    fn get(&self, id: u32) -> &[usize] {
+        &self.sets[id as usize]
+    }
 }
 
 /// What an instruction that uses a value computed from the load does with it.
@@ -582,7 +770,7 @@ fn role(
     inst: InstructionValue<'_>,
     derived: &[usize],
     load: InstructionValue<'_>,
-    walks: &mut Walks,
+    walks: &mut Walks<'_>,
 ) -> Role {
     use InstructionOpcode::*;
     match inst.get_opcode() {
@@ -692,33 +880,21 @@ fn result_matters(function: FunctionValue<'_>) -> bool {
     true
 }
 
-/// The values that hold what was computed from the load once a way goes from `from` into
-/// `to`: each phi of `to` is one of them if what it takes from `from` is.
-fn across(from: BasicBlock<'_>, to: BasicBlock<'_>, derived: &[usize]) -> Vec<usize> {
+/// The values that hold what was computed from the load once a way goes along an edge whose
+/// phis take `inputs`: each phi is one of them if what it takes on the edge is.
+fn across(inputs: &[PhiInput], derived: &[usize]) -> Vec<usize> {
     let mut on = derived.to_vec();
-    let mut next = to.get_first_instruction();
-    while let Some(inst) = next.filter(|i| i.get_opcode() == InstructionOpcode::Phi) {
-        next = inst.get_next_instruction();
-        let Ok(phi) = PhiValue::try_from(inst) else {
-            continue;
-        };
-        let takes = (0..phi.count_incoming()).any(|i| {
-            phi.get_incoming(i)
-                .is_some_and(|(value, block)| block == from && is_derived(value, derived))
-        });
+    for input in inputs {
+        let takes = input
+            .value
+            .is_some_and(|v| derived.binary_search(&v).is_ok());
         if takes {
-            insert(&mut on, key(inst));
+            insert(&mut on, input.phi);
         } else {
-            remove(&mut on, key(inst));
+            remove(&mut on, input.phi);
         }
     }
     on
-}
-
-/// Whether an operand of `inst` is one of the `derived` values.
-fn uses_any(inst: InstructionValue<'_>, derived: &[usize]) -> bool {
-    (0..inst.get_num_operands())
-        .any(|i| matches!(inst.get_operand(i), Some(Operand::Value(v)) if is_derived(v, derived)))
 }
 
 fn is_derived(value: BasicValueEnum<'_>, derived: &[usize]) -> bool {
@@ -730,6 +906,10 @@ fn is_derived(value: BasicValueEnum<'_>, derived: &[usize]) -> bool {
 /// An instruction's identity in a sorted set of them.
 fn key(inst: InstructionValue<'_>) -> usize {
     inst.as_value_ref() as usize
+}
+
+fn block_key(block: BasicBlock<'_>) -> usize {
+    block.as_mut_ptr() as usize
 }
 
 fn insert(set: &mut Vec<usize>, k: usize) {
@@ -765,8 +945,8 @@ fn instruction(value: AnyValueEnum<'_>) -> Option<InstructionValue<'_>> {
 /// Whether execution surely goes on after `inst`: a call only if it is an intrinsic, a base
 /// copy or a function known to return. (A trap does not: were the load moved past the branch
 /// to it, a run in which both trap would report the other trap.)
-fn goes_on(inst: InstructionValue<'_>) -> bool {
-    if inst.get_opcode() != InstructionOpcode::Call || super::address::is_base_copy(inst) {
+fn goes_on(inst: InstructionValue<'_>, opcode: InstructionOpcode) -> bool {
+    if opcode != InstructionOpcode::Call || super::address::is_base_copy(inst) {
         return true;
     }
     let will_return = Attribute::get_named_enum_kind_id("willreturn");

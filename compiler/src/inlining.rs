@@ -1,0 +1,203 @@
+//! Which functions stay out of line (`noinline`), so that LLVM's inliner does not gather the
+//! loops of many functions into one.
+//!
+//! LLVM inlines a private function with one call site whatever its size (the last call to it
+//! leaves no copy behind). A wasm module keeps many such functions apart on purpose: its
+//! producer made its inlining decisions already, and e.g. C's `noinline` is gone from the
+//! wasm. Inlined back, a `main` that calls 400 loop kernels once each became one function of
+//! 1300 loops one after another, and passes that walk up the dominator tree from each loop
+//! (ScalarEvolution's `isBasicBlockEntryGuardedByCond`, for IndVarSimplify) spent 17 s of CPU
+//! on it, growing with the square of the loops. A function run once per call of a loop-rich
+//! caller gains nothing measurable from being inlined, so beyond [`MAX_GATHERED_LOOPS`] the
+//! functions that bring the most loops stay out of line.
+
+use crate::error::CompileError;
+use crate::module_info::{ConstExpr, ExportKindIndex, ModuleInfo};
+use std::collections::HashSet;
+use wasmparser::Operator;
+
+/// The most loops a function may gather from the functions only it calls (and those only
+/// they call, and so on), its own included.
+pub const MAX_GATHERED_LOOPS: usize = 64;
+
+/// The defined functions (function index space) that must not be inlined.
+pub fn kept_apart(info: &ModuleInfo<'_>) -> Result<HashSet<u32>, CompileError> {
+    let first = info.imported_functions;
+    let defined = info.bodies.len();
+    let mut loops = vec![0usize; defined];
+    let mut callees: Vec<Vec<usize>> = vec![Vec::new(); defined];
+    // Call sites of each defined function; `usize::MAX` once it can be reached otherwise
+    // (exported, the start function, in a table or a global, taken by `ref.func`).
+    let mut uses = vec![0usize; defined];
+    let defined_index = |function: u32| (function as usize).checked_sub(first);
+    let escape = |uses: &mut Vec<usize>, function: u32| {
+        if let Some(i) = defined_index(function).filter(|&i| i < defined) {
+            uses[i] = usize::MAX;
+        }
+    };
+    for export in &info.exports {
+        if let ExportKindIndex::Func(f) = export.kind {
+            escape(&mut uses, f);
+        }
+    }
+    if let Some(start) = info.start {
+        escape(&mut uses, start);
+    }
+    let referenced = info
+        .elems
+        .iter()
+        .flat_map(|e| e.items.iter().copied())
+        .chain(info.globals.iter().filter_map(|g| g.init));
+    for item in referenced {
+        if let ConstExpr::RefFunc(f) = item {
+            escape(&mut uses, f);
+        }
+    }
+    for (i, body) in info.bodies.iter().enumerate() {
+        let mut reader = body.get_operators_reader()?;
+        while !reader.eof() {
+            match reader.read()? {
+                Operator::Loop { .. } => loops[i] += 1,
+                Operator::Call { function_index } => {
+                    if let Some(callee) = defined_index(function_index).filter(|&c| c < defined) {
+                        callees[i].push(callee);
+                        uses[callee] = uses[callee].saturating_add(1);
+                    }
+                }
+                Operator::RefFunc { function_index } => escape(&mut uses, function_index),
+                _ => {}
+            }
+        }
+    }
+    let apart = keep_apart(&loops, &callees, &uses);
+    Ok(apart.into_iter().map(|i| (first + i) as u32).collect())
+}
+
+/// [`kept_apart`] on the call graph: `loops` and `callees` of each function, `uses` the call
+/// sites of each. Indices are of defined functions.
+fn keep_apart(loops: &[usize], callees: &[Vec<usize>], uses: &[usize]) -> HashSet<usize> {
+    let inlined_once = |callee: usize| uses[callee] == 1;
+    // The functions called once form trees under their callers: gather bottom-up, each
+    // function after all the ones it calls once (an explicit stack: call chains are deep).
+    let mut gathered: Vec<Option<usize>> = vec![None; loops.len()];
+    let mut on_stack = vec![false; loops.len()];
+    let mut apart = HashSet::new();
+    for root in 0..loops.len() {
+        if gathered[root].is_some() {
+            continue;
+        }
+        let mut stack = vec![(root, false)];
+        while let Some((f, expanded)) = stack.pop() {
+            if gathered[f].is_some() {
+                continue;
+            }
+            if !expanded {
+                on_stack[f] = true;
+                stack.push((f, true));
+                for &g in &callees[f] {
+                    if inlined_once(g) && gathered[g].is_none() && !on_stack[g] {
+                        stack.push((g, false));
+                    }
+                }
+                continue;
+            }
+            on_stack[f] = false;
+            // A callee still unsettled here is f's own caller (a cycle): LLVM inlines one way
+            // round at most; it counts for nothing on this side.
+            let mut brought: Vec<(usize, usize)> = callees[f]
+                .iter()
+                .filter(|&&g| inlined_once(g))
+                .filter_map(|&g| gathered[g].map(|w| (w, g)))
+                .collect();
+            let mut total = loops[f] + brought.iter().map(|(w, _)| w).sum::<usize>();
+            // The heaviest first: fewest functions kept apart.
+            brought.sort_unstable_by(|a, b| b.cmp(a));
+            for (weight, g) in brought {
+                if total <= MAX_GATHERED_LOOPS {
+                    break;
+                }
+                if weight > 0 {
+                    apart.insert(g);
+                    total -= weight;
+                }
+            }
+            gathered[f] = Some(total);
+        }
+    }
+    apart
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_of_many_loop_functions_keeps_the_heaviest_apart() {
+        // f0 calls f1..=f100 once each; each has one loop, f7 has ten.
+        let mut loops = vec![1; 101];
+        loops[0] = 0;
+        loops[7] = 10;
+        let mut callees = vec![Vec::new(); 101];
+        callees[0] = (1..=100).collect();
+        let mut uses = vec![1; 101];
+        uses[0] = usize::MAX;
+        let apart = keep_apart(&loops, &callees, &uses);
+        // 109 loops in all: f7 (10) and 35 of one loop go, leaving 64.
+        assert!(apart.contains(&7));
+        assert_eq!(apart.len(), 36);
+        assert!(!apart.contains(&0));
+    }
+
+    #[test]
+    fn functions_called_twice_or_escaping_and_small_callers_are_left_alone() {
+        // f0 calls f1 (80 loops) twice: LLVM inlines neither call for the bonus of a last
+        // call, so f1 needs no noinline. f2 calls f3 (30 loops) once: well under the limit.
+        let loops = [0, 80, 0, 30];
+        let callees = vec![vec![1, 1, 2], vec![], vec![3], vec![]];
+        let uses = [usize::MAX, 2, 1, 1];
+        assert!(keep_apart(&loops, &callees, &uses).is_empty());
+    }
+
+    #[test]
+    fn chains_gather_through_every_level_and_cycles_end() {
+        // f0 -> f1 -> f2 -> f3, each called once, 30 loops each: f0 would gather 120.
+        let loops = [30, 30, 30, 30];
+        let callees = vec![vec![1], vec![2], vec![3], vec![]];
+        let uses = [usize::MAX, 1, 1, 1];
+        let apart = keep_apart(&loops, &callees, &uses);
+        // f2 gathers f3: 60. f1 would gather 90: f2 stays apart, f1 has 30. f0: 60.
+        assert_eq!(apart, HashSet::from([2]));
+        // Two functions that call each other once each: no endless walk.
+        let loops = [40, 40];
+        let callees = vec![vec![1], vec![0]];
+        let uses = [1, 1];
+        assert!(keep_apart(&loops, &callees, &uses).len() <= 1);
+    }
+
+    #[test]
+    fn the_module_scan_counts_loops_calls_and_escapes() {
+        let wat = r#"(module
+            (func $main (export "_start") (call $a) (call $b) (call $b))
+            (func $a (loop (br 0)) (loop (br 0)))
+            (func $b (loop (br 0)))
+            (table 1 funcref) (elem (i32.const 0) $a))"#;
+        let wasm = wat::parse_str(wat).unwrap();
+        let info = ModuleInfo::parse(&wasm).unwrap();
+        // Nothing near the limit: nothing kept apart.
+        assert!(kept_apart(&info).unwrap().is_empty());
+        let mut many = String::from("(module (func $main (export \"_start\")");
+        for i in 0..70 {
+            many.push_str(&format!(" (call $k{i})"));
+        }
+        many.push(')');
+        for i in 0..70 {
+            many.push_str(&format!(" (func $k{i} (loop (br_if 0 (i32.const 0))))"));
+        }
+        many.push(')');
+        let wasm = wat::parse_str(&many).unwrap();
+        let info = ModuleInfo::parse(&wasm).unwrap();
+        let apart = kept_apart(&info).unwrap();
+        assert_eq!(apart.len(), 70 - MAX_GATHERED_LOOPS);
+        assert!(apart.iter().all(|&f| (1..=70).contains(&f)));
+    }
+}
