@@ -1,7 +1,7 @@
-//! The kernel's socket layer from an app's side, on every target, without a NIC: a C guest
-//! (`tests/net/loopback.c`) serves and connects to itself on 127.0.0.1 through WasmEdge's
-//! socket API and preview1's calls, exchanges 300 KB through poll_oneoff, a datagram, and
-//! checks the errors; and a guest preopened listener (`mewz.tcplisten=`) is where wasmtime
+//! The kernel's socket layer from an app's side, on every target, with a NIC and without: a C
+//! guest (`tests/net/loopback.c`) serves and connects to itself on 127.0.0.1 and ::1 through
+//! WasmEdge's socket API and preview1's calls, exchanges 300 KB through poll_oneoff, a
+//! datagram, and checks the errors; and a guest preopened listener (`mewz.tcplisten=`) is where wasmtime
 //! puts it. Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
 use std::path::{Path, PathBuf};
@@ -62,15 +62,32 @@ fn mewz_run(target: &str, wasm: &Path, extra: &[&str]) -> std::process::Output {
 fn an_app_talks_to_itself_over_tcp_and_udp_on_every_target() {
     let wasm = guest("loopback");
     for target in targets() {
-        let out = mewz_run(&target, &wasm, &[]);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.ends_with("all ok\n"),
-            "{target}: status {:?}\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 25);
+        // A machine with a NIC (an app with sockets gets one) and one without.
+        let nets: &[&[&str]] = if target == "host" {
+            &[&[]]
+        } else {
+            &[&["-v"], &["-v", "--net", "none"]]
+        };
+        for &args in nets {
+            let out = mewz_run(&target, &wasm, args);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && stdout.ends_with("all ok\n"),
+                "{target} {args:?}: status {:?}\n{stdout}\n{stderr}",
+                out.status,
+            );
+            assert!(stdout.lines().filter(|l| l.starts_with("ok ")).count() >= 30);
+            if target != "host" {
+                let nic = !args.contains(&"none");
+                assert_eq!(
+                    stderr.contains("net: virtio-net stack"),
+                    nic,
+                    "{target} {args:?}: {stderr}"
+                );
+                assert_eq!(stderr.contains("net: loopback stack"), !nic, "{target}");
+            }
+        }
     }
 }
 

@@ -309,16 +309,7 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
             return Err(Errno::CONNREFUSED);
         }
         let (options, bound) = (t.options, t.bound);
-        let remote = IpAddress::from(addr.ip());
-        let has_source = match remote {
-            IpAddress::Ipv4(_) => self.iface.ipv4_addr().is_some(),
-            IpAddress::Ipv6(_) => self
-                .iface
-                .ip_addrs()
-                .iter()
-                .any(|c| matches!(c.address(), IpAddress::Ipv6(_))),
-        };
-        if !has_source {
+        if !self.has_source_for(addr.ip()) {
             return Err(if self.address_pending() {
                 Errno::AGAIN
             } else {
