@@ -2,7 +2,8 @@
 //! guest (`tests/net/loopback.c`) serves and connects to itself on 127.0.0.1 and ::1 through
 //! WasmEdge's socket API and preview1's calls, exchanges 300 KB through poll_oneoff, a
 //! datagram, and checks the errors; and a guest preopened listener (`mewz.tcplisten=`) is where wasmtime
-//! puts it. Architectures come from `MEWZ_TEST_ARCHES` (default: both).
+//! puts it; a guest reaches the host over IPv6 through QEMU user networking (SLAAC).
+//! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -120,6 +121,53 @@ fn preopened_listeners_come_first_and_do_not_block() {
             String::from_utf8_lossy(&bad.stderr).contains("mewz.tcplisten=nowhere"),
             "{target}: {}",
             String::from_utf8_lossy(&bad.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_app_reaches_the_host_over_ipv6_through_user_networking() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    let wasm = guest("ipv6_client");
+    let Ok(listener) = TcpListener::bind("[::1]:0") else {
+        eprintln!("skipped: this host has no IPv6 loopback");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port().to_string();
+    for target in targets().into_iter().filter(|t| t != "host") {
+        let server = listener.try_clone().unwrap();
+        // QEMU user networking advertises fec0::/64 (the guest takes its address by SLAAC)
+        // and is fec0::2, the host's ::1, to the guest.
+        let answer = std::thread::spawn(move || {
+            let (mut c, peer) = server.accept().unwrap();
+            c.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+                .unwrap();
+            let mut line = [0u8; 16];
+            c.read_exact(&mut line).unwrap();
+            c.write_all(b"got: ").unwrap();
+            c.write_all(&line).unwrap();
+            peer
+        });
+        let out = Command::new(MEWZ)
+            .args(["run", "-v", "--timeout", "120", "--target", &target])
+            .arg(&wasm)
+            .args(["--", "fec0::2", &port])
+            .stdin(Stdio::null())
+            .output()
+            .expect("running mewz");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout == "got: hello over IPv6\n",
+            "{target}: status {:?}\n{stdout}\n{stderr}",
+            out.status
+        );
+        assert!(answer.join().unwrap().is_ipv6());
+        assert!(
+            stderr.contains("net: IPv6 address fe80::")
+                && stderr.contains("net: IPv6 address fec0::"),
+            "{target}: {stderr}"
         );
     }
 }

@@ -345,6 +345,8 @@ impl<D: Device + Interrupts> SmolStack<D> {
         };
         match event {
             Some(c) => self.apply_static(&c, "DHCP"),
+            // smoltcp reports "deconfigured" once at start too, before any lease.
+            None if self.nic_ipv4().is_none() => {}
             None => {
                 crate::klog!("net: DHCP lease lost");
                 self.iface
