@@ -162,6 +162,7 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
         if let Some(l) = &mut t.listener {
             // A second listen changes the backlog only, as on Linux.
             l.backlog = backlog.clamp(1, MAX_BACKLOG) as usize;
+            l.queue.reserve(l.backlog);
             return Ok(());
         }
         if t.socket.is_some() {
@@ -175,11 +176,14 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
         let endpoint = listen_endpoint(Some(bound), bound.port());
         let t = self.tcp(h)?;
         t.bound = Some(bound);
+        let backlog = backlog.clamp(1, MAX_BACKLOG) as usize;
+        // Room for the whole backlog now: the heap at idle does not depend on how many
+        // connections once waited at the same time.
         t.listener = Some(Listener {
             endpoint,
-            pool: Vec::new(),
-            queue: VecDeque::new(),
-            backlog: backlog.clamp(1, MAX_BACKLOG) as usize,
+            pool: Vec::with_capacity(LISTEN_POOL),
+            queue: VecDeque::with_capacity(backlog),
+            backlog,
         });
         self.listeners.push(h);
         self.service_listeners();
