@@ -1,5 +1,5 @@
-// The kernel's socket layer seen from an app, without a NIC: a TCP server and its client
-// in one process on 127.0.0.1 (WasmEdge's socket API for the client side and the listener,
+// The kernel's socket layer seen from an app, with or without a NIC: a TCP server and its
+// client in one process on 127.0.0.1 and on ::1 (WasmEdge's socket API for the client side and the listener,
 // preview1's sock_recv/sock_send/poll_oneoff for the data), a UDP exchange, and the errors a
 // POSIX system gives. Prints what it checks; exits 0 only if everything held.
 #include <stdint.h>
@@ -144,6 +144,31 @@ int main(void) {
     check(r == 0 && n == 3 && memcmp(in, "bye", 3) == 0, "fd_read on a socket", n);
     __wasi_fd_close(s);
     __wasi_fd_close(c);
+
+    // The same over IPv6 loopback.
+    static uint8_t localhost6[16] = {[15] = 1};
+    uint32_t l6 = 0, c6 = 0;
+    __wasi_fd_t s6 = 0;
+    r = we_open(2, 2, &l6);
+    check(r == 0, "sock_open tcp6", r);
+    addr_t lo6 = {localhost6, 16};
+    check(we_bind(l6, &lo6, 0) == 0 && we_listen(l6, 4) == 0, "bind [::1]:0 and listen", 0);
+    uint8_t ip6[16]; addr_t a6 = {ip6, 16}; uint32_t type6 = 0, port6 = 0;
+    r = we_local(l6, &a6, &type6, &port6);
+    check(r == 0 && type6 == 6 && memcmp(ip6, localhost6, 16) == 0, "sock_getlocaladdr [::1]", port6);
+    we_open(2, 2, &c6);
+    r = we_connect(c6, &lo6, port6);
+    check(r == 0, "connect to [::1]", r);
+    r = __wasi_sock_accept(l6, 0, &s6);
+    check(r == 0, "accept on [::1]", r);
+    __wasi_ciovec_t six = {(const uint8_t *)"six", 3};
+    r = __wasi_sock_send(c6, &six, 1, 0, &n);
+    iov.buf_len = 16;
+    r = __wasi_sock_recv(s6, &iov, 1, 0, &n, &of);
+    check(r == 0 && n == 3 && memcmp(in, "six", 3) == 0, "data over [::1]", n);
+    __wasi_fd_close(s6);
+    __wasi_fd_close(c6);
+    __wasi_fd_close(l6);
 
     // UDP.
     uint32_t u1 = 0, u2 = 0;

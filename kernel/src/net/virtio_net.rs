@@ -10,8 +10,10 @@ use super::smol::Interrupts;
 use crate::platform::Platform;
 use crate::virtio::{DeviceTransport, InterruptLine, KernelHal, VirtioDevice};
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::cell::RefCell;
+use core::ops::Range;
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use virtio_drivers::Hal;
@@ -35,6 +37,11 @@ struct Queues<H: Hal, T: Transport> {
     tx: Vec<Option<(Box<[u8]>, usize)>>,
     /// Sent frames' buffers, for the next ones.
     spare: Vec<Box<[u8]>>,
+    /// Frames the machine sent to itself, taken in before the device's (see [`hairpin`]).
+    ///
+    /// [`hairpin`]: super::smol::hairpin
+    local: VecDeque<(Box<[u8]>, Range<usize>)>,
+    mac: [u8; 6],
 }
 
 impl<H: Hal, T: Transport> Queues<H, T> {
@@ -77,6 +84,8 @@ impl<H: Hal, T: Transport> VirtioNic<H, T> {
             rx: (0..QUEUE_SIZE).map(|_| None).collect(),
             tx: (0..QUEUE_SIZE).map(|_| None).collect(),
             spare: Vec::new(),
+            local: VecDeque::new(),
+            mac,
         };
         for _ in 0..QUEUE_SIZE {
             queues.give_rx(vec![0u8; BUFFER_LEN].into_boxed_slice());
@@ -102,7 +111,9 @@ impl<H: Hal, T: Transport> Interrupts for VirtioNic<H, T> {
     }
 
     fn longest_sleep_ns(&self) -> u64 {
-        if self.line.routed() {
+        if !self.queues.borrow().local.is_empty() {
+            0
+        } else if self.line.routed() {
             u64::MAX
         } else {
             POLL_WITHOUT_INTERRUPT_NS
@@ -122,6 +133,19 @@ impl<H: Hal, T: Transport> Device for VirtioNic<H, T> {
 
     fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let q = self.queues.get_mut();
+        if let Some((buf, frame)) = q.local.pop_front() {
+            return Some((
+                RxToken {
+                    queues: &self.queues,
+                    buf: Some(buf),
+                    frame,
+                    local: true,
+                },
+                TxToken {
+                    queues: &self.queues,
+                },
+            ));
+        }
         let token = q.raw.poll_receive()?;
         let mut buf = q.rx[token as usize].take()?;
         // SAFETY: the buffer given to `receive_begin` for this token.
@@ -137,6 +161,7 @@ impl<H: Hal, T: Transport> Device for VirtioNic<H, T> {
                 queues: &self.queues,
                 buf: Some(buf),
                 frame: header..header + len,
+                local: false,
             },
             TxToken {
                 queues: &self.queues,
@@ -164,15 +189,29 @@ impl<H: Hal, T: Transport> Device for VirtioNic<H, T> {
 pub struct RxToken<'a, H: Hal, T: Transport> {
     queues: &'a RefCell<Queues<H, T>>,
     buf: Option<Box<[u8]>>,
-    frame: core::ops::Range<usize>,
+    frame: Range<usize>,
+    /// A frame of the machine's own: its buffer goes back to the transmit side.
+    local: bool,
+}
+
+impl<H: Hal, T: Transport> RxToken<'_, H, T> {
+    fn give_back(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            let mut q = self.queues.borrow_mut();
+            if self.local {
+                q.spare.push(buf);
+            } else {
+                q.give_rx(buf);
+            }
+        }
+    }
 }
 
 impl<H: Hal, T: Transport> phy::RxToken for RxToken<'_, H, T> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(mut self, f: F) -> R {
-        let buf = self.buf.take().expect("a token is consumed once");
-        let frame = buf.get(self.frame.clone()).unwrap_or(&[]);
-        let result = f(frame);
-        self.queues.borrow_mut().give_rx(buf);
+        let buf = self.buf.as_deref().expect("a token is consumed once");
+        let result = f(buf.get(self.frame.clone()).unwrap_or(&[]));
+        self.give_back();
         result
     }
 }
@@ -180,9 +219,7 @@ impl<H: Hal, T: Transport> phy::RxToken for RxToken<'_, H, T> {
 impl<H: Hal, T: Transport> Drop for RxToken<'_, H, T> {
     /// A token smoltcp drops unread still gives its buffer back.
     fn drop(&mut self) {
-        if let Some(buf) = self.buf.take() {
-            self.queues.borrow_mut().give_rx(buf);
-        }
+        self.give_back();
     }
 }
 
@@ -201,6 +238,15 @@ impl<H: Hal, T: Transport> phy::TxToken for TxToken<'_, H, T> {
         let header = q.raw.fill_buffer_header(&mut buf).unwrap_or(0);
         let total = (header + len).min(buf.len());
         let result = f(&mut buf[header..total]);
+        if super::smol::hairpin::for_this_machine(q.mac, &mut buf[header..total]) {
+            if q.local.len() < QUEUE_SIZE {
+                q.local.push_back((buf, header..total));
+            } else {
+                // As a full transmit queue: the frame is lost and TCP sends it again.
+                q.spare.push(buf);
+            }
+            return result;
+        }
         // SAFETY: the buffer is on the heap and is kept in `tx` until the device is done.
         match unsafe { q.raw.transmit_begin(&buf[..total]) } {
             Ok(token) => q.tx[token as usize] = Some((buf, total)),

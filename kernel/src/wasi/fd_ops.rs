@@ -103,7 +103,20 @@ pub fn fd_read(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) 
         if entry.nonblocking() {
             return Err(Errno::AGAIN);
         }
-        wait_for_input(cx.platform);
+        match cx.state.net.as_mut() {
+            // The network goes on while the app waits for input (ARP, DHCP renewal,
+            // connections into accept queues): its timers and the NIC end the wait too.
+            Some(net) => {
+                let poll = crate::console::input_poll_interval().unwrap_or(INPUT_WAIT_NS);
+                net.wait(
+                    cx.platform,
+                    cx.platform.monotonic_ns().saturating_add(poll),
+                    &[],
+                );
+                net.stack().poll();
+            }
+            None => wait_for_input(cx.platform),
+        }
     };
     let mut rest = &data[..];
     for v in &vecs {

@@ -95,10 +95,9 @@ pub fn poll_oneoff(
         }
         let interest = socket_interest(cx, &parsed);
         match cx.state.net.as_mut() {
-            // Sockets wake the wait too: the stack knows how to wait for them.
-            Some(net) if !interest.is_empty() => {
-                net.wait(cx.platform, wake_at.min(now + MAX_WAIT_NS), &interest)
-            }
+            // Sockets wake the wait too: the stack knows how to wait for them, and a wait on
+            // clocks alone is cut short by the stack's own timers (DHCP renewal, retransmits).
+            Some(net) => net.wait(cx.platform, wake_at.min(now + MAX_WAIT_NS), &interest),
             _ => {
                 cx.platform.arm_timer((wake_at - now).min(MAX_WAIT_NS));
                 cx.platform.wait_for_interrupt();

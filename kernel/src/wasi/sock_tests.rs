@@ -258,3 +258,28 @@ fn getaddrinfo_fills_the_callers_records() {
         Err(Errno::FAULT)
     );
 }
+
+#[test]
+fn the_network_goes_on_while_the_app_waits_for_stdin() {
+    use crate::net::{Family, Kind};
+    let mut f = fixture();
+    let p: &'static MockPlatform = Box::leak(Box::new(MockPlatform::new()));
+    let net = f.state.net.as_mut().unwrap();
+    let to: core::net::SocketAddr = "127.0.0.1:9100".parse().unwrap();
+    let l = net.open(Family::V4, Kind::Stream).unwrap();
+    net.stack().bind(l, to).unwrap();
+    net.listen(l, 4).unwrap();
+    let c = net.open(Family::V4, Kind::Stream).unwrap();
+    assert_eq!(net.connect(p, c, to, true), Err(Errno::INPROGRESS));
+    assert!(!net.stack().readiness(l).readable);
+    // The app blocks reading stdin; input comes 3 s later.
+    f.platform.input_at(3_000_000_000, b"x");
+    f.put_u32(300, 400);
+    f.put_u32(304, 1);
+    f.call(|cx| super::super::fd_ops::fd_read(cx, 0, 300, 1, 308))
+        .unwrap();
+    assert_eq!(f.u32_at(308), 1);
+    // Meanwhile the stack ran: the connection is waiting in the listener's queue.
+    let net = f.state.net.as_mut().unwrap();
+    assert!(net.stack().readiness(l).readable);
+}

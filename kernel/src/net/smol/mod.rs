@@ -13,6 +13,7 @@
 //! - Buffers are sized from the heap at start ([`Sizes`]), and so is the socket capacity.
 
 mod gate;
+pub mod hairpin;
 mod sizes;
 mod tcp;
 #[cfg(test)]
@@ -37,7 +38,7 @@ use smoltcp::phy::{Device, Loopback, Medium};
 use smoltcp::socket::{dhcpv4, dns};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    DnsQueryType, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr, Ipv6Address,
+    DnsQueryType, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr,
 };
 
 /// How long an orphaned connection may take to finish before it is reset.
@@ -103,6 +104,8 @@ pub struct SmolStack<D: Device + Interrupts> {
     dns: Option<SocketHandle>,
     dns_servers: Vec<IpAddress>,
     queries: BTreeMap<Handle, dns::QueryHandle>,
+    /// The IPv6 addresses beyond loopback last written to the log.
+    logged_ipv6: Vec<Ipv6Cidr>,
 }
 
 // SAFETY: the stack is only ever used under the kernel's network lock, from the app's one
@@ -122,15 +125,17 @@ fn loopback(p: &'static dyn Platform, sizes: Sizes) -> SmolStack<Loopback> {
         HardwareAddress::Ip,
         sizes,
     );
-    stack.iface.update_ip_addrs(|addrs| {
-        let _ = addrs.push(IpCidr::new(Ipv4Address::LOCALHOST.into(), 8));
-        let _ = addrs.push(IpCidr::new(Ipv6Address::LOCALHOST.into(), 128));
-    });
+    stack.add_loopback_addresses();
     stack
 }
 
+/// `fe80::/64`, the prefix of link-local IPv6 addresses.
+const LINK_LOCAL: Ipv6Cidr = Ipv6Cidr::new(Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 64);
+
 /// The stack of an Ethernet NIC with MAC address `mac`, configured as `config` says (DHCP
-/// starts now and completes while the app runs).
+/// starts now and completes while the app runs). It also holds the loopback addresses (the
+/// device gives back what the machine sends itself: [`hairpin`]), a link-local IPv6 address
+/// from the MAC, and takes a global one from router advertisements (SLAAC).
 pub fn ethernet_stack<D: Device + Interrupts + 'static>(
     p: &'static dyn Platform,
     name: &'static str,
@@ -138,13 +143,15 @@ pub fn ethernet_stack<D: Device + Interrupts + 'static>(
     mac: [u8; 6],
     config: AddressConfig,
 ) -> Box<dyn Stack> {
+    let hardware = HardwareAddress::Ethernet(smoltcp::wire::EthernetAddress(mac));
     let mut stack = SmolStack::new(
         p,
         name,
         device,
-        HardwareAddress::Ethernet(smoltcp::wire::EthernetAddress(mac)),
+        hardware,
         Sizes::for_heap(crate::heap::size()),
     );
+    stack.add_nic_addresses(hardware);
     match config {
         AddressConfig::Dhcp => {
             let socket = dhcpv4::Socket::new();
@@ -166,6 +173,8 @@ impl<D: Device + Interrupts> SmolStack<D> {
     ) -> SmolStack<D> {
         let mut device = Gate::new(device);
         let mut config = Config::new(hardware);
+        // Router advertisements give an Ethernet NIC its global IPv6 address.
+        config.slaac = matches!(hardware, HardwareAddress::Ethernet(_));
         let mut seed = [0u8; 8];
         if platform.random_bytes(&mut seed) {
             config.random_seed = u64::from_le_bytes(seed);
@@ -192,6 +201,70 @@ impl<D: Device + Interrupts> SmolStack<D> {
             dns: None,
             dns_servers: Vec::new(),
             queries: BTreeMap::new(),
+            logged_ipv6: Vec::new(),
+        }
+    }
+
+    /// Loopback's addresses and a link-local IPv6 address from the MAC.
+    fn add_nic_addresses(&mut self, hardware: HardwareAddress) {
+        self.add_loopback_addresses();
+        if let Some(link_local) = Ipv6Cidr::from_link_prefix(&LINK_LOCAL, hardware) {
+            self.iface.update_ip_addrs(|addrs| {
+                let _ = addrs.push(IpCidr::Ipv6(link_local));
+            });
+        }
+    }
+
+    fn add_loopback_addresses(&mut self) {
+        self.iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(Ipv4Address::LOCALHOST.into(), 8));
+            let _ = addrs.push(IpCidr::new(Ipv6Address::LOCALHOST.into(), 128));
+        });
+    }
+
+    /// The machine's IPv4 address on its NIC, if it has one yet.
+    fn nic_ipv4(&self) -> Option<Ipv4Address> {
+        self.iface.ip_addrs().iter().find_map(|c| match c {
+            IpCidr::Ipv4(c) if !c.address().is_loopback() => Some(c.address()),
+            _ => None,
+        })
+    }
+
+    /// Whether the machine has an address to reach `remote` from: loopback reaches loopback;
+    /// anything else needs an address on the NIC, of the same family and (for IPv6) a scope
+    /// that reaches it (a link-local address reaches only link-local ones).
+    fn has_source_for(&self, remote: IpAddr) -> bool {
+        if remote.is_loopback() {
+            return self.iface.has_ip_addr(IpAddress::from(remote));
+        }
+        self.iface
+            .ip_addrs()
+            .iter()
+            .any(|c| match (c.address(), remote) {
+                (IpAddress::Ipv4(a), IpAddr::V4(_)) => !a.is_loopback(),
+                (IpAddress::Ipv6(a), IpAddr::V6(r)) => {
+                    !a.is_loopback() && (r.is_unicast_link_local() || !a.is_unicast_link_local())
+                }
+                _ => false,
+            })
+    }
+
+    /// Logs the IPv6 addresses beyond loopback when they change (SLAAC adds them late).
+    fn log_ipv6(&mut self) {
+        let now: Vec<Ipv6Cidr> = self
+            .iface
+            .ip_addrs()
+            .iter()
+            .filter_map(|c| match c {
+                IpCidr::Ipv6(c) if !c.address().is_loopback() => Some(*c),
+                _ => None,
+            })
+            .collect();
+        if now != self.logged_ipv6 {
+            for c in now.iter().filter(|c| !self.logged_ipv6.contains(c)) {
+                crate::klog!("net: IPv6 address {c}");
+            }
+            self.logged_ipv6 = now;
         }
     }
 
@@ -229,8 +302,9 @@ impl<D: Device + Interrupts> SmolStack<D> {
 
     fn set_ipv4(&mut self, cidr: Ipv4Cidr, gateway: Option<Ipv4Address>) {
         self.iface.update_ip_addrs(|addrs| {
-            addrs.retain(|a| !matches!(a, IpCidr::Ipv4(_)));
-            let _ = addrs.push(IpCidr::Ipv4(cidr));
+            addrs.retain(|a| !is_nic_ipv4(a));
+            // First: smoltcp sends from the first IPv4 address to destinations off its subnets.
+            let _ = addrs.insert(0, IpCidr::Ipv4(cidr));
         });
         match gateway {
             Some(g) => {
@@ -271,10 +345,12 @@ impl<D: Device + Interrupts> SmolStack<D> {
         };
         match event {
             Some(c) => self.apply_static(&c, "DHCP"),
+            // smoltcp reports "deconfigured" once at start too, before any lease.
+            None if self.nic_ipv4().is_none() => {}
             None => {
                 crate::klog!("net: DHCP lease lost");
                 self.iface
-                    .update_ip_addrs(|addrs| addrs.retain(|a| !matches!(a, IpCidr::Ipv4(_))));
+                    .update_ip_addrs(|addrs| addrs.retain(|a| !is_nic_ipv4(a)));
                 self.iface.routes_mut().remove_default_ipv4_route();
             }
         }
@@ -282,7 +358,7 @@ impl<D: Device + Interrupts> SmolStack<D> {
 
     /// Whether an IPv4 address may still come (DHCP has not answered yet).
     fn address_pending(&self) -> bool {
-        self.dhcp.is_some() && self.iface.ipv4_addr().is_none()
+        self.dhcp.is_some() && self.nic_ipv4().is_none()
     }
 
     fn handle(&mut self) -> Handle {
@@ -573,6 +649,7 @@ impl<D: Device + Interrupts> Stack for SmolStack<D> {
             }
         }
         self.dhcp_events();
+        self.log_ipv6();
         self.reap_orphans();
         self.service_listeners();
     }
@@ -639,6 +716,11 @@ impl<D: Device + Interrupts> Stack for SmolStack<D> {
             stack_sockets: self.live_sockets,
         }
     }
+}
+
+/// An IPv4 address of the NIC (not loopback's).
+fn is_nic_ipv4(c: &IpCidr) -> bool {
+    matches!(c, IpCidr::Ipv4(c) if !c.address().is_loopback())
 }
 
 fn clamp_buffer(value: u64, max: usize) -> usize {

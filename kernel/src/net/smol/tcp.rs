@@ -162,6 +162,7 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
         if let Some(l) = &mut t.listener {
             // A second listen changes the backlog only, as on Linux.
             l.backlog = backlog.clamp(1, MAX_BACKLOG) as usize;
+            l.queue.reserve(l.backlog);
             return Ok(());
         }
         if t.socket.is_some() {
@@ -175,11 +176,14 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
         let endpoint = listen_endpoint(Some(bound), bound.port());
         let t = self.tcp(h)?;
         t.bound = Some(bound);
+        let backlog = backlog.clamp(1, MAX_BACKLOG) as usize;
+        // Room for the whole backlog now: the heap at idle does not depend on how many
+        // connections once waited at the same time.
         t.listener = Some(Listener {
             endpoint,
-            pool: Vec::new(),
-            queue: VecDeque::new(),
-            backlog: backlog.clamp(1, MAX_BACKLOG) as usize,
+            pool: Vec::with_capacity(LISTEN_POOL),
+            queue: VecDeque::with_capacity(backlog),
+            backlog,
         });
         self.listeners.push(h);
         self.service_listeners();
@@ -309,16 +313,7 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
             return Err(Errno::CONNREFUSED);
         }
         let (options, bound) = (t.options, t.bound);
-        let remote = IpAddress::from(addr.ip());
-        let has_source = match remote {
-            IpAddress::Ipv4(_) => self.iface.ipv4_addr().is_some(),
-            IpAddress::Ipv6(_) => self
-                .iface
-                .ip_addrs()
-                .iter()
-                .any(|c| matches!(c.address(), IpAddress::Ipv6(_))),
-        };
-        if !has_source {
+        if !self.has_source_for(addr.ip()) {
             return Err(if self.address_pending() {
                 Errno::AGAIN
             } else {

@@ -33,14 +33,14 @@ fn until<D: Device + Interrupts>(
     false
 }
 
-fn listener(s: &mut SmolStack<Loopback>, port: u16, backlog: u32) -> Handle {
+fn listener<D: Device + Interrupts>(s: &mut SmolStack<D>, port: u16, backlog: u32) -> Handle {
     let l = s.open(Family::V4, Kind::Stream).unwrap();
     s.bind(l, local(port)).unwrap();
     s.listen(l, backlog).unwrap();
     l
 }
 
-fn connect(s: &mut SmolStack<Loopback>, p: &MockPlatform, port: u16) -> Handle {
+fn connect<D: Device + Interrupts>(s: &mut SmolStack<D>, p: &MockPlatform, port: u16) -> Handle {
     let c = s.open(Family::V4, Kind::Stream).unwrap();
     assert_eq!(s.connect(c, local(port)), Err(Errno::INPROGRESS));
     assert!(until(s, p, |s| !s.connecting(c)));
@@ -48,7 +48,7 @@ fn connect(s: &mut SmolStack<Loopback>, p: &MockPlatform, port: u16) -> Handle {
     c
 }
 
-fn accept(s: &mut SmolStack<Loopback>, p: &MockPlatform, l: Handle) -> Handle {
+fn accept<D: Device + Interrupts>(s: &mut SmolStack<D>, p: &MockPlatform, l: Handle) -> Handle {
     let mut got = None;
     assert!(until(s, p, |s| {
         got = s.accept(l).ok();
@@ -57,7 +57,12 @@ fn accept(s: &mut SmolStack<Loopback>, p: &MockPlatform, l: Handle) -> Handle {
     got.unwrap().0
 }
 
-fn read_all(s: &mut SmolStack<Loopback>, p: &MockPlatform, h: Handle, want: usize) -> Vec<u8> {
+fn read_all<D: Device + Interrupts>(
+    s: &mut SmolStack<D>,
+    p: &MockPlatform,
+    h: Handle,
+    want: usize,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     assert!(until(s, p, |s| {
@@ -323,4 +328,135 @@ fn syn_ports_are_read_from_frames() {
     assert_eq!(frame, Some(Some(8086)));
     assert_eq!(gate::syn_port(Medium::Ip, &[1, 2, 3]), None);
     assert_eq!(gate::syn_port(Medium::Ethernet, &[0; 60]), None);
+}
+
+/// An Ethernet NIC whose wire leads nowhere: what the stack sends is kept in `wire`, except
+/// what the device turns back as a NIC does ([`hairpin`]).
+struct Wire {
+    mac: [u8; 6],
+    back: alloc::collections::VecDeque<Vec<u8>>,
+    wire: Vec<Vec<u8>>,
+}
+
+impl Interrupts for Wire {}
+
+struct WireTx<'a>(&'a mut Wire);
+struct WireRx(Vec<u8>);
+
+impl smoltcp::phy::TxToken for WireTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let r = f(&mut frame);
+        if hairpin::for_this_machine(self.0.mac, &mut frame) {
+            self.0.back.push_back(frame);
+        } else {
+            self.0.wire.push(frame);
+        }
+        r
+    }
+}
+
+impl smoltcp::phy::RxToken for WireRx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl Device for Wire {
+    type RxToken<'a> = WireRx;
+    type TxToken<'a> = WireTx<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(WireRx, WireTx<'_>)> {
+        let frame = self.back.pop_front()?;
+        Some((WireRx(frame), WireTx(self)))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<WireTx<'_>> {
+        Some(WireTx(self))
+    }
+
+    fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+        let mut caps = smoltcp::phy::DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
+        caps
+    }
+}
+
+fn nic_stack(p: &'static MockPlatform) -> SmolStack<Wire> {
+    const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    let wire = Wire {
+        mac: MAC,
+        back: Default::default(),
+        wire: Vec::new(),
+    };
+    let hardware = HardwareAddress::Ethernet(smoltcp::wire::EthernetAddress(MAC));
+    let mut s = SmolStack::new(p, "wire", wire, hardware, Sizes::for_heap(64 << 20));
+    s.add_nic_addresses(hardware);
+    s.apply_static(
+        &StaticConfig {
+            address: Ipv4Addr::new(10, 0, 2, 15),
+            prefix_len: 24,
+            gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+            dns: Vec::new(),
+        },
+        "test",
+    );
+    s
+}
+
+/// Connects to `to` on `s`'s own listener and sends a line through the connection.
+fn talk_to_self<D: Device + Interrupts>(
+    s: &mut SmolStack<D>,
+    p: &MockPlatform,
+    listen: SocketAddr,
+    to: SocketAddr,
+) {
+    let family = family_of(&listen);
+    let l = s.open(family, Kind::Stream).unwrap();
+    s.bind(l, listen).unwrap();
+    s.listen(l, 4).unwrap();
+    let c = s.open(family_of(&to), Kind::Stream).unwrap();
+    assert_eq!(s.connect(c, to), Err(Errno::INPROGRESS), "{to}");
+    assert!(until(s, p, |s| !s.connecting(c)), "{to}");
+    assert_eq!(s.take_error(c), None, "{to}");
+    let a = accept(s, p, l);
+    s.send(c, b"to myself", None).unwrap();
+    assert_eq!(read_all(s, p, a, 9), b"to myself", "{to}");
+    for h in [c, a, l] {
+        s.close(h);
+    }
+}
+
+#[test]
+fn a_machine_with_a_nic_reaches_itself_on_loopback_and_its_own_addresses() {
+    let p = platform();
+    let mut s = nic_stack(p);
+    let addr = |a: &str| a.parse::<SocketAddr>().unwrap();
+    talk_to_self(&mut s, p, addr("0.0.0.0:7000"), addr("127.0.0.1:7000"));
+    talk_to_self(&mut s, p, addr("0.0.0.0:7001"), addr("10.0.2.15:7001"));
+    talk_to_self(&mut s, p, addr("[::]:7002"), addr("[::1]:7002"));
+    let link_local = addr("[fe80::5054:ff:fe12:3456]:7003");
+    talk_to_self(&mut s, p, addr("[::]:7003"), link_local);
+    // Nothing of it went out on the wire: no frame from or to a loopback address, no
+    // frame to the machine's own MAC.
+    for frame in &s.device.inner.wire {
+        assert_ne!(
+            &frame[..6],
+            &[0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            "{frame:x?}"
+        );
+    }
+    assert!(
+        !s.device
+            .inner
+            .wire
+            .iter()
+            .any(|f| f.windows(4).any(|w| w == [127, 0, 0, 1])),
+        "a loopback frame reached the wire"
+    );
+    // The NIC's address stays the one the machine sends from to other hosts.
+    assert_eq!(s.nic_ipv4(), Some(Ipv4Addr::new(10, 0, 2, 15)));
+    assert_eq!(s.iface.ipv4_addr(), Some(Ipv4Addr::new(10, 0, 2, 15)));
+    assert!(!s.has_source_for("2001:db8::1".parse().unwrap()));
 }

@@ -150,7 +150,7 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
             return Err(Errno::INVAL);
         }
         self.autobind_udp(h)?;
-        if self.iface.ipv4_addr().is_none() && to.is_ipv4() && self.address_pending() {
+        if !self.has_source_for(to.ip()) && self.address_pending() {
             return Err(Errno::AGAIN);
         }
         let s = self.udp(h)?.socket;
