@@ -45,6 +45,8 @@ pub fn fd_write(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u
         let n = super::sock::transmit(cx, &entry, h, iovs, iovs_len, None)?;
         return cx.mem.write_u32(nwritten, n as u32);
     }
+    // Console and file writes may come by the million: see `crate::tlb`.
+    crate::tlb::maybe_flush(cx.platform);
     let vecs = cx.mem.iovecs(iovs, iovs_len)?;
     let mut total = 0u32;
     match entry.kind {
@@ -95,6 +97,8 @@ pub fn fd_read(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) 
     if let Some(e) = cx.state.stdio.read_error() {
         return Err(e);
     }
+    // See `crate::tlb`.
+    crate::tlb::maybe_flush(cx.platform);
     let data: Vec<u8> = loop {
         cx.state.stdin.fill(cx.platform);
         if let Some(data) = cx.state.stdin.take(wanted) {
