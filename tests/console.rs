@@ -550,3 +550,32 @@ fn what_the_user_types_ahead_stays_with_the_terminal() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_in_a_terminal_leaves_it_as_it_was() {
+    for arch in arches() {
+        let spin = format!("{MEWZ} run {}", image("spin", &arch).display());
+        // The shell catches SIGINT (as an interactive one does) rather than dying of it.
+        let t = Terminal::start(&format!(
+            "trap : INT; {spin}; echo EXIT=$?; read line; echo \"shell got $line\""
+        ));
+        t.wait_for("the app to run", |s| s.contains("spinning"));
+        t.keys(&["C-c"]);
+        t.wait_for("the exit status", |s| s.contains("EXIT="));
+        // Echo and line editing still on: the typed line shows as typed, then the shell reads it.
+        t.keys(&["typed", "BSpace", "d after", "Enter"]);
+        t.wait_for("the shell's answer", |s| s.contains("shell got"));
+        let screen = t.screen();
+        let lines: Vec<&str> = screen.lines().collect();
+        assert_eq!(lines.first(), Some(&"spinning"), "{arch}:\n{screen}");
+        assert!(
+            lines[1].ends_with("mewz: interrupted; stopped the machine"),
+            "{arch}: one line from mewz, nothing from QEMU:\n{screen}"
+        );
+        assert_eq!(
+            &lines[2..],
+            ["EXIT=130", "typed after", "shell got typed after"],
+            "{arch}:\n{screen}"
+        );
+    }
+}

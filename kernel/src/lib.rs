@@ -22,6 +22,7 @@ pub mod net;
 pub mod platform;
 pub mod selftest;
 pub mod time;
+pub mod tlb;
 pub mod touch_buffer;
 pub mod virtio;
 pub mod wasi;

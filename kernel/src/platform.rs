@@ -122,6 +122,9 @@ pub trait Platform: Sync {
     // --- interrupts -----------------------------------------------------------------------
     /// Enables interrupts and waits for the next one, atomically (no lost wake-up).
     fn wait_for_interrupt(&self);
+    /// Drops every cached address translation (the whole TLB). Only [`crate::tlb`] calls it:
+    /// an emulator sizes its software TLB when the guest flushes (see there).
+    fn flush_tlb(&self) {}
 
     // --- devices --------------------------------------------------------------------------
     /// Late initialisation once the heap exists: interrupt controller, timer, device

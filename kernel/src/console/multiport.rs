@@ -324,7 +324,16 @@ impl<T: Transport> MultiportConsole<T> {
     /// much (0 when all are in flight: wait for the device, then call again).
     pub fn send(&mut self, id: u32, bytes: &[u8]) -> Result<usize, Closed> {
         self.poll();
-        self.collect_sent(id);
+        // Finished buffers are taken back only when no other is left: with the event index
+        // the device interrupts for the first buffer it finishes after a collection, so
+        // collecting on every write would cost an interrupt per write.
+        if self
+            .ports
+            .get(id as usize)
+            .is_some_and(|p| p.spare.is_empty() && p.allocated == TX_BUFFERS)
+        {
+            self.collect_sent(id);
+        }
         let Some(port) = self.ports.get_mut(id as usize) else {
             return Err(Closed);
         };

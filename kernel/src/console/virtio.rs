@@ -192,14 +192,44 @@ impl<T: Transport> VirtioConsole<T> {
                 Input::Nothing => {}
             }
         }
-        let n = buf.len().min(self.input.len());
-        for (slot, b) in buf.iter_mut().zip(self.input.drain(..n)) {
-            *slot = b;
-        }
+        let n = take_front(&mut self.input, buf);
         match n {
             0 if self.input_ended => Input::Ended,
             0 => Input::Nothing,
             n => Input::Bytes(n),
         }
+    }
+}
+
+/// Moves the first bytes of `from` into `to` (as many as fit), slice by slice (a
+/// byte-at-a-time copy is slow under emulation); returns how many.
+fn take_front(from: &mut VecDeque<u8>, to: &mut [u8]) -> usize {
+    let n = to.len().min(from.len());
+    let (a, b) = from.as_slices();
+    let first = n.min(a.len());
+    to[..first].copy_from_slice(&a[..first]);
+    to[first..n].copy_from_slice(&b[..n - first]);
+    from.drain(..n);
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_front_copies_across_the_wrap() {
+        let mut q: VecDeque<u8> = VecDeque::with_capacity(8);
+        q.extend(b"xxxxxx");
+        q.drain(..5);
+        q.extend(b"abcdef"); // wraps around the end of the ring
+        assert!(!q.as_slices().1.is_empty(), "the test needs a wrapped ring");
+        let mut buf = [0u8; 4];
+        assert_eq!(take_front(&mut q, &mut buf), 4);
+        assert_eq!(&buf, b"xabc");
+        let mut rest = [0u8; 8];
+        assert_eq!(take_front(&mut q, &mut rest), 3);
+        assert_eq!(&rest[..3], b"def");
+        assert_eq!(take_front(&mut q, &mut rest), 0);
     }
 }

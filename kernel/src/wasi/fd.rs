@@ -85,9 +85,15 @@ impl FdKind {
     /// for a file every right but the direction it was not opened for, for a directory
     /// every right that makes sense for one, for a preopened directory a fixed set (with the
     /// file rights as inheritable).
+    /// Stdio reports the one right of its direction, as wasmtime does whether or not it is a
+    /// terminal (wasi-libc's `isatty` wants a character device without `FD_SEEK`/`FD_TELL`,
+    /// so stdio line-buffers just as under wasmtime); it can still do what
+    /// [`FdKind::rights`] says (`fd_filestat_get`, `poll_oneoff`).
     pub fn reported_rights(self) -> (u64, u64) {
         match self {
-            FdKind::Stdin | FdKind::Console(_) | FdKind::Socket { .. } => (self.rights(), 0),
+            FdKind::Stdin => (rights::FD_READ, rights::FD_READ),
+            FdKind::Console(_) => (rights::FD_WRITE, rights::FD_WRITE),
+            FdKind::Socket { .. } => (self.rights(), 0),
             FdKind::Directory {
                 preopen: Some(_), ..
             } => (PREOPEN_RIGHTS, PREOPEN_RIGHTS | PREOPEN_INHERITING),
@@ -112,12 +118,14 @@ impl FdKind {
         }
     }
 
-    /// `$fdflags` a descriptor of this kind may carry (`fd_fdstat_set_flags`). Console
-    /// streams and files take `APPEND` and `NONBLOCK`; the synchronous-I/O flags mean nothing
-    /// for a console or a file in RAM.
+    /// `$fdflags` a descriptor of this kind may carry (`fd_fdstat_set_flags`). Files take
+    /// `APPEND` and `NONBLOCK`, sockets and stdin `NONBLOCK` (wasmtime refuses any flag on
+    /// stdio; mewz keeps a non-blocking stdin), stdout and stderr none; the synchronous-I/O
+    /// flags mean nothing for a console or a file in RAM.
     pub fn settable_flags(self) -> u16 {
         match self {
-            FdKind::Socket { .. } => fdflags::NONBLOCK,
+            FdKind::Socket { .. } | FdKind::Stdin => fdflags::NONBLOCK,
+            FdKind::Console(_) => 0,
             _ => fdflags::APPEND | fdflags::NONBLOCK,
         }
     }
@@ -186,7 +194,11 @@ pub struct FdEntry {
 
 impl FdEntry {
     pub fn new(kind: FdKind) -> FdEntry {
-        let (rights_base, rights_inheriting) = kind.reported_rights();
+        let (rights_base, rights_inheriting) = match kind {
+            // Stdio may do more than it reports (see `FdKind::reported_rights`).
+            FdKind::Stdin | FdKind::Console(_) => (kind.rights(), 0),
+            _ => kind.reported_rights(),
+        };
         FdEntry {
             kind,
             flags: 0,

@@ -45,6 +45,8 @@ pub fn fd_write(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u
         let n = super::sock::transmit(cx, &entry, h, iovs, iovs_len, None)?;
         return cx.mem.write_u32(nwritten, n as u32);
     }
+    // Console and file writes may come by the million: see `crate::tlb`.
+    crate::tlb::maybe_flush(cx.platform);
     let vecs = cx.mem.iovecs(iovs, iovs_len)?;
     let mut total = 0u32;
     match entry.kind {
@@ -95,6 +97,8 @@ pub fn fd_read(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) 
     if let Some(e) = cx.state.stdio.read_error() {
         return Err(e);
     }
+    // See `crate::tlb`.
+    crate::tlb::maybe_flush(cx.platform);
     let data: Vec<u8> = loop {
         cx.state.stdin.fill(cx.platform);
         if let Some(data) = cx.state.stdin.take(wanted) {
@@ -230,18 +234,18 @@ pub fn fd_sync(cx: &mut Ctx<'_>, fd: u32) -> WasiResult {
 
 pub fn fd_fdstat_get(cx: &mut Ctx<'_>, fd: u32, buf: u32) -> WasiResult {
     let entry = *cx.state.fds.get(fd)?;
+    let (base, inheriting) = match entry.kind {
+        FdKind::Stdin | FdKind::Console(_) => entry.kind.reported_rights(),
+        _ => (entry.rights_base, entry.rights_inheriting),
+    };
     let mut raw = [0u8; fdstat::SIZE as usize];
     raw[fdstat::FILETYPE as usize] = cx.state.stdio.filetype(entry.kind);
     put(&mut raw, fdstat::FLAGS, &entry.flags.to_le_bytes());
-    put(
-        &mut raw,
-        fdstat::RIGHTS_BASE,
-        &entry.rights_base.to_le_bytes(),
-    );
+    put(&mut raw, fdstat::RIGHTS_BASE, &base.to_le_bytes());
     put(
         &mut raw,
         fdstat::RIGHTS_INHERITING,
-        &entry.rights_inheriting.to_le_bytes(),
+        &inheriting.to_le_bytes(),
     );
     cx.mem.write_bytes(buf, &raw)
 }
@@ -253,10 +257,13 @@ pub fn fd_fdstat_set_flags(cx: &mut Ctx<'_>, fd: u32, flags: u32) -> WasiResult 
     if flags & !all != 0 {
         return Err(Errno::INVAL);
     }
-    if flags & !entry.kind.settable_flags() != 0 {
-        // wasmtime refuses the synchronous-I/O flags on a file with EINVAL.
+    let console_output = matches!(entry.kind, FdKind::Console(_));
+    if console_output || flags & !entry.kind.settable_flags() != 0 {
+        // wasmtime refuses the synchronous-I/O flags on a file with EINVAL, and any flag on
+        // stdio with EBADF.
         return Err(match entry.kind {
             FdKind::File { .. } => Errno::INVAL,
+            FdKind::Stdin | FdKind::Console(_) => Errno::BADF,
             _ => Errno::NOTSUP,
         });
     }
@@ -426,11 +433,11 @@ mod tests {
             &[0, 0, 0, 0, 0, 0, 0],
             "flags 0 and zeroed padding"
         );
-        let base = f.u64_at(16);
-        assert!(base & rights::FD_WRITE != 0 && base & rights::FD_READ == 0);
-        assert_eq!(f.u64_at(24), 0);
+        // What wasmtime reports: the stream's direction alone, also as inheritable.
+        assert_eq!(f.u64_at(16), rights::FD_WRITE);
+        assert_eq!(f.u64_at(24), rights::FD_WRITE);
         f.call(|cx| fd_fdstat_get(cx, 0, 8)).unwrap();
-        assert!(f.u64_at(16) & rights::FD_READ != 0);
+        assert_eq!(f.u64_at(16), rights::FD_READ);
         assert_eq!(f.call(|cx| fd_fdstat_get(cx, 3, 8)), Err(Errno::BADF));
         assert_eq!(f.call(|cx| fd_fdstat_get(cx, 1, 41)), Err(Errno::FAULT));
         assert_eq!(f.call(|cx| fd_fdstat_get(cx, 1, 40)), Ok(()));
@@ -439,10 +446,14 @@ mod tests {
     #[test]
     fn flags_and_rights() {
         let mut f = Fixture::new(64);
-        assert_eq!(
-            f.call(|cx| fd_fdstat_set_flags(cx, 1, u32::from(fdflags::SYNC))),
-            Err(Errno::NOTSUP)
-        );
+        // As in wasmtime: stdout takes no flag at all.
+        for flag in [fdflags::SYNC, fdflags::APPEND, fdflags::NONBLOCK, 0] {
+            assert_eq!(
+                f.call(|cx| fd_fdstat_set_flags(cx, 1, u32::from(flag))),
+                Err(Errno::BADF),
+                "flag {flag:#x}"
+            );
+        }
         assert_eq!(
             f.call(|cx| fd_fdstat_set_flags(cx, 1, 1 << 5)),
             Err(Errno::INVAL)
@@ -451,12 +462,26 @@ mod tests {
             f.call(|cx| fd_fdstat_set_flags(cx, 1, 1 << 16)),
             Err(Errno::INVAL)
         );
+        // Stdin may be made non-blocking (wasmtime: EBADF), nothing else.
         assert_eq!(
-            f.call(|cx| fd_fdstat_set_flags(cx, 1, u32::from(fdflags::APPEND))),
+            f.call(|cx| fd_fdstat_set_flags(cx, 0, u32::from(fdflags::APPEND))),
+            Err(Errno::BADF)
+        );
+        assert_eq!(
+            f.call(|cx| fd_fdstat_set_flags(cx, 0, u32::from(fdflags::NONBLOCK))),
             Ok(())
         );
-        f.call(|cx| fd_fdstat_get(cx, 1, 0)).unwrap();
-        assert_eq!(f.memory[2], fdflags::APPEND as u8);
+        f.call(|cx| fd_fdstat_get(cx, 0, 0)).unwrap();
+        assert_eq!(f.memory[2], fdflags::NONBLOCK as u8);
+        // Rights as wasmtime reports them: the stream's direction alone.
+        let rights_at = |m: &[u8], at: usize| u64::from_le_bytes(m[at..at + 8].try_into().unwrap());
+        assert_eq!(rights_at(&f.memory, 8), rights::FD_READ);
+        assert_eq!(rights_at(&f.memory, 16), rights::FD_READ);
+        f.call(|cx| fd_fdstat_get(cx, 2, 0)).unwrap();
+        assert_eq!(rights_at(&f.memory, 8), rights::FD_WRITE);
+        assert_eq!(rights_at(&f.memory, 16), rights::FD_WRITE);
+        // ... while the console can still do more.
+        assert_eq!(f.call(|cx| fd_filestat_get(cx, 1, 0)), Ok(()));
         assert_eq!(
             f.call(|cx| fd_fdstat_set_rights(cx, 1, rights::FD_WRITE, 0)),
             Err(Errno::BADF),

@@ -84,7 +84,17 @@ impl StdinBuffer {
                 }
                 Some(Vec::new())
             }
-            Available::Bytes(n) => Some(self.pending.drain(..n.min(max)).collect()),
+            Available::Bytes(n) => {
+                // Slice by slice: a byte-at-a-time copy is slow under emulation.
+                let n = n.min(max);
+                let (a, b) = self.pending.as_slices();
+                let first = n.min(a.len());
+                let mut out = Vec::with_capacity(n);
+                out.extend_from_slice(&a[..first]);
+                out.extend_from_slice(&b[..n - first]);
+                self.pending.drain(..n);
+                Some(out)
+            }
         }
     }
 }

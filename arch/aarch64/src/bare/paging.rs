@@ -363,6 +363,21 @@ fn flush_tlb(virt: u64, len: u64) {
     unsafe { asm!("dsb ish", "isb", options(nostack)) };
 }
 
+/// Invalidates the whole TLB of this CPU (the tables are unchanged: a hint to an emulator,
+/// see `Platform::flush_tlb`).
+pub fn flush_whole_tlb() {
+    // SAFETY: TLB maintenance only; every mapping stays as it is and is walked again.
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "tlbi vmalle1",
+            "dsb nsh",
+            "isb",
+            options(nostack)
+        )
+    };
+}
+
 fn unmap_locked(m: &mut Mappings, virt: u64, len: u64) {
     let mut freed = [0u64; 64];
     let mut va = virt;

@@ -411,6 +411,10 @@ impl Platform for Aarch64 {
         }
     }
 
+    fn flush_tlb(&self) {
+        paging::flush_whole_tlb();
+    }
+
     fn init_devices(&self) {
         let s = state();
         log_machine(s);

@@ -208,6 +208,10 @@ impl Platform for X86Platform {
         unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) }
     }
 
+    fn flush_tlb(&self) {
+        x86_64::instructions::tlb::flush_all();
+    }
+
     fn init_devices(&self) {
         let (since_entry, entry) = clock::since_entry_ns();
         klog!(
