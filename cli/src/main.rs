@@ -669,6 +669,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
                 .map_or(DEFAULT_VM_MIB, |m| (m >> 20) + 256),
         ),
     };
+    let asked_mib = base_mib;
     let image_bytes = std::fs::metadata(&image)?.len();
     if let Some(base) = &mut base_mib
         && image_bytes > LARGE_IMAGE
@@ -685,6 +686,22 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         (Some(mib), _) => Some(format!("{mib}M")),
         (None, given) => given.clone(),
     };
+    // What the machine got beyond the --vm-memory asked for: hints speak of --vm-memory.
+    let added_mib = match (asked_mib, plan.memory_mib) {
+        (Some(asked), Some(total)) => total.saturating_sub(asked),
+        _ => 0,
+    };
+    let machine = footprint::machine_bytes(machine_memory.as_deref(), &profile);
+    if let (Some(end), Some(machine)) = (footprint::elf_image_end(&plan.image), machine)
+        && let Err(too_small) = footprint::check_image_fits(
+            end.saturating_sub(profile.qemu.ram_base),
+            machine,
+            added_mib,
+        )
+    {
+        eprintln!("mewz: {too_small}");
+        return Ok(ExitCode::OUT_OF_MEMORY.0);
+    }
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
         image: &plan.image,
@@ -697,10 +714,9 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         verbose: a.verbose,
     })?;
     if outcome.code == ExitCode::OUT_OF_MEMORY && outcome.signal.is_none() && !outcome.timed_out {
-        let machine = footprint::machine_bytes(machine_memory.as_deref(), &profile);
         eprintln!(
             "mewz: {}",
-            footprint::hint_after_exit(&outcome.notes, machine)
+            footprint::hint_after_exit(&outcome.notes, machine, added_mib)
         );
     }
     Ok(outcome.report(a.timeout, a.verbose))
