@@ -138,22 +138,29 @@ fn a_declaration_beyond_what_the_machine_may_commit_is_one_line_before_boot_and_
         "the app declares 19200 KiB of initial memory, more than twice the machine's 8 MiB";
     let hint = "the app needs at least 10 MiB: try --vm-memory 10M";
     for arch in arches() {
-        // From the .wasm, `mewz run` can tell before it builds anything.
-        let out = mewz(
-            &[
-                "run",
-                "--target",
-                &arch,
-                "--vm-memory",
-                "8M",
-                "--timeout",
-                "60",
-            ],
-            &wasm,
-        );
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(OUT_OF_MEMORY), "{arch}: {err}");
-        assert_eq!(err, format!("mewz: {expected}; {hint}\n"), "{arch}");
+        // From the .wasm, `mewz run` can tell before it builds anything, however the size is
+        // written.
+        for size in ["8M", "8MiB", "8388608"] {
+            let out = mewz(
+                &[
+                    "run",
+                    "--target",
+                    &arch,
+                    "--vm-memory",
+                    size,
+                    "--timeout",
+                    "60",
+                ],
+                &wasm,
+            );
+            let err = text(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(OUT_OF_MEMORY),
+                "{arch} {size}: {err}"
+            );
+            assert_eq!(err, format!("mewz: {expected}; {hint}\n"), "{arch} {size}");
+        }
         // An image is judged by the kernel; its note tells `mewz run` what to suggest.
         let image = build(&arch, &wasm);
         let out = mewz(&["run", "--vm-memory", "8M", "--timeout", "60"], &image);

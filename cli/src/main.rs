@@ -567,11 +567,19 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         let target = a.target.unwrap_or_else(targets::default_target);
         if let Some(kernel) = target.unikernel() {
             // A module whose own minimum memory cannot fit the machine stops here, not at boot.
-            let vm_memory = a.vm_memory.clone().or_else(|| {
-                a.app_options
+            // The size QEMU will be given (see below): whole MiB of a size mewz reads, else as
+            // written.
+            let vm_memory = match &a.vm_memory {
+                Some(m) => Some(
+                    parse_size(m)
+                        .map(|b| format!("{}M", b.div_ceil(1 << 20)))
+                        .unwrap_or_else(|_| m.clone()),
+                ),
+                None => a
+                    .app_options
                     .memory
-                    .map(|m| format!("{}M", (m >> 20) + 256))
-            });
+                    .map(|m| format!("{}M", (m >> 20) + 256)),
+            };
             let machine = footprint::machine_bytes(vm_memory.as_deref(), &kernel.profile()?);
             let wasm =
                 std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
