@@ -63,41 +63,73 @@ pub fn check_before_boot(wasm: &[u8], machine_bytes: Option<u64>) -> Result<(), 
     }
 }
 
-/// Where an ELF kernel image ends in guest RAM (its loader puts each segment at its physical
-/// address); `None` for what is not a readable ELF file.
-pub fn elf_image_end(image: &Path) -> Option<u64> {
+/// How much of the machine's RAM, from its start, the boot itself takes: `bytes`, and `what`
+/// takes them, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootNeed {
+    pub bytes: u64,
+    pub what: &'static str,
+}
+
+/// QEMU's `virt` board puts the device tree (1 MiB) at the first 2 MiB boundary after an arm64
+/// kernel (`hw/arm/boot.c`), and refuses to start when RAM ends before it.
+const ARM64_DTB_ALIGN: u64 = 2 << 20;
+const ARM64_DTB_BYTES: u64 = 1 << 20;
+
+/// What booting `image` takes of a machine whose RAM starts at `ram_base`: an ELF image's
+/// segments at their physical addresses (x86_64), or an arm64 Image (its `text_offset` and
+/// `image_size`, .bss included) and the device tree after it. `None` for what it cannot read.
+pub fn boot_need(image: &Path, ram_base: u64) -> Option<BootNeed> {
     use object::read::elf::{FileHeader, ProgramHeader};
     use std::io::Read;
-    // The program headers follow the ELF header; the rest of the file (code, baked files) is
-    // not needed.
+    // The headers come first; the rest of the file (code, baked files) is not needed.
     let mut head = Vec::new();
     std::fs::File::open(image)
         .ok()?
         .take(64 << 10)
         .read_to_end(&mut head)
         .ok()?;
+    if head.get(56..60) == Some(b"ARM\x64") {
+        let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().unwrap());
+        let kernel_end = word(8).checked_add(word(16))?;
+        return Some(BootNeed {
+            bytes: kernel_end.checked_next_multiple_of(ARM64_DTB_ALIGN)? + ARM64_DTB_BYTES,
+            what: "the kernel image and the device tree after it, which end at",
+        });
+    }
     let elf = object::elf::FileHeader64::<object::Endianness>::parse(&*head).ok()?;
     let endian = elf.endian().ok()?;
-    elf.program_headers(endian, &*head)
+    let end = elf
+        .program_headers(endian, &*head)
         .ok()?
         .iter()
         .filter(|ph| ph.p_type(endian) == object::elf::PT_LOAD)
         .map(|ph| ph.p_paddr(endian).saturating_add(ph.p_memsz(endian)))
-        .max()
+        .max()?;
+    Some(BootNeed {
+        bytes: end.saturating_sub(ram_base),
+        what: "the kernel image, which ends at",
+    })
 }
 
-/// Whether a machine of `machine_bytes` holds an image ending at `image_end`; if not, one line
-/// saying so, with the hint (`added_mib`: as for [`hint_after_exit`]). Without this a loader
-/// writes the image past the end of RAM and the machine hangs.
-pub fn check_image_fits(image_end: u64, machine_bytes: u64, added_mib: u64) -> Result<(), String> {
-    if image_end <= machine_bytes {
+/// Whether a machine of `machine_bytes` holds what its boot needs; if not, one line saying so,
+/// with the hint (`added_mib`: as for [`hint_after_exit`]). Without this an x86_64 loader
+/// writes the image past the end of RAM and the machine hangs, and QEMU's aarch64 board stops
+/// with a status the app could have given.
+pub fn check_image_fits(need: BootNeed, machine_bytes: u64, added_mib: u64) -> Result<(), String> {
+    if need.bytes <= machine_bytes {
         return Ok(());
     }
-    let needed = image_end.div_ceil(1 << 20).saturating_sub(added_mib).max(1);
+    let needed = need
+        .bytes
+        .div_ceil(1 << 20)
+        .saturating_sub(added_mib)
+        .max(1);
     Err(format!(
-        "the machine's {} cannot hold the kernel image, which ends at {} KiB; {}",
+        "the machine's {} cannot hold {} {} KiB; {}",
         Mib(machine_bytes),
-        image_end.div_ceil(1024),
+        need.what,
+        need.bytes.div_ceil(1024),
         needs(needed, needed)
     ))
 }
@@ -209,30 +241,49 @@ mod tests {
 
     #[test]
     fn an_image_beyond_the_machine_is_one_line_before_boot() {
-        let image_end = 0x1e_3650; // an x86_64 hello: loaded from 1 MiB, 1.9 MiB with its .bss
-        assert_eq!(check_image_fits(image_end, 2 << 20, 0), Ok(()));
+        // An x86_64 hello: loaded from 1 MiB, 1.9 MiB with its .bss.
+        let x86 = BootNeed {
+            bytes: 0x1e_3650,
+            what: "the kernel image, which ends at",
+        };
+        assert_eq!(check_image_fits(x86, 2 << 20, 0), Ok(()));
         assert_eq!(
-            check_image_fits(image_end, 1 << 20, 0).unwrap_err(),
+            check_image_fits(x86, 1 << 20, 0).unwrap_err(),
             "the machine's 1 MiB cannot hold the kernel image, which ends at 1934 KiB; the app needs at least 2 MiB: try --vm-memory 2M"
         );
         assert_eq!(
-            check_image_fits(image_end, 1536 << 10, 0).unwrap_err(),
+            check_image_fits(x86, 1536 << 10, 0).unwrap_err(),
             "the machine's 1536 KiB cannot hold the kernel image, which ends at 1934 KiB; the app needs at least 2 MiB: try --vm-memory 2M"
         );
-        let elf = tempfile::NamedTempFile::new().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        // An arm64 Image header: text_offset 2 MiB, image_size 1.2 MiB (as a hello's).
+        let mut arm = vec![0u8; 4096];
+        arm[8..16].copy_from_slice(&(2u64 << 20).to_le_bytes());
+        arm[16..24].copy_from_slice(&1_261_568u64.to_le_bytes());
+        arm[56..60].copy_from_slice(b"ARM\x64");
+        let image = tmp.path().join("arm.img");
+        std::fs::write(&image, arm).unwrap();
+        let need = boot_need(&image, 0x4000_0000).unwrap();
+        assert_eq!(need.bytes, 5 << 20, "the device tree at 4 MiB, 1 MiB of it");
+        assert_eq!(check_image_fits(need, 5 << 20, 0), Ok(()));
+        assert_eq!(
+            check_image_fits(need, 4 << 20, 0).unwrap_err(),
+            "the machine's 4 MiB cannot hold the kernel image and the device tree after it, which end at 5120 KiB; the app needs at least 5 MiB: try --vm-memory 5M"
+        );
         let mut obj = object::write::Object::new(
             object::BinaryFormat::Elf,
             object::Architecture::X86_64,
             object::Endianness::Little,
         );
         obj.add_section(Vec::new(), b".text".to_vec(), object::SectionKind::Text);
-        std::fs::write(elf.path(), obj.write().unwrap()).unwrap();
+        let object = tmp.path().join("x.o");
+        std::fs::write(&object, obj.write().unwrap()).unwrap();
         assert_eq!(
-            elf_image_end(elf.path()),
+            boot_need(&object, 0),
             None,
             "a relocatable object loads nowhere"
         );
-        assert_eq!(elf_image_end(Path::new("/nonexistent")), None);
+        assert_eq!(boot_need(Path::new("/nonexistent"), 0), None);
     }
 
     #[test]

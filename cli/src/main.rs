@@ -700,12 +700,10 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         _ => 0,
     };
     let machine = footprint::machine_bytes(machine_memory.as_deref(), &profile);
-    if let (Some(end), Some(machine)) = (footprint::elf_image_end(&plan.image), machine)
-        && let Err(too_small) = footprint::check_image_fits(
-            end.saturating_sub(profile.qemu.ram_base),
-            machine,
-            added_mib,
-        )
+    if let (Some(need), Some(machine)) = (
+        footprint::boot_need(&plan.image, profile.qemu.ram_base),
+        machine,
+    ) && let Err(too_small) = footprint::check_image_fits(need, machine, added_mib)
     {
         eprintln!("mewz: {too_small}");
         return Ok(ExitCode::OUT_OF_MEMORY.0);
