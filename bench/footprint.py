@@ -160,7 +160,7 @@ def server_runs(mewz, image, files, mib, verbose=False):
     while pending and not r.poll(verbose) and time.monotonic() < deadline:
         name, body = next(iter(pending.items()))
         # User networking accepts for the guest before it listens: a refusal comes as a reset.
-        got = fetch(port, "/" + name, 10)
+        got = fetch(port, "/" + name, 30)
         if got is None:
             time.sleep(0.2)
             continue
@@ -231,6 +231,10 @@ def footprint(work, mewz, examples, skip_go):
         image = os.path.join(work, f"{SERVER}.{target}.footprint.img")
         subprocess.run([mewz, "build", "--target", target, wasm, "--dir", f"{root}::{SITE_ROOT}",
                         "-o", image, "--"] + SERVER_ARGS, check=True, capture_output=True)
-        least = smallest_machine(lambda mib: server_runs(mewz, image, files, mib)[0], SERVER_GOAL_MIB)
+        # A probe can fail for reasons other than memory on a loaded host (a request that timed
+        # out on the client but was answered, and counted, by the server): a size counts as too
+        # small when it fails twice.
+        least = smallest_machine(lambda mib: any(server_runs(mewz, image, files, mib)[0]
+                                                 for _ in range(2)), SERVER_GOAL_MIB)
         print(row(SERVER, target, SERVER_GOAL_MIB, least,
                   lambda mib: server_runs(mewz, image, files, mib, verbose=True)), flush=True)
