@@ -652,11 +652,19 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         let target = a.target.unwrap_or_else(targets::default_target);
         if let Some(kernel) = target.unikernel() {
             // A module whose own minimum memory cannot fit the machine stops here, not at boot.
-            let vm_memory = a.vm_memory.clone().or_else(|| {
-                a.app_options
+            // The size QEMU will be given (see below): whole MiB of a size mewz reads, else as
+            // written.
+            let vm_memory = match &a.vm_memory {
+                Some(m) => Some(
+                    parse_size(m)
+                        .map(|b| format!("{}M", b.div_ceil(1 << 20)))
+                        .unwrap_or_else(|_| m.clone()),
+                ),
+                None => a
+                    .app_options
                     .memory
-                    .map(|m| format!("{}M", (m >> 20) + 256))
-            });
+                    .map(|m| format!("{}M", (m >> 20) + 256)),
+            };
             let machine = footprint::machine_bytes(vm_memory.as_deref(), &kernel.profile()?);
             let wasm =
                 std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
@@ -768,6 +776,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
                 .map_or(DEFAULT_VM_MIB, |m| (m >> 20) + 256),
         ),
     };
+    let asked_mib = base_mib;
     let image_bytes = std::fs::metadata(&image)?.len();
     if let Some(base) = &mut base_mib
         && image_bytes > LARGE_IMAGE
@@ -784,6 +793,20 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         (Some(mib), _) => Some(format!("{mib}M")),
         (None, given) => given.clone(),
     };
+    // What the machine got beyond the --vm-memory asked for: hints speak of --vm-memory.
+    let added_mib = match (asked_mib, plan.memory_mib) {
+        (Some(asked), Some(total)) => total.saturating_sub(asked),
+        _ => 0,
+    };
+    let machine = footprint::machine_bytes(machine_memory.as_deref(), &profile);
+    if let (Some(need), Some(machine)) = (
+        footprint::boot_need(&plan.image, profile.qemu.ram_base),
+        machine,
+    ) && let Err(too_small) = footprint::check_image_fits(need, machine, added_mib)
+    {
+        eprintln!("mewz: {too_small}");
+        return Ok(ExitCode::OUT_OF_MEMORY.0);
+    }
     let outcome = qemu::run(&qemu::Boot {
         profile: &profile,
         image: &plan.image,
@@ -796,10 +819,9 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         verbose: a.verbose,
     })?;
     if outcome.code == ExitCode::OUT_OF_MEMORY && outcome.signal.is_none() && !outcome.timed_out {
-        let machine = footprint::machine_bytes(machine_memory.as_deref(), &profile);
         eprintln!(
             "mewz: {}",
-            footprint::hint_after_exit(&outcome.notes, machine)
+            footprint::hint_after_exit(&outcome.notes, machine, added_mib)
         );
     }
     Ok(outcome.report(a.timeout, a.verbose))

@@ -100,9 +100,6 @@ pub fn serve<L: Listener>(listener: &L, config: &Config) -> io::Result<Summary> 
         let draining = config
             .max_requests
             .is_some_and(|max| summary.responses >= max);
-        if draining && conns.is_empty() {
-            return Ok(summary);
-        }
         let cx = Context {
             config,
             now,
@@ -119,6 +116,11 @@ pub fn serve<L: Listener>(listener: &L, config: &Config) -> io::Result<Summary> 
             summary.responses += c.drive(&cx);
         }
         conns.retain(|c| c.want() != Want::Close);
+        // Done once the last connection is gone (closed just now, or by its client): with no
+        // listener and no connection there would be nothing left to wait for.
+        if draining && conns.is_empty() {
+            return Ok(summary);
+        }
         let accepting = !draining
             && conns.len() < config.max_connections
             && accept_paused_until.is_none_or(|t| t <= now);
@@ -207,5 +209,54 @@ impl HttpDate {
             self.text = httpdate::fmt_http_date(now);
         }
         &self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A server that has sent its last response ends, whether the client keeps the connection
+    /// alive (the server closes it) or closes it itself.
+    #[test]
+    fn max_requests_ends_the_run_after_the_last_response() {
+        let root = std::env::temp_dir().join(format!("static-server-max-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("a.txt"), "hello").unwrap();
+        for close in [false, true] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let config = Config {
+                root: root.clone(),
+                max_requests: Some(2),
+                ..Config::default()
+            };
+            let (done, ended) = mpsc::channel();
+            std::thread::spawn(move || done.send(serve(&listener, &config).map(|s| s.responses)));
+            for _ in 0..2 {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                let connection = if close { "close" } else { "keep-alive" };
+                write!(
+                    c,
+                    "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: {connection}\r\n\r\n"
+                )
+                .unwrap();
+                let mut response = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !response.ends_with(b"hello") {
+                    let n = c.read(&mut buf).unwrap();
+                    assert!(n > 0, "the connection ended before the body");
+                    response.extend_from_slice(&buf[..n]);
+                }
+                assert!(response.starts_with(b"HTTP/1.1 200"));
+            }
+            let responses = ended
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the server ends after its last response")
+                .expect("without an error");
+            assert_eq!(responses, 2, "Connection: {close}");
+        }
     }
 }

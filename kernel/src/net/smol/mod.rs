@@ -743,8 +743,14 @@ fn family_of(addr: &SocketAddr) -> Family {
     }
 }
 
-/// A buffer of `len` zero bytes, or `ENOMEM` instead of an allocation failure.
+/// A buffer of `len` zero bytes, or `ENOMEM` instead of an allocation failure. Socket buffers
+/// are the app's, like its pages and files: they leave the kernel's reserve alone
+/// ([`crate::heap::reserve`]), or a full heap would end in an allocation failure inside the
+/// kernel instead of an errno for the app.
 fn zeroed(len: usize) -> Result<Vec<u8>, Errno> {
+    if crate::heap::available_beyond_reserve().is_some_and(|free| len > free) {
+        return Err(Errno::NOMEM);
+    }
     let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| Errno::NOMEM)?;
     v.resize(len, 0);
