@@ -2,7 +2,7 @@
 //! comparison), reading what it prints, and ending it with everything it started.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,13 +105,15 @@ pub struct Launch<'a> {
     pub udp: bool,
     /// `mewz run -v`: the kernel log on stderr.
     pub verbose: bool,
+    /// Reach the guest through this tap device at this address instead of through `-p`.
+    pub tap: Option<&'a Tap>,
 }
 
 /// A running server; dropping it kills the runner and everything it started.
 pub struct Server {
     pub what: String,
-    /// Where the test reaches it on 127.0.0.1.
-    pub port: u16,
+    /// Where the test reaches it: 127.0.0.1 and a forwarded port, or the guest on a tap.
+    pub addr: SocketAddr,
     child: Child,
     runner: Runner,
     stdout: Arc<Mutex<String>>,
@@ -122,6 +124,10 @@ impl Server {
     /// Starts the server and waits until it says `ready` on stdout.
     pub fn start(l: &Launch<'_>, ready: &str) -> Server {
         let port = free_port(l.udp);
+        let addr = match l.tap {
+            Some(tap) => SocketAddr::from((tap.guest, GUEST_PORT)),
+            None => SocketAddr::from(([127, 0, 0, 1], port)),
+        };
         let wasm = example(l.app);
         let what = format!("{} on {}", l.app, l.runner.name());
         // Where the app listens, as it sees it.
@@ -159,7 +165,11 @@ impl Server {
                 if l.preopened {
                     c.arg("--tcplisten").arg(&listener);
                 }
-                if l.runner.in_vm() {
+                if let Some(tap) = l.tap {
+                    c.arg("--net").arg(format!("tap={}", tap.name));
+                    c.args(["--kernel-arg", &format!("ip={}/24", tap.guest)]);
+                    c.arg(image(target, &wasm, l.site));
+                } else if l.runner.in_vm() {
                     let proto = if l.udp { "/udp" } else { "" };
                     c.arg("-p")
                         .arg(format!("127.0.0.1:{port}:{GUEST_PORT}{proto}"));
@@ -185,7 +195,7 @@ impl Server {
         let stderr = collect(child.stderr.take().unwrap());
         let mut server = Server {
             what,
-            port,
+            addr,
             child,
             runner: l.runner.clone(),
             stdout,
@@ -386,6 +396,47 @@ impl Counters {
             stack_sockets,
             heap_kib,
         })
+    }
+}
+
+/// A tap device of this host with a /24 of its own, removed when dropped.
+pub struct Tap {
+    pub name: String,
+    /// The address the guest takes on it (the host has `.1`).
+    pub guest: Ipv4Addr,
+}
+
+impl Tap {
+    /// Creates the tap `name` with the host at 192.168.`subnet`.1/24, or `None` when this
+    /// process may not (not root).
+    pub fn create(name: &str, subnet: u8) -> Option<Tap> {
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !ip(&["tuntap", "add", name, "mode", "tap"]) {
+            return None;
+        }
+        let tap = Tap {
+            name: name.into(),
+            guest: Ipv4Addr::new(192, 168, subnet, 2),
+        };
+        let host = format!("192.168.{subnet}.1/24");
+        assert!(
+            ip(&["addr", "add", &host, "dev", name]) && ip(&["link", "set", name, "up"]),
+            "configuring tap {name}"
+        );
+        Some(tap)
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.name])
+            .output();
     }
 }
 

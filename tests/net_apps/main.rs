@@ -18,9 +18,9 @@ mod machine;
 mod site;
 
 use http::{Conn, request};
-use machine::{Counters, Launch, Runner, Server, cpu_time, example, free_port, mewz_target};
+use machine::{Counters, Launch, Runner, Server, Tap, cpu_time, example, free_port, mewz_target};
 use std::io::{Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,7 @@ fn static_server_suite(runner: Runner) {
             site: Some(site::dir()),
             udp: false,
             verbose: matches!(runner, Runner::Mewz(_)),
+            tap: None,
         },
         "serving",
     );
@@ -127,14 +128,14 @@ fn static_server_suite(runner: Runner) {
     }
 }
 
-fn get(port: u16, path: &str) -> http::Response {
-    Conn::open(port)
+fn get(addr: SocketAddr, path: &str) -> http::Response {
+    Conn::open(addr)
         .and_then(|mut c| c.exchange("GET", path, b""))
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
 fn serves_files(server: &Server) {
-    let mut c = Conn::open(server.port).expect("connecting");
+    let mut c = Conn::open(server.addr).expect("connecting");
     let r = c.exchange("GET", "/", b"").unwrap();
     assert_eq!(r.status, 200, "{}: GET /", server.what);
     assert_eq!(r.body, site::INDEX);
@@ -192,7 +193,7 @@ fn serves_files(server: &Server) {
 }
 
 fn pipelines(server: &Server) {
-    let mut c = Conn::open(server.port).unwrap();
+    let mut c = Conn::open(server.addr).unwrap();
     let paths = ["/", site::SMALL_PATH, "/missing", "/sub/"];
     let mut burst = Vec::new();
     for i in 0..40 {
@@ -230,7 +231,7 @@ fn pipelines(server: &Server) {
 
 fn survives_clients_that_leave(server: &Server) {
     for how in ["reset", "close", "half-close"] {
-        let mut c = Conn::open(server.port).unwrap();
+        let mut c = Conn::open(server.addr).unwrap();
         c.send(&request("GET", site::BIG_PATH, &[], b"")).unwrap();
         let mut some = vec![0u8; 64 * 1024];
         let mut s = c.stream();
@@ -242,7 +243,7 @@ fn survives_clients_that_leave(server: &Server) {
         }
     }
     // The server and the kernel still answer, in full.
-    let r = get(server.port, site::BIG_PATH);
+    let r = get(server.addr, site::BIG_PATH);
     assert!(
         r.status == 200 && r.body == site::big(),
         "{}: after clients left",
@@ -252,7 +253,7 @@ fn survives_clients_that_leave(server: &Server) {
 
 fn refuses_oversized_requests(server: &Server) {
     // A body announced far past the limit (1 MiB): 413 before it is read, then the close.
-    let mut c = Conn::open(server.port).unwrap();
+    let mut c = Conn::open(server.addr).unwrap();
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 104857600\r\n\r\n")
         .unwrap();
     // The client goes on sending; the server drops what comes, for a while.
@@ -270,12 +271,12 @@ fn refuses_oversized_requests(server: &Server) {
     assert_eq!(r.header("connection"), Some("close"));
     pusher.join().unwrap();
     // A chunked body that grows past the limit.
-    let mut c = Conn::open(server.port).unwrap();
+    let mut c = Conn::open(server.addr).unwrap();
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n")
         .unwrap();
     assert_eq!(c.response(false).unwrap().status, 413);
     // A head past the limit (8 KiB).
-    let mut c = Conn::open(server.port).unwrap();
+    let mut c = Conn::open(server.addr).unwrap();
     let big_field = "a".repeat(20_000);
     c.send(&request("GET", "/", &[("X-Padding", &big_field)], b""))
         .unwrap();
@@ -283,17 +284,17 @@ fn refuses_oversized_requests(server: &Server) {
     assert_eq!(r.status, 431, "{}: an oversized head", server.what);
     assert!(c.closed_by_server());
     // Garbage.
-    let mut c = Conn::open(server.port).unwrap();
+    let mut c = Conn::open(server.addr).unwrap();
     c.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n")
         .unwrap();
     assert_eq!(c.response(false).unwrap().status, 400);
-    assert_eq!(get(server.port, "/").status, 200);
+    assert_eq!(get(server.addr, "/").status, 200);
 }
 
 fn survives_slowloris(server: &Server) {
-    let port = server.port;
+    let addr = server.addr;
     let slow = std::thread::spawn(move || {
-        let mut c = Conn::open(port).unwrap();
+        let mut c = Conn::open(addr).unwrap();
         let head = b"GET /small.txt HTTP/1.1\r\nHost: slow\r\nX-Slow: yes\r\n\r\n";
         let start = Instant::now();
         for byte in head {
@@ -313,7 +314,7 @@ fn survives_slowloris(server: &Server) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(HEADER_TIMEOUT_S) {
         let t = Instant::now();
-        assert_eq!(get(port, site::SMALL_PATH).status, 200);
+        assert_eq!(get(addr, site::SMALL_PATH).status, 200);
         assert!(
             t.elapsed() < Duration::from_secs(5),
             "{}: a request waited {:?} behind a slow client",
@@ -340,7 +341,7 @@ fn survives_slowloris(server: &Server) {
         "{}: the slow client was held {took:?}",
         server.what
     );
-    assert_eq!(get(port, "/").status, 200);
+    assert_eq!(get(addr, "/").status, 200);
 }
 
 /// Opens `n` connections and keeps them all open; then every one of them sends a request and
@@ -357,7 +358,7 @@ fn serves_concurrent_connections(server: &Server, n: usize) {
     let one = request("GET", site::SMALL_PATH, &[], b"");
     let mut conns: Vec<Conn> = (0..n)
         .map(|i| {
-            let mut c = Conn::open(server.port)
+            let mut c = Conn::open(server.addr)
                 .unwrap_or_else(|e| panic!("{}: connection {i}: {e}", server.what));
             c.send(&one).unwrap();
             let r = c
@@ -393,11 +394,11 @@ fn serves_concurrent_connections(server: &Server, n: usize) {
 fn soak(server: &Server, total: usize) {
     let start = Instant::now();
     let per_connection = total / SOAK_CONNECTIONS;
-    let port = server.port;
+    let addr = server.addr;
     let workers: Vec<_> = (0..SOAK_CONNECTIONS)
         .map(|w| {
             std::thread::spawn(move || {
-                let mut c = Conn::open(port).unwrap();
+                let mut c = Conn::open(addr).unwrap();
                 let batch: Vec<u8> = (0..SOAK_BATCH)
                     .flat_map(|_| request("GET", site::SMALL_PATH, &[], b""))
                     .collect();
@@ -512,17 +513,18 @@ fn preopened_server(runner: Runner) {
             site: Some(site::dir()),
             udp: false,
             verbose: false,
+            tap: None,
         },
         "serving",
     );
-    let r = get(server.port, site::BIG_PATH);
+    let r = get(server.addr, site::BIG_PATH);
     assert!(
         r.status == 200 && r.body == site::big(),
         "{}: big file",
         server.what
     );
-    assert_eq!(get(server.port, "/missing").status, 404);
-    let mut c = Conn::open(server.port).unwrap();
+    assert_eq!(get(server.addr, "/missing").status, 404);
+    let mut c = Conn::open(server.addr).unwrap();
     let r = c.exchange("POST", "/echo", b"preopened").unwrap();
     assert_eq!(r.body, b"preopened");
     server.assert_running();
@@ -549,31 +551,32 @@ fn hyper_server(runner: Runner) {
             site: None,
             udp: false,
             verbose: false,
+            tap: None,
         },
         "listening",
     );
-    let r = get(server.port, "/");
+    let r = get(server.addr, "/");
     assert_eq!(
         (r.status, &r.body[..]),
         (200, &b"hello from hyper on tokio\n"[..])
     );
-    assert_eq!(get(server.port, "/nothing").status, 404);
+    assert_eq!(get(server.addr, "/nothing").status, 404);
     let body = &site::big()[..200 * 1024];
-    let r = Conn::open(server.port)
+    let r = Conn::open(server.addr)
         .unwrap()
         .exchange("POST", "/echo", body)
         .unwrap();
     assert!(r.status == 200 && r.body == body, "{}: echo", server.what);
     // A slow request does not hold up another connection (tokio's reactor and timer together).
-    let port = server.port;
+    let addr = server.addr;
     let slow = std::thread::spawn(move || {
         let t = Instant::now();
-        let r = get(port, "/wait?ms=3000");
+        let r = get(addr, "/wait?ms=3000");
         (r.status, t.elapsed())
     });
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
-    assert_eq!(get(server.port, "/").status, 200);
+    assert_eq!(get(server.addr, "/").status, 200);
     let quick = t.elapsed();
     let (status, slow_took) = slow.join().unwrap();
     assert_eq!(status, 200);
@@ -611,11 +614,12 @@ fn udp_echo(runner: Runner) {
             site: None,
             udp: true,
             verbose: false,
+            tap: None,
         },
         "listening",
     );
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.connect(("127.0.0.1", server.port)).unwrap();
+    socket.connect(server.addr).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();
@@ -740,6 +744,55 @@ fn http_client_fetches_from_the_host_on_every_target() {
         if let Some(r) = mewz_target(arch) {
             http_client(r);
         }
+    }
+}
+
+// --- a tap device instead of user networking ----------------------------------------------------
+
+fn over_a_tap(runner: Runner, tap: &Tap) {
+    let mut server = Server::start(
+        &Launch {
+            runner: &runner,
+            app: "http-server",
+            args: &["--root", "/"],
+            preopened: false,
+            site: Some(site::dir()),
+            udp: false,
+            verbose: true,
+            tap: Some(tap),
+        },
+        "serving",
+    );
+    let r = get(server.addr, site::BIG_PATH);
+    assert!(
+        r.status == 200 && r.body == site::big(),
+        "{}: big file",
+        server.what
+    );
+    assert_eq!(get(server.addr, "/missing").status, 404);
+    assert!(
+        server.stderr().contains(&format!("{}/24", tap.guest)),
+        "{}: -v does not show the address:\n{}",
+        server.what,
+        server.stderr()
+    );
+    server.assert_running();
+}
+
+/// `--net tap=NAME` with a static address (`--kernel-arg ip=`): needs a process that may
+/// create tap devices (root); says so and checks nothing otherwise.
+#[test]
+fn tap_device_on_every_arch() {
+    for (arch, subnet) in [("x86_64", 251), ("aarch64", 252)] {
+        let Some(runner) = mewz_target(arch) else {
+            continue;
+        };
+        let name = format!("mewzt{}{}", std::process::id() % 100_000, &arch[..1]);
+        let Some(tap) = Tap::create(&name, subnet) else {
+            eprintln!("tap_device_on_every_arch: skipped (creating a tap device needs root)");
+            return;
+        };
+        over_a_tap(runner, &tap);
     }
 }
 
