@@ -402,13 +402,14 @@ fn build(
         if app.is_none() {
             return Err(usage("the hosted target needs an app"));
         }
-        if !config.env.is_empty()
-            || !config.args.is_empty()
-            || config.memory.is_some()
-            || !config.network.is_empty()
-        {
+        if !config.env.is_empty() || !config.args.is_empty() || config.memory.is_some() {
             return Err(usage(
                 "a hosted executable takes its arguments and environment when it runs",
+            ));
+        }
+        if !config.network.is_empty() {
+            return Err(usage(
+                "a hosted executable takes --tcplisten when it runs (mewz run --target host --tcplisten ...)",
             ));
         }
     }
