@@ -26,6 +26,19 @@ def ratio(arch_contenders, load, other):
     return mine / theirs if mine and theirs else None
 
 
+def cpu_per_request(c, load):
+    """Median host CPU (QEMU's vCPU and main loop) per request, in us, of c's rounds of load."""
+    rs = c.loads.get(load, []) if c and not c.broken else []
+    return median([r["vcpu_us"] + r["io_us"] for r in rs if "vcpu_us" in r and "io_us" in r])
+
+
+def cpu_ratio(arch_contenders, load, other):
+    """Their host CPU per request over mewz's: like the requests/s ratio, higher is better
+    for mewz, and steadier than it on a shared host."""
+    mine, theirs = (cpu_per_request(arch_contenders.get(n), load) for n in ("mewz", other))
+    return theirs / mine if mine and theirs else None
+
+
 def fmt(x, spec):
     width = "".join(ch for ch in spec.split(".")[0] if ch.isdigit())
     return "-".rjust(int(width or 0)) if x is None else format(x, spec)
@@ -73,6 +86,9 @@ def table(arch, cs, machine, rounds, seconds):
         r = ratio(by, HEADLINE, other)
         verdict = "n/a" if r is None else ("ok" if r >= goal else "MISSED")
         print(f"mewz/{other}: " + ", ".join(parts) + f"   (goal >= {goal:.1f} at {HEADLINE}: {verdict})")
+    for other in GOALS:
+        parts = [f"{load.name} {fmt(cpu_ratio(by, load.name, other), '.2f')}" for load in LOADS]
+        print(f"by host CPU per request, {other}'s over mewz's: " + ", ".join(parts))
 
 
 def final_line(arch, cs):
