@@ -368,7 +368,9 @@ fn baked_directories_and_run_time_ones_that_replace_them() {
 /// Damages a byte of the archive's index in an image or executable: found through the ELF
 /// section where there is one, else as the last occurrence of the magic (an arm64 Image ends
 /// with its data, and the archive is the last of it).
-fn damage_archive(file: &Path) {
+/// Damages the archive in image `file`: a byte of its index flipped, or (`truncate`) its data
+/// length made longer than the bytes that hold it.
+fn damage_archive(file: &Path, truncate: bool) {
     use object::{Object, ObjectSection};
     let mut bytes = std::fs::read(file).unwrap();
     let at = match object::File::parse(&*bytes) {
@@ -384,7 +386,12 @@ fn damage_archive(file: &Path) {
             .expect("an archive in the image"),
     };
     assert_eq!(&bytes[at..at + 8], b"MEWZPACK");
-    bytes[at + 70] ^= 0xff;
+    if truncate {
+        // `data_len`, a u64 at offset 40 of the header: 1 GiB more than there is.
+        bytes[at + 43] = bytes[at + 43].wrapping_add(0x40);
+    } else {
+        bytes[at + 70] ^= 0xff;
+    }
     std::fs::write(file, bytes).unwrap();
 }
 
@@ -435,6 +442,13 @@ fn bad_directories_special_files_and_corrupt_archives() {
             .unwrap()
             .success()
     );
+    // A device node needs root to make: where it cannot be made, that case is left out.
+    let device = special.join("null");
+    let with_device = Command::new("mknod")
+        .args([device.to_str().unwrap(), "c", "1", "3"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     let out = mewz(&[
         "run",
         "--target",
@@ -447,7 +461,7 @@ fn bad_directories_special_files_and_corrupt_archives() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
-    assert_eq!(warnings.len(), 2, "{err}");
+    assert_eq!(warnings.len(), 2 + usize::from(with_device), "{err}");
     assert!(
         warnings
             .iter()
@@ -458,15 +472,28 @@ fn bad_directories_special_files_and_corrupt_archives() {
             .iter()
             .any(|w| w.contains("fifo") && w.contains("FIFO"))
     );
+    if with_device {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("null") && w.contains("device")),
+            "{err}"
+        );
+        std::fs::remove_file(&device).unwrap();
+    }
     std::fs::remove_file(&fifo).unwrap();
     std::fs::remove_file(special.join("sock")).unwrap();
     assert_eq!(
         text(&out.stdout).trim(),
         digest_line(digest(&special, "/files"))
     );
-    // A damaged archive: one line naming the problem, exit status 254, on every target.
-    for target in targets() {
-        let image = base.join(format!("damaged.{target}"));
+    // A damaged or truncated archive: one line naming the problem, exit status 254, on every
+    // target.
+    for (target, truncate) in targets()
+        .into_iter()
+        .flat_map(|t| [(t.clone(), false), (t, true)])
+    {
+        let image = base.join(format!("damaged.{target}.{truncate}"));
         let built = mewz(&[
             "build",
             "--target",
@@ -478,7 +505,7 @@ fn bad_directories_special_files_and_corrupt_archives() {
             image.to_str().unwrap(),
         ]);
         assert!(built.status.success(), "{target}: {}", text(&built.stderr));
-        damage_archive(&image);
+        damage_archive(&image, truncate);
         let out = if target == "host" {
             run_executable(&image, &[])
         } else {
@@ -486,10 +513,11 @@ fn bad_directories_special_files_and_corrupt_archives() {
         };
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "{target}: {err}");
+        let why = if truncate { "truncated" } else { "damaged" };
         assert!(
             err.lines()
                 .next()
-                .is_some_and(|l| l.contains("packed directories") && l.contains("damaged")),
+                .is_some_and(|l| l.contains("packed directories") && l.contains(why)),
             "{target}: {err}"
         );
         assert!(out.stdout.is_empty(), "{target}: the app must not start");
@@ -565,6 +593,40 @@ fn full_filesystem_is_enospc_and_too_many_files_emfile() {
             "{target}: {stdout}"
         );
     }
+}
+
+#[test]
+fn hostile_pointers_in_file_calls_are_efault_and_change_nothing() {
+    let wasm = guest("limits");
+    let dir = tmp("fault").join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("x"), "x").unwrap();
+    let d = dir_arg(&dir, "/data");
+    for target in targets() {
+        let out = mewz(&[
+            "run",
+            "--target",
+            &target,
+            "--dir",
+            &d,
+            wasm.to_str().unwrap(),
+            "fault",
+        ]);
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{target}: {stdout}{}",
+            text(&out.stderr)
+        );
+        let calls = stdout.lines().filter(|l| l.ends_with(": EFAULT")).count();
+        assert_eq!(calls, 18, "{target}: {stdout}");
+        assert!(
+            stdout.ends_with("all EFAULT, nothing changed\n"),
+            "{target}: {stdout}"
+        );
+    }
+    assert_eq!(std::fs::read(dir.join("x")).unwrap(), b"x");
 }
 
 /// 10 000 small files in 100 directories and 200 MiB in four large ones (up to 64 MiB).

@@ -116,6 +116,8 @@ fn check_annotations(a: &Value, what: &str) {
         .unwrap_or_default();
     assert!(version.starts_with("mewz-rs "), "{what}: {a}");
     assert_eq!(a["com.urunc.unikernel.version"], version, "{what}: {a}");
+    // No `--dir`, no initrd.
+    assert!(a.get("com.urunc.unikernel.initrd").is_none(), "{what}: {a}");
 }
 
 #[test]
@@ -337,18 +339,153 @@ fn umoci_unpacks_what_the_annotations_name_and_it_boots_like_urunc_boots_it() {
         ] {
             assert!(console.contains(line), "{arch}: {line}:\n{console}");
         }
-        // A Kubernetes `args:` replaces the command; network words come first.
+        // `mewz run` boots the same file and gives the status back whole (its exit port).
+        let out = Command::new(MEWZ)
+            .args(["run", "--timeout", "60"])
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(7), "{arch}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("argv[1]=7"), "{arch}");
+        // A Kubernetes `args:` replaces the command; network words come first; a boot line's
+        // variable replaces the baked one of its name.
         let (status, console) = boot_like_urunc(
             &arch,
             &image,
-            "ip=10.0.2.15/24 gateway=10.0.2.2 hello-c.wasm 3 two words",
+            "ip=10.0.2.15/24 gateway=10.0.2.2 mewz.env=GREETING=replaced hello-c.wasm 3 two words",
         );
         assert_eq!(status, Some(urunc_status(&arch, 3)), "{arch}:\n{console}");
         assert!(
             console.contains("argc=4") && console.contains("argv[3]=words"),
             "{arch}:\n{console}"
         );
+        assert!(console.contains("GREETING=replaced"), "{arch}:\n{console}");
+        // Later urunc versions append the network words alone: the baked arguments apply.
+        let (status, console) = boot_like_urunc(&arch, &image, "ip=10.0.2.15/24 gateway=10.0.2.2");
+        assert_eq!(status, Some(urunc_status(&arch, 7)), "{arch}:\n{console}");
+        for line in ["argc=2", "argv[0]=hello-c.wasm", "argv[1]=7"] {
+            assert!(console.contains(line), "{arch}: {line}:\n{console}");
+        }
     }
+}
+
+/// The JSON blob `digest` (`sha256:...`) of the layout at `layout`.
+fn blob(layout: &Path, digest: &Value) -> Value {
+    let hex = digest.as_str().unwrap().trim_start_matches("sha256:");
+    json(&std::fs::read_to_string(layout.join("blobs/sha256").join(hex)).unwrap())
+}
+
+/// The layer digests of each manifest in the layout at `layout` (one per platform).
+fn layer_digests(layout: &Path) -> Vec<Vec<String>> {
+    let index = json(&std::fs::read_to_string(layout.join("index.json")).unwrap());
+    let mut top = blob(layout, &index["manifests"][0]["digest"]);
+    if top["mediaType"] == "application/vnd.oci.image.index.v1+json" {
+        let manifests = top["manifests"].as_array().unwrap().clone();
+        return manifests
+            .iter()
+            .map(|m| layers_of(&blob(layout, &m["digest"])))
+            .collect();
+    }
+    vec![layers_of(&std::mem::take(&mut top))]
+}
+
+fn layers_of(manifest: &Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn directories_go_in_as_the_initrd_in_a_layer_of_their_own() {
+    let dir = scratch("initrd");
+    for (site, content) in [("a", "one content\n"), ("b", "another content\n")] {
+        std::fs::create_dir_all(dir.join(site).join("sub")).unwrap();
+        std::fs::write(dir.join(site).join("sub/page.txt"), content).unwrap();
+    }
+    let package = |site: &str, target: &[&str], output: &Path| {
+        let dir_option = format!("{}::/data", dir.join(site).display());
+        let mut args = vec![hello().to_str().unwrap(), "--dir", &dir_option];
+        args.extend(target);
+        args.extend(["-o", output.to_str().unwrap(), "--", "7"]);
+        let out = mewz_package(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    package("a", &["--target", "x86_64"], &one);
+    package("b", &["--target", "x86_64"], &two);
+    let manifest = json(&tool(
+        "skopeo",
+        &["inspect", "--raw", &format!("oci:{}:latest", one.display())],
+    ));
+    assert_eq!(
+        manifest["annotations"]["com.urunc.unikernel.initrd"],
+        "/unikernel/files.initrd"
+    );
+    let config = json(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            &format!("oci:{}:latest", one.display()),
+        ],
+    ));
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // Other content, the same bootable image: only the second layer differs.
+    let (a, b) = (&layer_digests(&one)[0], &layer_digests(&two)[0]);
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a[0], b[0], "the kernel layer depends on the content");
+    assert_ne!(a[1], b[1], "the files layer does not depend on the content");
+
+    // umoci puts the archive where the annotation says; urunc.json names it too.
+    let spec = umoci_unpack(&one, "latest", &dir.join("bundle"));
+    let rootfs = dir.join("bundle/rootfs");
+    let initrd = std::fs::read(rootfs.join("unikernel/files.initrd")).unwrap();
+    assert!(
+        initrd.windows(b"page.txt".len()).any(|w| w == b"page.txt"),
+        "the initrd holds the packed directory"
+    );
+    assert_eq!(
+        spec["annotations"]["com.urunc.unikernel.initrd"],
+        "/unikernel/files.initrd"
+    );
+    let urunc_json = json(&std::fs::read_to_string(rootfs.join("urunc.json")).unwrap());
+    assert!(
+        urunc_json["com.urunc.unikernel.initrd"].is_string(),
+        "{urunc_json}"
+    );
+    // The image itself has no directories baked in: it is the size of one without `--dir`.
+    let plain = dir.join("plain.img");
+    let out = Command::new(MEWZ)
+        .args(["build", "--target", "x86_64", "-o"])
+        .arg(&plain)
+        .arg(hello())
+        .args(["--", "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::metadata(rootfs.join("unikernel/app.img"))
+            .unwrap()
+            .len(),
+        std::fs::metadata(&plain).unwrap().len()
+    );
+
+    // Both architectures share the one files layer, stored once. (Not necessarily `a[1]`:
+    // the archive keeps the files' access times, which reading them for `one` may change.)
+    let both = dir.join("both");
+    package("a", &["--multi-arch"], &both);
+    let layers = layer_digests(&both);
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0][1], layers[1][1]);
+    assert_ne!(layers[0][0], layers[1][0]);
+    // The index; per platform a manifest, a config and the kernel layer; the files layer.
+    let stored = std::fs::read_dir(both.join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 1 + 2 * 3 + 1);
 }
 
 #[test]
@@ -454,6 +591,19 @@ fn bad_requests_are_one_line_and_exit_1_or_2() {
             ],
             2,
             "not a tag",
+        ),
+        (
+            vec![
+                wasm.clone(),
+                "--target".into(),
+                "x86_64".into(),
+                "--dir".into(),
+                dir.join("missing").display().to_string(),
+                "-o".into(),
+                dir.join("v").display().to_string(),
+            ],
+            2,
+            "no such directory",
         ),
     ];
     for (args, code, says) in cases {

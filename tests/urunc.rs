@@ -2,7 +2,11 @@
 //! namespace with a tap device in it, reads the image's annotations and command back (umoci),
 //! starts QEMU in the namespace with urunc's command line for a `mewz` unikernel (its
 //! `virtio-net-pci` on that tap, `ip=`/`gateway=` words, the container's command) and talks to
-//! the server from the namespace. Needs root (CI runs as root), as urunc does.
+//! the server from the namespace: a TCP echo server (at the address `ip=` gives it, or, when
+//! that does not parse, at the one a DHCP server in the namespace hands out), and the
+//! static-file server example packaged with `--dir`, whose directory reaches it as the initrd
+//! urunc passes (`-initrd`) and is fetched with curl. Needs root (CI runs as root), as urunc
+//! does.
 //!
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
@@ -16,8 +20,12 @@ use std::time::{Duration, Instant};
 const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
 /// The guest's address, the tap's (its gateway), the prefix.
 const GUEST: &str = "10.77.0.2";
+/// The one address the namespace's DHCP server hands out.
+const GUEST_BY_DHCP: &str = "10.77.0.50";
 const HOST: &str = "10.77.0.1";
 const PREFIX: u8 = 24;
+/// A second address of the tap, on another network: the guest reaches it through its gateway.
+const OTHER_NETWORK_HOST: &str = "10.88.0.1";
 
 fn arches() -> Vec<String> {
     std::env::var("MEWZ_TEST_ARCHES")
@@ -53,10 +61,12 @@ impl Namespace {
         run("ip", &["netns", "add", &name]);
         let ns = Namespace(name);
         let host = format!("{HOST}/{PREFIX}");
+        let other = format!("{OTHER_NETWORK_HOST}/24");
         for cmd in [
             vec!["ip", "link", "set", "lo", "up"],
             vec!["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"],
             vec!["ip", "addr", "add", &host, "dev", "tap0"],
+            vec!["ip", "addr", "add", &other, "dev", "tap0"],
             vec!["ip", "link", "set", "tap0", "up"],
         ] {
             ns.exec(&cmd);
@@ -80,6 +90,44 @@ impl Namespace {
 impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// dnsmasq serving DHCP on the namespace's tap, with [`GUEST_BY_DHCP`] its only address;
+/// stopped on drop.
+struct DhcpServer(Child);
+
+impl DhcpServer {
+    fn start(ns: &Namespace, leases: &Path) -> DhcpServer {
+        let range = format!("--dhcp-range={GUEST_BY_DHCP},{GUEST_BY_DHCP},255.255.255.0,1h");
+        let child = ns
+            .command("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--user=root",
+                "--port=0",
+                "--no-resolv",
+                "--no-hosts",
+                "--interface=tap0",
+                "--bind-interfaces",
+                &range,
+                &format!("--dhcp-option=option:router,{HOST}"),
+                "--pid-file=",
+            ])
+            .arg(format!("--dhcp-leasefile={}", leases.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting dnsmasq (ci/setup installs dnsmasq-base)");
+        DhcpServer(child)
+    }
+}
+
+impl Drop for DhcpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -135,9 +183,60 @@ fn echo_server() -> PathBuf {
     wasm
 }
 
+/// The static-file server example (examples/net), built for wasm32-wasip1 once per run.
+fn http_server() -> PathBuf {
+    static BUILT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILT.lock().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("urunc/net-target");
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--locked", "--release"])
+        .args([
+            "--target",
+            "wasm32-wasip1",
+            "-p",
+            "static-server",
+            "--bin",
+            "http-server",
+        ])
+        .arg("--manifest-path")
+        .arg(root.join("examples/net/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .expect("running cargo");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    target_dir.join("wasm32-wasip1/release/http-server.wasm")
+}
+
+/// An unpacked package: the runtime spec umoci wrote and the container's root filesystem.
+struct Unpacked {
+    spec: Value,
+    rootfs: PathBuf,
+}
+
+impl Unpacked {
+    /// The file an annotation names, in the root filesystem (`None`: no such annotation).
+    fn file(&self, annotation: &str) -> Option<PathBuf> {
+        let path = self.spec["annotations"][annotation].as_str()?;
+        Some(self.rootfs.join(path.trim_start_matches('/')))
+    }
+
+    fn image(&self) -> PathBuf {
+        self.file("com.urunc.unikernel.binary")
+            .expect("the binary annotation")
+    }
+}
+
 /// Packages `wasm` for `arch` with `args`, unpacks it with umoci; the unpacked image file and
 /// the runtime spec.
 fn package_and_unpack(name: &str, arch: &str, wasm: &Path, args: &[&str]) -> (PathBuf, Value) {
+    let unpacked = package_with(name, arch, wasm, &[], args);
+    (unpacked.image(), unpacked.spec)
+}
+
+/// Packages `wasm` for `arch` with the package `options` and `args`, and unpacks it with umoci.
+fn package_with(name: &str, arch: &str, wasm: &Path, options: &[&str], args: &[&str]) -> Unpacked {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("urunc")
         .join(format!("{name}-{arch}"));
@@ -145,7 +244,9 @@ fn package_and_unpack(name: &str, arch: &str, wasm: &Path, args: &[&str]) -> (Pa
     std::fs::create_dir_all(&dir).unwrap();
     let layout = dir.join("layout");
     let out = Command::new(MEWZ)
-        .args(["package", "--target", arch, "-o"])
+        .args(["package", "--target", arch])
+        .args(options)
+        .arg("-o")
         .arg(&layout)
         .arg(wasm)
         .arg("--")
@@ -166,29 +267,44 @@ fn package_and_unpack(name: &str, arch: &str, wasm: &Path, args: &[&str]) -> (Pa
     let spec: Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
             .unwrap();
-    let binary = spec["annotations"]["com.urunc.unikernel.binary"]
-        .as_str()
-        .expect("the binary annotation");
     assert_eq!(
         spec["annotations"]["com.urunc.unikernel.unikernelType"],
         "mewz"
     );
-    (
-        bundle.join("rootfs").join(binary.trim_start_matches('/')),
+    Unpacked {
         spec,
-    )
+        rootfs: bundle.join("rootfs"),
+    }
+}
+
+/// The container's command (entrypoint and command) from the runtime spec.
+fn container_command(spec: &Value) -> Vec<&str> {
+    spec["process"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
 }
 
 /// Starts QEMU in `ns` with urunc's command line for a `mewz` unikernel on tap `tap0`
 /// (`-accel tcg` for `-cpu host -enable-kvm`; on aarch64 `-cpu max`, and no ISA exit device,
 /// which `virt` cannot have).
 fn boot_like_urunc(ns: &Namespace, arch: &str, image: &Path, spec: &Value, ip: &str) -> Machine {
-    let command: Vec<&str> = spec["process"]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    boot(ns, arch, &[], image, None, ip, &container_command(spec))
+}
+
+/// [`boot_like_urunc`] with `machine` options added (for q35 + qboot), the initrd urunc passes
+/// when the image names one, and the container's `command`.
+fn boot(
+    ns: &Namespace,
+    arch: &str,
+    machine: &[&str],
+    image: &Path,
+    initrd: Option<&Path>,
+    ip: &str,
+    command: &[&str],
+) -> Machine {
     let append = format!("ip={ip} gateway={HOST} {}", command.join(" "));
     let mut cmd = ns.command(&format!("qemu-system-{arch}"));
     cmd.args(["-m", "256M", "-L", "/usr/share/qemu", "-accel", "tcg"]);
@@ -199,13 +315,17 @@ fn boot_like_urunc(ns: &Namespace, arch: &str, image: &Path, spec: &Value, ip: &
     if arch == "aarch64" {
         cmd.args(["-M", "virt"]);
     }
+    cmd.args(machine);
     cmd.arg("-kernel").arg(image).args([
         "-device",
         "virtio-net-pci,netdev=net0,disable-legacy=on,disable-modern=off,mac=52:54:00:77:00:02",
         "-netdev",
         "tap,script=no,downscript=no,id=net0,ifname=tap0",
-        "-no-reboot",
     ]);
+    if let Some(initrd) = initrd {
+        cmd.arg("-initrd").arg(initrd);
+    }
+    cmd.arg("-no-reboot");
     if arch == "x86_64" {
         cmd.args(["-device", "isa-debug-exit,iobase=0x501,iosize=2"]);
     }
@@ -240,9 +360,20 @@ fn boot_like_urunc(ns: &Namespace, arch: &str, image: &Path, spec: &Value, ip: &
 /// One exchange with the echo server from inside the namespace: sends `message`, returns what
 /// came back (or the client's error).
 fn echo(ns: &Namespace, message: &str, expect_reply: bool) -> Result<String, String> {
+    echo_at(ns, GUEST, HOST, message, expect_reply)
+}
+
+/// [`echo`] with the server at `guest`, from the namespace's address `from`.
+fn echo_at(
+    ns: &Namespace,
+    guest: &str,
+    from: &str,
+    message: &str,
+    expect_reply: bool,
+) -> Result<String, String> {
     let script = format!(
         "import socket,sys\n\
-         s=socket.create_connection(('{GUEST}',8080),timeout=5)\n\
+         s=socket.create_connection(('{guest}',8080),timeout=5,source_address=('{from}',0))\n\
          s.sendall(sys.argv[1].encode())\n\
          print(s.recv(4096).decode() if {} else '',end='')\n",
         if expect_reply { "True" } else { "False" }
@@ -282,6 +413,14 @@ fn a_packaged_server_answers_over_a_tap_with_uruncs_command_line() {
             }
         };
         assert_eq!(reply, "hello over the tap", "{arch}");
+        // From another network the answer goes back through `gateway=`.
+        let reply = echo_at(&ns, GUEST, OTHER_NETWORK_HOST, "through the gateway", true);
+        assert_eq!(
+            reply.as_deref(),
+            Ok("through the gateway"),
+            "{arch}:\n{}",
+            machine.console()
+        );
         let console = machine.console();
         assert!(console.contains("listening on 8080"), "{arch}:\n{console}");
         // "quit" ends the app; the machine stops with it.
@@ -297,21 +436,32 @@ fn a_packaged_server_answers_over_a_tap_with_uruncs_command_line() {
 }
 
 #[test]
-fn an_ip_word_that_does_not_parse_is_reported_and_the_app_still_runs() {
+fn an_ip_word_that_does_not_parse_is_reported_and_dhcp_configures_the_guest() {
     let wasm = echo_server();
     for arch in arches() {
         let (image, spec) = package_and_unpack("bad-ip", &arch, &wasm, &["8080"]);
         let ns = Namespace::new(format!("mewz-badip-{}-{arch}", std::process::id()));
+        let leases =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("urunc/leases-{arch}"));
+        let _ = std::fs::remove_file(&leases);
+        let dhcp = DhcpServer::start(&ns, &leases);
         let machine = boot_like_urunc(&ns, &arch, &image, &spec, "10.77.0.300/24");
+        // The guest answers at the address DHCP gave it (and not at the one asked for).
         let start = Instant::now();
-        while !machine.console().contains("listening on 8080") {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{arch}: the app did not start:\n{}",
-                machine.console()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let reply = loop {
+            match echo_at(&ns, GUEST_BY_DHCP, HOST, "over DHCP", true) {
+                Ok(reply) if !reply.is_empty() => break reply,
+                other => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(90),
+                        "{arch}: no answer at {GUEST_BY_DHCP}: {other:?}\n{}",
+                        machine.console()
+                    );
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        };
+        assert_eq!(reply, "over DHCP", "{arch}");
         let console = machine.console();
         assert!(
             console.contains(
@@ -319,8 +469,127 @@ fn an_ip_word_that_does_not_parse_is_reported_and_the_app_still_runs() {
             ),
             "{arch}:\n{console}"
         );
+        assert!(console.contains("listening on 8080"), "{arch}:\n{console}");
         assert!(!console.contains("panic"), "{arch}:\n{console}");
         drop(machine);
+        drop(dhcp);
         drop(ns);
+    }
+}
+
+/// A GET from inside the namespace with curl: the status code and the body (`None`: no
+/// answer).
+fn curl(ns: &Namespace, path: &str) -> Option<(u16, String)> {
+    let url = format!("http://{GUEST}:8080{path}");
+    let out = ns
+        .command("curl")
+        .args([
+            "--silent",
+            "--max-time",
+            "5",
+            "--write-out",
+            "\n%{http_code}",
+            &url,
+        ])
+        .output()
+        .expect("running curl");
+    let reply = text(&out.stdout);
+    let (body, code) = reply.rsplit_once('\n')?;
+    let code: u16 = code.parse().ok()?;
+    (out.status.success() && code != 0).then(|| (code, body.to_string()))
+}
+
+/// Retries [`curl`] until the guest answers, for at most 90 s (TCG boots take a while).
+fn curl_until_answered(ns: &Namespace, path: &str, machine: &Machine, what: &str) -> (u16, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(answer) = curl(ns, path) {
+            return answer;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{what}: no answer to GET {path}:\n{}",
+            machine.console()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_packaged_static_file_server_serves_its_initrd_to_curl() {
+    let wasm = http_server();
+    for arch in arches() {
+        // A directory packed with `--dir` goes into the image as its initrd.
+        let site = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("urunc/site-{arch}"));
+        let _ = std::fs::remove_dir_all(&site);
+        std::fs::create_dir_all(site.join("docs")).unwrap();
+        let note = format!("packed for {arch}, served from the initrd\n");
+        std::fs::write(site.join("docs/note.txt"), &note).unwrap();
+        std::fs::write(site.join("index.html"), "<h1>mewz</h1>\n").unwrap();
+        let dir_option = format!("{}::/", site.display());
+        let unpacked = package_with(
+            "static",
+            &arch,
+            &wasm,
+            &["--dir", &dir_option],
+            &["--port", "8080", "--root", "/"],
+        );
+        let initrd = unpacked
+            .file("com.urunc.unikernel.initrd")
+            .unwrap_or_else(|| panic!("{arch}: no initrd annotation: {}", unpacked.spec));
+        assert!(
+            initrd.is_file(),
+            "{arch}: {} in the layers",
+            initrd.display()
+        );
+        let image = unpacked.image();
+        let command = container_command(&unpacked.spec);
+        assert_eq!(
+            command,
+            ["http-server.wasm", "--port", "8080", "--root", "/"]
+        );
+        let machines: &[(&str, &[&str])] = if arch == "x86_64" {
+            &[
+                ("pc + SeaBIOS", &[]),
+                ("q35 + qboot", &["-M", "q35", "-bios", "qboot.rom"]),
+            ]
+        } else {
+            &[("virt", &[])]
+        };
+        let ip = format!("{GUEST}/{PREFIX}");
+        for (name, machine_options) in machines {
+            let what = format!("{arch} {name}");
+            let ns = Namespace::new(format!("mewz-http-{}-{arch}", std::process::id()));
+            let machine = boot(
+                &ns,
+                &arch,
+                machine_options,
+                &image,
+                Some(&initrd),
+                &ip,
+                &command,
+            );
+            let (code, body) = curl_until_answered(&ns, "/docs/note.txt", &machine, &what);
+            assert_eq!((code, body.as_str()), (200, note.as_str()), "{what}");
+            let (code, body) = curl(&ns, "/").unwrap_or_else(|| panic!("{what}: GET /"));
+            assert_eq!((code, body.as_str()), (200, "<h1>mewz</h1>\n"), "{what}");
+            let console = machine.console();
+            assert!(
+                console.contains("http-server: serving / on"),
+                "{what}:\n{console}"
+            );
+            drop(machine);
+            drop(ns);
+        }
+        // The same image without the initrd has no files: they are not baked in.
+        let ns = Namespace::new(format!("mewz-http-{}-{arch}", std::process::id()));
+        let machine = boot(&ns, &arch, &[], &image, None, &ip, &command);
+        let (code, _) = curl_until_answered(&ns, "/docs/note.txt", &machine, &arch);
+        assert_eq!(
+            code,
+            404,
+            "{arch} without the initrd:\n{}",
+            machine.console()
+        );
     }
 }

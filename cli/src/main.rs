@@ -445,7 +445,22 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
         network: Vec::new(),
     };
     let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let progress = Progress { quiet: false };
+    // The directories go in as the image's initrd (urunc passes it as `-initrd`), not baked:
+    // the bootable image stays the same whatever the content, and the kernel takes a boot
+    // module in place of baked directories anyway.
+    let initrd = if a.app_options.dirs.is_empty() {
+        None
+    } else {
+        let path = work.path().join("files.initrd");
+        files::pack(&a.app_options.dirs, &path, &progress)?;
+        Some(path)
+    };
     let mut platforms = Vec::new();
+    let names: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| package::platform_of(*t).map(|(_, name)| name))
+        .collect();
     for target in targets {
         let image = work.path().join(format!("app.{target}.img"));
         build(
@@ -453,14 +468,14 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
             Some(&a.app),
             a.app_options.cpu.as_deref(),
             &config,
-            &a.app_options.dirs,
+            &[],
             &image,
-            &Progress { quiet: false },
+            &progress,
         )?;
         platforms.push(package::PlatformImage {
             target,
             image,
-            initrd: None,
+            initrd: initrd.clone(),
         });
     }
     package::write(
@@ -472,7 +487,12 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
         },
         &a.output,
     )?;
-    println!("{}", a.output.display());
+    println!(
+        "{} ({}, tag {})",
+        a.output.display(),
+        names.join(", "),
+        a.tag
+    );
     Ok(0)
 }
 

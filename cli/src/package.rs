@@ -1,9 +1,10 @@
 //! `mewz package`: an OCI image that urunc boots as a unikernel of type `mewz` under QEMU.
 //!
-//! The image's one layer holds the bootable image (`/unikernel/app.img`), the packed
-//! directories as an initrd when there are any, and `/urunc.json`; the urunc annotations name
-//! them, on the manifest, as the config's labels and (base64-encoded, as urunc reads it when
-//! the runtime passes no annotations) in `/urunc.json`. The image config's entrypoint is the
+//! The image's first layer holds the bootable image (`/unikernel/app.img`) and `/urunc.json`;
+//! a second, when the app has `--dir`s, the packed directories (`/unikernel/files.initrd`),
+//! which urunc hands to QEMU as `-initrd` and the kernel reads in place of baked directories.
+//! The urunc annotations name them, on the manifest, as the config's labels and
+//! (base64-encoded, as urunc reads it when the runtime passes no annotations) in `/urunc.json`. The image config's entrypoint is the
 //! app's name and its command the baked arguments, so that the container's command urunc
 //! appends to the kernel command line is the app's `argv` (see `mewz_kernel::app::env`).
 //!
@@ -237,16 +238,25 @@ fn platform_blobs(
         .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
     let annotations = annotations(package, initrd.is_some());
-    let mut files = vec![(IMAGE_PATH, image)];
+    // The kernel and the app in one layer, the packed directories in a layer of their own: a
+    // package of other content has the same first layer (stored and pulled once), and both
+    // architectures share the second.
+    let mut tars = vec![layer(&[
+        (IMAGE_PATH, image),
+        (URUNC_JSON, urunc_json(&annotations)?),
+    ])?];
     if let Some(initrd) = initrd {
-        files.push((INITRD_PATH, initrd));
+        tars.push(layer(&[(INITRD_PATH, initrd)])?);
     }
-    files.push((URUNC_JSON, urunc_json(&annotations)?));
-    let tar = layer(&files)?;
-    let layer_blob = Blob {
-        media_type: MediaType::ImageLayerGzip,
-        bytes: gzip(&tar)?,
-    };
+    let layer_blobs = tars
+        .iter()
+        .map(|tar| {
+            Ok(Blob {
+                media_type: MediaType::ImageLayerGzip,
+                bytes: gzip(tar)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let labels: HashMap<String, String> = annotations.clone().into_iter().collect();
     let config: ImageConfiguration = ImageConfigurationBuilder::default()
         .architecture(platform_of(platform.target).context("no OCI platform")?.0)
@@ -261,7 +271,11 @@ fn platform_blobs(
         .rootfs(
             RootFsBuilder::default()
                 .typ("layers")
-                .diff_ids(vec![format!("sha256:{}", sha256(&tar).digest())])
+                .diff_ids(
+                    tars.iter()
+                        .map(|tar| format!("sha256:{}", sha256(tar).digest()))
+                        .collect::<Vec<_>>(),
+                )
                 .build()?,
         )
         .build()?;
@@ -270,13 +284,14 @@ fn platform_blobs(
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(config_blob.descriptor())
-        .layers(vec![layer_blob.descriptor()])
+        .layers(layer_blobs.iter().map(Blob::descriptor).collect::<Vec<_>>())
         .annotations(annotations.into_iter().collect::<HashMap<_, _>>())
         .build()?;
     let manifest_blob = Blob::json(MediaType::ImageManifest, &manifest)?;
     let mut descriptor = manifest_blob.descriptor();
     descriptor.set_platform(Some(oci_platform(platform.target)?));
-    blobs.extend([layer_blob, config_blob, manifest_blob]);
+    blobs.extend(layer_blobs);
+    blobs.extend([config_blob, manifest_blob]);
     Ok(descriptor)
 }
 

@@ -374,6 +374,21 @@ fn trailing_slashes_want_directories() {
     assert_eq!(fs.resolve(root, "ln/", false), Err(Errno::NOTDIR));
     assert_eq!(fs.resolve(root, "file.txt/x", false), Err(Errno::NOTDIR));
     assert_eq!(fs.resolve(root, "file.txt/.", false), Err(Errno::NOTDIR));
+    // A symlink whose target ends with `/` names a directory too.
+    fs.create_symlink(root, "to-file", "file.txt/", 1).unwrap();
+    fs.create_symlink(root, "to-sub", "sub/", 1).unwrap();
+    assert_eq!(fs.resolve(root, "to-file", true), Err(Errno::NOTDIR));
+    assert_eq!(fs.resolve(root, "to-file/x", false), Err(Errno::NOTDIR));
+    assert!(
+        fs.resolve(root, "to-file", false).is_ok(),
+        "not followed: the link"
+    );
+    let sub = fs.resolve(root, "sub", false).unwrap();
+    assert_eq!(fs.resolve(root, "to-sub", true), Ok(sub));
+    assert_eq!(
+        fs.resolve(root, "to-sub/inner", false),
+        fs.resolve(root, "sub/inner", false)
+    );
 }
 
 #[test]

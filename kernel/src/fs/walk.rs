@@ -6,8 +6,9 @@
 //! and every symlink met on the way is followed, its target read relative to the directory
 //! holding it. An absolute path or an absolute symlink target is `EPERM`; more than
 //! [`MAX_SYMLINKS`] symlinks is `ELOOP`; an empty path `ENOENT`; a NUL byte `EINVAL`; a path of
-//! [`MAX_PATH`] bytes or more, or a component over 255 bytes, `ENAMETOOLONG`. A trailing slash
-//! asks for a directory: the last symlink is followed and a non-directory is `ENOTDIR`.
+//! [`MAX_PATH`] bytes or more, or a component over 255 bytes, `ENAMETOOLONG`. A trailing slash,
+//! on the path or on a symlink's target, asks for a directory: the last symlink is followed and
+//! a non-directory is `ENOTDIR`.
 
 use super::{FileSystem, Ino, Kind, MAX_NAME};
 use crate::wasi::Errno;
@@ -100,6 +101,11 @@ impl Walk<'_> {
         let target = self.fs.readlink(ino)?;
         if target.starts_with('/') {
             return Err(Errno::PERM);
+        }
+        // A target ending in `/` names a directory, as a path ending in `/` does: a `.` after
+        // it makes the walk require one.
+        if target.ends_with('/') {
+            self.pending.push_front(".".into());
         }
         for c in components(&target).into_iter().rev() {
             self.pending.push_front(c);

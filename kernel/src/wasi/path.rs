@@ -3,8 +3,9 @@
 //!
 //! Each call answers what wasmtime answers on Linux for the same arguments, including its
 //! quirks (the README lists those that differ from the WASI spec): a descriptor that is not a
-//! directory is `EBADF` (`ENOTDIR` for `path_open` on a file); `path_filestat_get` ignores
-//! trailing slashes; `path_remove_directory` with a trailing slash, `.` or `..` is `EINVAL`;
+//! directory is `EBADF` (`ENOTDIR` for `path_open` on a file); `path_filestat_get` without
+//! `LOOKUP_SYMLINK_FOLLOW` ignores a trailing `/` or `/.` after a path's only component;
+//! `path_readlink` of an absolute symlink is `EPERM`; `path_remove_directory` with a trailing slash, `.` or `..` is `EINVAL`;
 //! `path_link` with `LOOKUP_SYMLINK_FOLLOW` is `EINVAL`; rename of `.` or `..` is `EBUSY`.
 //! Pointers are checked before anything changes: a bad one is `EFAULT`.
 
@@ -33,6 +34,18 @@ fn directory(cx: &Ctx<'_>, fd: u32) -> Result<Ino, Errno> {
         FdKind::Directory { ino, .. } => Ok(ino),
         _ => Err(Errno::BADF),
     }
+}
+
+/// The only component of a relative `path` as Rust's `Path::components` counts them (empty
+/// and `.` components dropped, but for a leading `.`), unless it is `..`.
+fn lone_component(path: &str) -> Option<&str> {
+    if path.starts_with('/') {
+        return None;
+    }
+    let mut parts = path.split('/').filter(|c| !c.is_empty());
+    let first = parts.next()?;
+    let mut rest = parts.filter(|c| *c != ".");
+    (rest.next().is_none() && first != "..").then_some(first)
 }
 
 fn follow(flags: u32) -> Result<bool, Errno> {
@@ -64,12 +77,13 @@ pub fn path_filestat_get(
     let follow = follow(flags)?;
     let path = path_string(cx, path, len)?;
     cx.mem.check(buf, crate::wasi::types::filestat::SIZE)?;
-    let trimmed = match path.trim_end_matches('/') {
-        "" => path.as_str(),
-        t => t,
-    };
     let fs = &mut cx.state.fs;
-    let ino = fs.resolve(dir, trimmed, follow)?;
+    let ino = match lone_component(&path) {
+        // wasmtime (cap-std) looks a path of one component up by its name alone when it does
+        // not follow symlinks, dropping a trailing `/` or `/.`: `file/` is the file there.
+        Some(name) if !follow => fs.resolve(dir, name, false)?,
+        _ => fs.resolve(dir, &path, follow)?,
+    };
     let stat = fs.stat(ino)?;
     write_filestat(cx, buf, &stat)
 }
@@ -132,10 +146,7 @@ pub fn path_link(
     let to = fs.resolve_parent(new_dir, &new)?;
     let name = to.name_or(Errno::EXIST)?;
     if to.trailing_slash {
-        return Err(match fs.lookup(to.dir, name)? {
-            Some(_) => Errno::EXIST,
-            None => Errno::NOENT,
-        });
+        return Err(taken_directory(fs, new_dir, &new));
     }
     fs.link(ino, to.dir, name, now)
 }
@@ -211,6 +222,12 @@ pub fn path_open(
     cx.mem.write_u32(opened, new_fd)
 }
 
+/// Why a new link cannot be named `path`, which ends with `/`: wasmtime (cap-std) opens all of
+/// it as the directory to create `.` in, so the error of that lookup, or `EEXIST`.
+fn taken_directory(fs: &mut crate::fs::FileSystem, dir: Ino, path: &str) -> Errno {
+    fs.resolve(dir, path, true).err().unwrap_or(Errno::EXIST)
+}
+
 /// `path_open` with `CREAT`: the existing node (following a last symlink if asked, and
 /// creating a dangling symlink's target as Linux does), or a new empty file.
 fn open_or_create(
@@ -229,8 +246,9 @@ fn open_or_create(
         Last::Name(name) => name.clone(),
     };
     match fs.lookup(p.dir, &name)? {
-        Some(_) if exclusive => Err(Errno::EXIST),
+        // `name/` is never a file to create or open (Linux: `EISDIR`, even with `EXCL`).
         Some(_) if p.trailing_slash => Err(Errno::ISDIR),
+        Some(_) if exclusive => Err(Errno::EXIST),
         Some(ino) if fs.kind(ino) == Some(Kind::Symlink) && follow => {
             match fs.resolve(p.dir, &name, true) {
                 Err(Errno::NOENT) => {
@@ -270,6 +288,10 @@ pub fn path_readlink(
     }
     let ino = fs.lookup(p.dir, name)?.ok_or(Errno::NOENT)?;
     let target = fs.readlink(ino)?;
+    if target.starts_with('/') {
+        // wasmtime (cap-std) does not reveal a target outside the sandbox.
+        return Err(Errno::PERM);
+    }
     let n = target.len().min(buf_len as usize);
     cx.mem.write_bytes(buf, &target.as_bytes()[..n])?;
     cx.mem.write_u32(used, n as u32)
@@ -345,10 +367,7 @@ pub fn path_symlink(
     let p = fs.resolve_parent(dir, &new)?;
     let name = p.name_or(Errno::EXIST)?;
     if p.trailing_slash {
-        return Err(match fs.lookup(p.dir, name)? {
-            Some(_) => Errno::EXIST,
-            None => Errno::NOENT,
-        });
+        return Err(taken_directory(fs, dir, &new));
     }
     fs.create_symlink(p.dir, name, &target, now).map(|_| ())
 }

@@ -1,7 +1,10 @@
 //! `poll_oneoff`: wait for clocks, console input and sockets; files are always ready.
 //!
-//! Subscriptions that are ready (or wrong: a bad clock id, a closed descriptor) produce events
-//! at once; otherwise the call sleeps until the earliest clock deadline, or until console input
+//! A subscription that cannot be waited for fails the whole call, as under wasmtime: a clock id
+//! that is not a clock `EINVAL`; a descriptor that is not open, or not one to poll that way (a
+//! directory, the console's input for writing, its output for reading), `EBADF`. Subscriptions
+//! that are ready produce events at once; otherwise the call sleeps until the earliest clock
+//! deadline, or until console input
 //! interrupts (a console without input interrupts is looked at every
 //! [`crate::console::INPUT_POLL_NS`]). Console output is
 //! always writable (it blocks in `fd_write` instead), reported with `nbytes = 0` since there
@@ -15,8 +18,7 @@ use super::errno::{Errno, WasiResult};
 use super::fd::FdKind;
 use super::stdin::Available;
 use super::types::{
-    EVENT_FD_READWRITE_HANGUP, SUBSCRIPTION_CLOCK_ABSTIME, clockid, event, eventtype, rights,
-    subscription,
+    EVENT_FD_READWRITE_HANGUP, SUBSCRIPTION_CLOCK_ABSTIME, clockid, event, eventtype, subscription,
 };
 use crate::net::{Handle, Interest};
 use alloc::vec::Vec;
@@ -32,7 +34,6 @@ enum Wait {
     Clock(u64),
     Read(u32),
     Write(u32),
-    Invalid(Errno),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,9 +78,9 @@ pub fn poll_oneoff(
         let mut ready = Vec::new();
         let mut wake_at = u64::MAX;
         for s in &parsed {
-            match readiness(cx, s.wait, now) {
-                Ok(Some((nbytes, flags))) => ready.push(s.event(Errno::SUCCESS, nbytes, flags)),
-                Ok(None) => {
+            match readiness(cx, s.wait, now)? {
+                Some((nbytes, flags)) => ready.push(s.event(Errno::SUCCESS, nbytes, flags)),
+                None => {
                     let wake = match s.wait {
                         Wait::Clock(deadline) => deadline,
                         _ => crate::console::input_poll_interval()
@@ -87,7 +88,6 @@ pub fn poll_oneoff(
                     };
                     wake_at = wake_at.min(wake);
                 }
-                Err(e) => ready.push(s.event(e, 0, 0)),
             }
         }
         if !ready.is_empty() {
@@ -119,19 +119,11 @@ fn parse(cx: &Ctx<'_>, at: u32, now: u64) -> Result<Subscription, Errno> {
             let id = cx.mem.read_u32(at + subscription::CLOCK_ID)?;
             let timeout = cx.mem.read_u64(at + subscription::CLOCK_TIMEOUT)?;
             let flags = cx.mem.read_u16(at + subscription::CLOCK_FLAGS)?;
-            match deadline(
-                cx,
-                id,
-                timeout,
-                flags & SUBSCRIPTION_CLOCK_ABSTIME != 0,
-                now,
-            ) {
-                Ok(d) => Wait::Clock(d),
-                Err(e) => Wait::Invalid(e),
-            }
+            let absolute = flags & SUBSCRIPTION_CLOCK_ABSTIME != 0;
+            Wait::Clock(deadline(cx, id, timeout, absolute, now)?)
         }
-        eventtype::FD_READ => Wait::Read(cx.mem.read_u32(at + subscription::FD)?),
-        eventtype::FD_WRITE => Wait::Write(cx.mem.read_u32(at + subscription::FD)?),
+        eventtype::FD_READ => Wait::Read(pollable(cx, at, true)?),
+        eventtype::FD_WRITE => Wait::Write(pollable(cx, at, false)?),
         _ => return Err(Errno::INVAL),
     };
     Ok(Subscription {
@@ -139,6 +131,17 @@ fn parse(cx: &Ctx<'_>, at: u32, now: u64) -> Result<Subscription, Errno> {
         kind,
         wait,
     })
+}
+
+/// The descriptor of subscription `at`, if it can be polled for reading (`read`) or writing.
+fn pollable(cx: &Ctx<'_>, at: u32, read: bool) -> Result<u32, Errno> {
+    let fd = cx.mem.read_u32(at + subscription::FD)?;
+    match cx.state.fds.get(fd)?.kind {
+        FdKind::File { .. } | FdKind::Socket { .. } => Ok(fd),
+        FdKind::Stdin if read => Ok(fd),
+        FdKind::Console(_) if !read => Ok(fd),
+        _ => Err(Errno::BADF),
+    }
 }
 
 /// A clock subscription's deadline on the monotonic clock.
@@ -184,49 +187,34 @@ fn socket_readiness(cx: &mut Ctx<'_>, h: Handle, interest: Interest) -> Option<(
 
 /// `Some((nbytes, flags))` when the subscription fires now.
 fn readiness(cx: &mut Ctx<'_>, wait: Wait, now: u64) -> Result<Option<(u64, u16)>, Errno> {
-    match wait {
-        Wait::Invalid(e) => Err(e),
-        Wait::Clock(deadline) => Ok((now >= deadline).then_some((0, 0))),
-        Wait::Read(fd) => {
-            let entry = super::fd_ops::entry_with(cx, fd, rights::FD_READ)?;
-            if entry.rights_base & rights::POLL_FD_READWRITE == 0 {
-                return Err(Errno::NOTCAPABLE);
-            }
-            if let Some(h) = entry.kind.socket() {
-                return Ok(socket_readiness(cx, h, Interest::Read));
-            }
-            if let FdKind::File { ino, .. } = entry.kind {
-                // Always ready, as a regular file is; like wasmtime, one byte is promised and
-                // the end of the file is reported as a hang-up.
-                let at_end = cx.state.fs.size(ino)? <= entry.position;
-                return Ok(Some((
-                    1,
-                    if at_end { EVENT_FD_READWRITE_HANGUP } else { 0 },
-                )));
-            }
-            if entry.kind != FdKind::Stdin {
-                return Err(Errno::BADF);
-            }
+    let (fd, interest) = match wait {
+        Wait::Clock(deadline) => return Ok((now >= deadline).then_some((0, 0))),
+        Wait::Read(fd) => (fd, Interest::Read),
+        Wait::Write(fd) => (fd, Interest::Write),
+    };
+    let entry = *cx.state.fds.get(fd)?;
+    Ok(match (entry.kind, interest) {
+        (FdKind::Socket { handle, .. }, _) => socket_readiness(cx, handle, interest),
+        // A regular file is always ready, whichever way it was opened (as on Linux); like
+        // wasmtime, one byte is promised and the end of the file is reported as a hang-up.
+        (FdKind::File { ino, .. }, Interest::Read) => {
+            let at_end = cx.state.fs.size(ino)? <= entry.position;
+            Some((1, if at_end { EVENT_FD_READWRITE_HANGUP } else { 0 }))
+        }
+        (FdKind::File { .. }, Interest::Write) => Some((1, 0)),
+        (FdKind::Stdin, Interest::Read) => {
             cx.state.stdin.fill(cx.platform);
-            Ok(match cx.state.stdin.available() {
+            match cx.state.stdin.available() {
                 Available::Nothing => None,
                 Available::EndOfFile => Some((0, EVENT_FD_READWRITE_HANGUP)),
                 Available::Bytes(n) => Some((n as u64, 0)),
-            })
-        }
-        Wait::Write(fd) => {
-            let entry = super::fd_ops::entry_with(cx, fd, rights::FD_WRITE)?;
-            if entry.rights_base & rights::POLL_FD_READWRITE == 0 {
-                return Err(Errno::NOTCAPABLE);
             }
-            if let Some(h) = entry.kind.socket() {
-                return Ok(socket_readiness(cx, h, Interest::Write));
-            }
-            // A file is always writable (wasmtime promises one byte for it too).
-            let nbytes = u64::from(matches!(entry.kind, FdKind::File { .. }));
-            Ok(Some((nbytes, 0)))
         }
-    }
+        // Console output is always writable: `fd_write` blocks instead, and there is no buffer
+        // whose room could be reported.
+        (FdKind::Console(_), Interest::Write) => Some((0, 0)),
+        _ => return Err(Errno::BADF),
+    })
 }
 
 impl Subscription {
@@ -380,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn earliest_clock_wins_and_bad_clock_ids_are_events() {
+    fn earliest_clock_wins_and_bad_clock_ids_fail_the_call() {
         let mut f = Fixture::new(1024);
         clock_sub(&mut f, 0, 1, clockid::MONOTONIC, 90_000_000, 0);
         clock_sub(&mut f, 1, 2, clockid::MONOTONIC, 10_000_000, 0);
@@ -393,10 +381,9 @@ mod tests {
             [2]
         );
         clock_sub(&mut f, 1, 3, 17, 10_000_000, 0);
-        assert_eq!(
-            poll(&mut f, 2),
-            Ok(vec![ev(3, Errno::INVAL, eventtype::CLOCK, 0, 0)])
-        );
+        f.put_u32(NEVENTS, 99);
+        assert_eq!(poll(&mut f, 2), Err(Errno::INVAL));
+        assert_eq!(f.u32_at(NEVENTS), 99, "no events");
     }
 
     #[test]
@@ -432,18 +419,24 @@ mod tests {
     fn write_subscriptions_and_descriptor_errors() {
         let mut f = Fixture::new(1024);
         fd_sub(&mut f, 0, 1, eventtype::FD_WRITE, 1);
-        fd_sub(&mut f, 1, 2, eventtype::FD_WRITE, 9);
-        fd_sub(&mut f, 2, 3, eventtype::FD_READ, 2);
-        fd_sub(&mut f, 3, 4, eventtype::FD_READ, 0);
+        fd_sub(&mut f, 1, 4, eventtype::FD_READ, 0);
         assert_eq!(
-            poll(&mut f, 4),
-            Ok(vec![
-                ev(1, Errno::SUCCESS, eventtype::FD_WRITE, 0, 0),
-                ev(2, Errno::BADF, eventtype::FD_WRITE, 0, 0),
-                ev(3, Errno::BADF, eventtype::FD_READ, 0, 0),
-            ]),
+            poll(&mut f, 2),
+            Ok(vec![ev(1, Errno::SUCCESS, eventtype::FD_WRITE, 0, 0)]),
             "stdin has no input, so it is not reported"
         );
+        // What cannot be polled fails the whole call (wasmtime), wherever it stands.
+        for (kind, fd) in [
+            (eventtype::FD_WRITE, 9),
+            (eventtype::FD_READ, 9),
+            (eventtype::FD_READ, 2),
+            (eventtype::FD_WRITE, 0),
+        ] {
+            fd_sub(&mut f, 2, 3, kind, fd);
+            f.put_u32(NEVENTS, 99);
+            assert_eq!(poll(&mut f, 3), Err(Errno::BADF), "{kind} on {fd}");
+            assert_eq!(f.u32_at(NEVENTS), 99, "no events");
+        }
     }
 
     #[test]
@@ -451,20 +444,15 @@ mod tests {
         let mut f = Fixture::new(1024);
         f.state.fds.close(0).unwrap();
         fd_sub(&mut f, 0, 1, eventtype::FD_READ, 0);
-        assert_eq!(
-            poll(&mut f, 1),
-            Ok(vec![ev(1, Errno::BADF, eventtype::FD_READ, 0, 0)])
-        );
+        assert_eq!(poll(&mut f, 1), Err(Errno::BADF));
         f.state.fds.renumber(2, 1).unwrap();
         fd_sub(&mut f, 0, 2, eventtype::FD_WRITE, 1);
-        fd_sub(&mut f, 1, 3, eventtype::FD_WRITE, 2);
         assert_eq!(
-            poll(&mut f, 2),
-            Ok(vec![
-                ev(2, Errno::SUCCESS, eventtype::FD_WRITE, 0, 0),
-                ev(3, Errno::BADF, eventtype::FD_WRITE, 0, 0),
-            ])
+            poll(&mut f, 1),
+            Ok(vec![ev(2, Errno::SUCCESS, eventtype::FD_WRITE, 0, 0)])
         );
+        fd_sub(&mut f, 1, 3, eventtype::FD_WRITE, 2);
+        assert_eq!(poll(&mut f, 2), Err(Errno::BADF), "2 moved to 1");
     }
 
     #[test]

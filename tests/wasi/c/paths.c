@@ -75,6 +75,24 @@ static void trailing_slashes(void) {
          __wasi_path_symlink("hello.txt", SCRATCH, "sym/"), E(NOENT));
   expect("unlink a symlink to a directory with a trailing slash",
          __wasi_path_unlink_file(SANDBOX, "links/to-data/"), E(ISDIR));
+  /* A new name that exists, with a trailing slash: Linux says EEXIST for links and EISDIR for
+   * O_CREAT; wasmtime (cap-std) opens all of it as a directory first. */
+  expect("symlink at an existing file with a trailing slash",
+         __wasi_path_symlink("x", SANDBOX, "hello.txt/"), E(NOTDIR));
+  expect("symlink at an existing directory with a trailing slash",
+         __wasi_path_symlink("x", SANDBOX, "data/"), E(EXIST));
+  expect("symlink at a symlink to a directory with a trailing slash",
+         __wasi_path_symlink("x", SANDBOX, "links/to-data/"), E(EXIST));
+  expect("symlink at a dangling symlink with a trailing slash",
+         __wasi_path_symlink("x", SANDBOX, "links/dangling/"), E(NOENT));
+  expect("link to an existing file with a trailing slash",
+         __wasi_path_link(SANDBOX, 0, "hello.txt", SANDBOX, "links/to-hello/"), E(NOTDIR));
+  expect("link to an existing directory with a trailing slash",
+         __wasi_path_link(SANDBOX, 0, "hello.txt", SANDBOX, "data/"), E(EXIST));
+  expect("create-exclusive an existing file with a trailing slash",
+         try_open(SANDBOX, 0, "hello.txt/", __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL), E(ISDIR));
+  expect("create-exclusive an existing directory with a trailing slash",
+         try_open(SANDBOX, 0, "data/", __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL), E(ISDIR));
 }
 
 /* The empty path, given to every call that takes one. */
