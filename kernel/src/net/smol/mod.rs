@@ -541,10 +541,8 @@ impl<D: Device + Interrupts> Stack for SmolStack<D> {
         self.device.inner.acknowledge();
         self.iface.poll_maintenance(now);
         let mut budget = INGRESS_BUDGET;
-        // Rounds of ingress then egress, until a round takes nothing in: what one sends on a
-        // loopback device is the next round's input. (Egress stops at a walk of the sockets
-        // that sends nothing, so a round without input would send nothing either.)
-        let mut first_round = true;
+        // Rounds of ingress then egress, until a round neither takes in nor sends anything:
+        // what one sends on a loopback device is the next round's input.
         loop {
             let mut took = 0;
             while took < budget {
@@ -559,10 +557,7 @@ impl<D: Device + Interrupts> Stack for SmolStack<D> {
                 took += 1;
             }
             budget -= took;
-            if took == 0 && !first_round {
-                break;
-            }
-            first_round = false;
+            let mut sent = false;
             for _ in 0..INGRESS_BUDGET {
                 if self
                     .iface
@@ -571,8 +566,9 @@ impl<D: Device + Interrupts> Stack for SmolStack<D> {
                 {
                     break;
                 }
+                sent = true;
             }
-            if budget == 0 {
+            if (took == 0 && !sent) || budget == 0 {
                 break;
             }
         }
