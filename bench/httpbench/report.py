@@ -26,6 +26,19 @@ def ratio(arch_contenders, load, other):
     return mine / theirs if mine and theirs else None
 
 
+def cpu_per_request(c, load):
+    """Median host CPU (QEMU's vCPU and main loop) per request, in us, of c's rounds of load."""
+    rs = c.loads.get(load, []) if c and not c.broken else []
+    return median([r["vcpu_us"] + r["io_us"] for r in rs if "vcpu_us" in r and "io_us" in r])
+
+
+def cpu_ratio(arch_contenders, load, other):
+    """Their host CPU per request over mewz's: like the requests/s ratio, higher is better
+    for mewz, and steadier than it on a shared host."""
+    mine, theirs = (cpu_per_request(arch_contenders.get(n), load) for n in ("mewz", other))
+    return theirs / mine if mine and theirs else None
+
+
 def fmt(x, spec):
     width = "".join(ch for ch in spec.split(".")[0] if ch.isdigit())
     return "-".rjust(int(width or 0)) if x is None else format(x, spec)
@@ -35,13 +48,14 @@ def table(arch, cs, machine, rounds, seconds):
     by = {c.name: c for c in cs}
     m = machine or {}
     print(f"\n## http {arch}: {rounds} rounds of {seconds} s per load, after {WARMUP_S} s of warm-up "
-          f"(requests/s: median and best; latency: median of the rounds' p50/p99)")
+          f"(requests/s: median and best; latency: median of the rounds' p50/p99; others: the cores "
+          f"the rest of the host kept busy meanwhile, of {os.cpu_count()})")
     bios = f" -bios {m['-bios']}" if "-bios" in m else ""
     print(f"machine: {os.path.basename(m.get('binary', '?'))} -M {m.get('-M', '?')} -cpu {m.get('-cpu', '?')} "
           f"-m {m.get('-m', '?')} -smp {m.get('-smp', '1')}{bios}, NIC {m.get('nic', '?')}, "
           f"netdev {m.get('netdev', '?')}")
     print(f"{'load':<12} {'contender':<15} {'req/s':>9} {'best':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'host CPU us/req: vCPU':>22} {'main loop':>9}")
+          f"{'host CPU us/req: vCPU':>22} {'main loop':>9} {'others':>6}")
     for load in LOADS:
         for c in cs:
             med, best = rps(c, load.name)
@@ -50,9 +64,11 @@ def table(arch, cs, machine, rounds, seconds):
             p99 = median([r["p99"] for r in results])
             vcpu = median([r.get("vcpu_us") for r in results])
             io = median([r.get("io_us") for r in results])
+            others = median([r.get("others_cores") for r in results])
             extra = "  BROKEN" if c.broken else ""
             print(f"{load.name:<12} {c.name:<15} {fmt(med, '9.0f')} {fmt(best, '9.0f')} "
-                  f"{fmt(p50, '8.1f')} {fmt(p99, '8.1f')} {fmt(vcpu, '22.0f')} {fmt(io, '9.0f')}{extra}")
+                  f"{fmt(p50, '8.1f')} {fmt(p99, '8.1f')} {fmt(vcpu, '22.0f')} {fmt(io, '9.0f')} "
+                  f"{fmt(others, '6.2f')}{extra}")
     print(f"\n{'contender':<15} {'cold start s':>13} {'best':>6} {'image KiB':>10} {'guest mem KiB':>14} "
           f"{'QEMU RSS MiB':>13}  image")
     for c in cs:
@@ -70,6 +86,9 @@ def table(arch, cs, machine, rounds, seconds):
         r = ratio(by, HEADLINE, other)
         verdict = "n/a" if r is None else ("ok" if r >= goal else "MISSED")
         print(f"mewz/{other}: " + ", ".join(parts) + f"   (goal >= {goal:.1f} at {HEADLINE}: {verdict})")
+    for other in GOALS:
+        parts = [f"{load.name} {fmt(cpu_ratio(by, load.name, other), '.2f')}" for load in LOADS]
+        print(f"by host CPU per request, {other}'s over mewz's: " + ", ".join(parts))
 
 
 def final_line(arch, cs):

@@ -1,6 +1,6 @@
 """The rounds: every contender booted, checked and loaded once per round, the contenders of a
 round one after the other (so that a slow phase of the shared machine hits them alike)."""
-import os, sys, time
+import os, resource, sys, time
 from dataclasses import dataclass, field
 
 from . import artefacts as A
@@ -104,8 +104,13 @@ def one_round(c, files, seconds, reference):
         for load in LOADS:
             wrk(port, load.path, load.threads, load.connections, WARMUP_S, WRK_TIMEOUT_S)
             main0, other0 = m.qemu_cpu_s()
+            host0, wrk0, t0 = host_busy_s(), children_cpu_s(), time.monotonic()
             r = wrk(port, load.path, load.threads, load.connections, seconds, WRK_TIMEOUT_S)
             main1, other1 = m.qemu_cpu_s()
+            host1, wrk1, t1 = host_busy_s(), children_cpu_s(), time.monotonic()
+            # The rest of the host's load meanwhile (other users of the machine), in cores.
+            ours = (main1 - main0) + (other1 - other0) + (wrk1 - wrk0)
+            r["others_cores"] = max(0.0, (host1 - host0) - ours) / (t1 - t0)
             # Host CPU per request, in microseconds: what the machine costs the host, steadier
             # than requests/s on a shared host (a slow phase stretches time, not work).
             r["vcpu_us"] = (other1 - other0) / max(r["requests"], 1) * 1e6
@@ -124,6 +129,20 @@ def one_round(c, files, seconds, reference):
         A.log(f"{c.arch.name} {c.name}: BROKEN: {e}\n  its console's last lines:\n    {tail}")
     finally:
         m.stop()
+
+
+def host_busy_s():
+    """CPU seconds the whole host has spent busy (every core, every process) since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s():
+    """CPU seconds of this script's finished children (wrk)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def measure(arches, rounds, seconds):
