@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
@@ -23,15 +23,15 @@ fn arches() -> Vec<String> {
         .collect()
 }
 
+/// The bare kernel image for `arch`, built once per test run (never reused from an earlier
+/// run: it would be an older kernel).
 fn kernel_image(arch: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("virtio");
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("virtio");
     let image = dir.join(format!("kernel.{arch}.img"));
-    if !image.exists() {
+    if !built.iter().any(|a| a == arch) {
+        std::fs::create_dir_all(&dir).unwrap();
         let out = Command::new(MEWZ)
             .args(["build", "--target", arch, "-o"])
             .arg(&image)
@@ -42,6 +42,7 @@ fn kernel_image(arch: &str) -> PathBuf {
             "mewz build: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        built.push(arch.to_owned());
     }
     image
 }
