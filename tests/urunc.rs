@@ -162,15 +162,17 @@ impl Drop for Machine {
     }
 }
 
+/// The echo server guest, built once per run (never reused from an earlier run: its source
+/// may have changed).
 fn echo_server() -> PathBuf {
-    static BUILT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = BUILT.lock().unwrap();
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_echo_server).clone()
+}
+
+fn build_echo_server() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("urunc");
     std::fs::create_dir_all(&dir).unwrap();
     let wasm = dir.join("echo_server.wasm");
-    if wasm.exists() {
-        return wasm;
-    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new("clang-19")
         .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Wno-unused-result"])
