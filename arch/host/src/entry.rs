@@ -44,18 +44,24 @@ pub fn command_line<'a>(
         .into_iter()
         .collect();
     words.extend(env.into_iter().map(|kv| quote(&format!("mewz.env={kv}"))));
-    // Only `mewz.` words: anything else (like `--`) must not reach the app's arguments.
+    // Only `mewz.` words: anything else (like `--`) must not reach the app's arguments. A word
+    // that is not an option starts the kernel's "command" (the app's arguments on a bare
+    // machine); `mewz.` words after it are still options here.
+    let parsed = mewz_kernel::cmdline::CommandLine::parse(&options);
+    words.extend(parsed.options.iter().map(|(k, v)| {
+        quote(&if v.is_empty() {
+            format!("mewz.{k}")
+        } else {
+            format!("mewz.{k}={v}")
+        })
+    }));
     words.extend(
-        mewz_kernel::cmdline::CommandLine::parse(&options)
-            .options
+        parsed
+            .command
             .iter()
-            .map(|(k, v)| {
-                quote(&if v.is_empty() {
-                    format!("mewz.{k}")
-                } else {
-                    format!("mewz.{k}={v}")
-                })
-            }),
+            .take_while(|w| *w != "--")
+            .filter(|w| w.starts_with("mewz."))
+            .map(|w| quote(w)),
     );
     words.push("--".into());
     words.extend(args.map(quote));
