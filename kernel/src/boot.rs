@@ -44,6 +44,7 @@ pub fn main(p: &'static dyn Platform) -> ! {
             ExitCode::APP_NOT_STARTED.0
         }
     };
+    crate::wasi::flush_network();
     crate::footprint::log_report();
     klog!("exit {}", code);
     if code != 0 {

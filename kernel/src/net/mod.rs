@@ -217,6 +217,12 @@ impl Network {
         if info.listening {
             return Err(Errno::NOTCONN);
         }
+        // Data already received is returned without a look at the network: a look walks every
+        // socket of the stack, the cost that grows with the number of connections.
+        match self.stack.recv(h, buf, peek) {
+            Err(Errno::AGAIN) => {}
+            done => return done,
+        }
         self.blocking(
             p,
             h,
@@ -240,16 +246,24 @@ impl Network {
         if info.listening {
             return Err(Errno::NOTCONN);
         }
-        let sent = self.blocking(
-            p,
-            h,
-            Interest::Write,
-            nonblocking,
-            info.send_timeout_ns,
-            |s| s.send(h, data, to),
-        )?;
-        // Push it out now rather than at the next call.
-        self.stack.poll();
+        // A stream's data that fits is queued and goes out at the next look at the network
+        // (the app's next wait, a read that finds nothing, a close, its exit): one look for
+        // all the sends in between, as a look walks every socket of the stack. A datagram
+        // goes out now.
+        let sent = match self.stack.send(h, data, to) {
+            Err(Errno::AGAIN) => self.blocking(
+                p,
+                h,
+                Interest::Write,
+                nonblocking,
+                info.send_timeout_ns,
+                |s| s.send(h, data, to),
+            )?,
+            done => done?,
+        };
+        if info.kind == Kind::Datagram {
+            self.stack.poll();
+        }
         Ok(sent)
     }
 

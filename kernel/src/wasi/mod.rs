@@ -103,6 +103,18 @@ pub fn install(state: WasiState, memory: *mut MemoryDescriptor) {
     MEMORY.store(memory, Ordering::Release);
 }
 
+/// Gives the network a last look as the app ends, so that what it queued just before (a
+/// stream's last data) goes out before the machine stops.
+pub fn flush_network() {
+    if let Some(net) = STATE
+        .try_lock()
+        .as_mut()
+        .and_then(|s| s.as_mut()?.net.as_mut())
+    {
+        net.stack().poll();
+    }
+}
+
 /// Runs `f` on the installed state (an empty one if nothing was installed) and the
 /// installed platform, and flattens the result into the wasm errno.
 pub(crate) fn with_ctx(f: impl FnOnce(&mut Ctx<'_>) -> WasiResult) -> i32 {

@@ -617,8 +617,10 @@ impl<D: Device + Interrupts> Stack for SmolStack<D> {
         self.device.inner.acknowledge();
         self.iface.poll_maintenance(now);
         let mut budget = INGRESS_BUDGET;
-        // Rounds of ingress then egress, until a round neither takes in nor sends anything:
-        // what one sends on a loopback device is the next round's input.
+        // Rounds of ingress then egress, until a round takes nothing in: what one sends on a
+        // loopback device is the next round's input. (Egress stops at a walk of the sockets
+        // that sends nothing, so a round without input would send nothing either.)
+        let mut first_round = true;
         loop {
             let mut took = 0;
             while took < budget {
@@ -633,7 +635,10 @@ impl<D: Device + Interrupts> Stack for SmolStack<D> {
                 took += 1;
             }
             budget -= took;
-            let mut sent = false;
+            if took == 0 && !first_round {
+                break;
+            }
+            first_round = false;
             for _ in 0..INGRESS_BUDGET {
                 if self
                     .iface
@@ -642,9 +647,8 @@ impl<D: Device + Interrupts> Stack for SmolStack<D> {
                 {
                     break;
                 }
-                sent = true;
             }
-            if (took == 0 && !sent) || budget == 0 {
+            if budget == 0 {
                 break;
             }
         }
