@@ -198,8 +198,10 @@ fn touch() -> Result<(), &'static str> {
     }
     let touched = LEN / STRIDE;
     let taken = frames::in_use() - frames_before;
-    // Each touched page, and the few page tables that map them.
-    if !(touched..=touched + 8).contains(&taken) {
+    // Each touched page, and the few page tables that map them. (The hosted platform's pages
+    // come from Linux, not from the frame pool: nothing to count there.)
+    let counted = cfg!(target_os = "none");
+    if counted && !(touched..=touched + 8).contains(&taken) {
         kprintln!("selftest touch: {touched} pages touched took {taken} frames");
         return Err("frames taken do not match the pages touched");
     }
@@ -216,7 +218,7 @@ fn touch() -> Result<(), &'static str> {
         "selftest touch: {} KiB buffer, {touched} pages touched took {taken} frames, {kept} kept for page tables after it was dropped",
         LEN >> 10
     );
-    if kept > taken - touched {
+    if counted && kept > taken - touched {
         return Err("dropping the buffer did not give its pages back");
     }
     Ok(())
