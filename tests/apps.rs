@@ -4,50 +4,13 @@
 //! Examples are built from source by `examples/build.sh`; architectures come from
 //! `MEWZ_TEST_ARCHES` (default: both); wasmtime from `.tools/bin` (installed by ci/setup).
 
+mod common;
+
+use common::{MEWZ, examples, mewz, root, scratch, targets, text};
 use mewz_abi::{ExitCode, TrapCode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn targets() -> Vec<String> {
-    let arches = std::env::var("MEWZ_TEST_ARCHES").unwrap_or_else(|_| "x86_64 aarch64".into());
-    std::iter::once("host".to_string())
-        .chain(arches.split_whitespace().map(str::to_owned))
-        .collect()
-}
-
-/// The examples, built once per test run.
-fn examples() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("examples");
-        let built = Command::new("bash")
-            .arg(root().join("examples/build.sh"))
-            .arg(&out)
-            .output()
-            .expect("running examples/build.sh");
-        assert!(
-            built.status.success(),
-            "examples/build.sh failed:\n{}",
-            text(&built.stderr)
-        );
-        out
-    })
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Runs `wasm` with args and env on `target` (or under wasmtime for "wasmtime").
 fn run(target: &str, wasm: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -106,8 +69,10 @@ fn deterministic_part(stdout: &str, who: &str) -> String {
     kept
 }
 
-fn same_as_wasmtime(example: &str) {
-    let wasm = examples().join(format!("{example}.wasm"));
+/// `hello-LANGUAGE`, built by `examples/build.sh LANGUAGE`.
+fn same_as_wasmtime(language: &str) {
+    let example = format!("hello-{language}");
+    let wasm = examples(language).join(format!("{example}.wasm"));
     let env = [("GREETING", "hello from the test")];
     let args = ["first", "two words", "3"];
     let reference = run("wasmtime", &wasm, &env, &args);
@@ -151,17 +116,17 @@ fn same_as_wasmtime(example: &str) {
 
 #[test]
 fn hello_c_runs_the_same_everywhere() {
-    same_as_wasmtime("hello-c");
+    same_as_wasmtime("c");
 }
 
 #[test]
 fn hello_rust_runs_the_same_everywhere() {
-    same_as_wasmtime("hello-rust");
+    same_as_wasmtime("rust");
 }
 
 #[test]
 fn hello_go_runs_the_same_everywhere() {
-    same_as_wasmtime("hello-go");
+    same_as_wasmtime("go");
 }
 
 #[test]
@@ -182,7 +147,7 @@ fn every_trap_kind_ends_the_app_with_its_name_and_134() {
         ("out-of-bounds-table", TrapCode::OutOfBoundsTableAccess),
     ];
     for (file, code) in traps {
-        let wasm = examples().join(format!("trap-{file}.wasm"));
+        let wasm = examples("traps").join(format!("trap-{file}.wasm"));
         let reference = run("wasmtime", &wasm, &[], &[]);
         assert_eq!(reference.status.code(), Some(134), "wasmtime on {file}");
         for target in targets() {
@@ -209,8 +174,7 @@ fn every_trap_kind_ends_the_app_with_its_name_and_134() {
 
 /// A module written here, in the text format, turned into binary with wabt's wat2wasm.
 fn wat_module(name: &str, wat: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wat");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch(&format!("wat/{name}"));
     let (src, wasm) = (
         dir.join(format!("{name}.wat")),
         dir.join(format!("{name}.wasm")),
@@ -240,11 +204,14 @@ fn missing_imports_are_all_named_before_linking() {
              (func (export "_start")))"#,
     );
     for arch in targets().iter().filter(|t| *t != "host") {
-        let out = Command::new(MEWZ)
-            .args(["build", "--target", arch, "-o", "/dev/null"])
-            .arg(&wasm)
-            .output()
-            .unwrap();
+        let out = mewz(&[
+            "build",
+            "--target",
+            arch,
+            "-o",
+            "/dev/null",
+            wasm.to_str().unwrap(),
+        ]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{arch}: {err}");
         let last = err.lines().last().unwrap_or_default();
@@ -266,17 +233,13 @@ fn missing_imports_are_all_named_before_linking() {
 
 #[test]
 fn invalid_wasm_is_one_line_with_the_offset() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dir = scratch("invalid");
     let truncated = dir.join("truncated.wasm");
     std::fs::write(&truncated, b"\0asm\x01\0\0\0\x01\x05\x01\x60").unwrap();
     let ill_typed = wat_module("ill-typed", "(module (func (result i32) (i64.const 1)))");
     for (wasm, needle) in [(&truncated, "offset"), (&ill_typed, "type mismatch")] {
         for target in targets() {
-            let out = Command::new(MEWZ)
-                .args(["run", "--target", &target])
-                .arg(wasm)
-                .output()
-                .unwrap();
+            let out = mewz(&["run", "--target", &target, wasm.to_str().unwrap()]);
             let err = text(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{target}: {err}");
             assert_eq!(err.lines().count(), 1, "{target}: not one line: {err}");
@@ -358,8 +321,7 @@ fn bad_simd_and_later_proposals_are_one_line_with_the_offset() {
     ] {
         cases.push((name, module(wat), format!("{feature} is not supported")));
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bad-modules");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("bad-modules");
     for (name, wasm, error) in &cases {
         let path = dir.join(format!("{name}.wasm"));
         std::fs::write(&path, wasm).unwrap();
@@ -414,22 +376,15 @@ fn memory_cap_stops_memory_grow_on_every_target() {
                (call $exit (i32.const 42))))"#,
     );
     for target in targets() {
-        let capped = Command::new(MEWZ)
-            .args(["run", "--target", &target, "--memory", "2M"])
-            .arg(&wasm)
-            .output()
-            .unwrap();
+        let wasm = wasm.to_str().unwrap();
+        let capped = mewz(&["run", "--target", &target, "--memory", "2M", wasm]);
         assert_eq!(
             capped.status.code(),
             Some(42),
             "{target} with --memory 2M: {}",
             text(&capped.stderr)
         );
-        let free = Command::new(MEWZ)
-            .args(["run", "--target", &target])
-            .arg(&wasm)
-            .output()
-            .unwrap();
+        let free = mewz(&["run", "--target", &target, wasm]);
         assert_eq!(
             free.status.code(),
             Some(2),
@@ -474,11 +429,7 @@ fn hostile_guest_pointers_get_efault_not_a_fault() {
                (call $exit (local.get $r))))"#,
     );
     for target in targets() {
-        let out = Command::new(MEWZ)
-            .args(["run", "--target", &target])
-            .arg(&wasm)
-            .output()
-            .unwrap();
+        let out = mewz(&["run", "--target", &target, wasm.to_str().unwrap()]);
         assert_eq!(
             out.status.code(),
             Some(0b11111),
@@ -517,8 +468,8 @@ fn simd_instructions(wasm: &Path) -> usize {
 /// each build takes mewz some 8 s to compile.)
 #[test]
 fn simd_rust_prints_what_its_scalar_build_and_wasmtime_print() {
-    let simd = examples().join("simd-rust.wasm");
-    let scalar = examples().join("simd-rust-scalar.wasm");
+    let simd = examples("simd").join("simd-rust.wasm");
+    let scalar = examples("simd").join("simd-rust-scalar.wasm");
     let vector_code = simd_instructions(&simd);
     assert!(vector_code >= 100, "only {vector_code} SIMD instructions");
     assert_eq!(simd_instructions(&scalar), 0);

@@ -4,57 +4,9 @@
 //!
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod common;
 
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
-
-fn arches() -> Vec<String> {
-    std::env::var("MEWZ_TEST_ARCHES")
-        .unwrap_or_else(|_| "x86_64 aarch64".into())
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn work_dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boot");
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    })
-}
-
-fn mewz(args: &[&str]) -> Output {
-    Command::new(MEWZ)
-        .args(args)
-        .output()
-        .expect("running mewz")
-}
-
-/// The bare kernel image for `arch`, built once per test run.
-fn kernel_image(arch: &str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
-    let image = work_dir().join(format!("kernel.{arch}.img"));
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built.lock().unwrap();
-    if !built.iter().any(|a| a == arch) {
-        let out = mewz(&["build", "--target", arch, "-o", image.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "mewz build --target {arch} failed: {}",
-            text(&out.stderr)
-        );
-        built.push(arch.into());
-    }
-    image
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{arches, kernel_image, mewz, text};
 
 /// Boots `arch`'s kernel with extra kernel words; returns (exit status, stdout, stderr).
 fn boot(arch: &str, kernel_args: &[&str]) -> (i32, String, String) {

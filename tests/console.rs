@@ -7,73 +7,24 @@
 //! The programs are `examples/console/` (built by `examples/build.sh`); architectures come from
 //! `MEWZ_TEST_ARCHES` (default: both); wasmtime from `.tools/bin` (installed by ci/setup).
 
+mod common;
+
+use common::{MEWZ, arches, examples, root, text};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn arches() -> Vec<String> {
-    std::env::var("MEWZ_TEST_ARCHES")
-        .unwrap_or_else(|_| "x86_64 aarch64".into())
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn work() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console");
-        let built = Command::new("bash")
-            .arg(root().join("examples/build.sh"))
-            .arg(&out)
-            .arg("console")
-            .output()
-            .expect("running examples/build.sh");
-        assert!(
-            built.status.success(),
-            "examples/build.sh failed:\n{}",
-            String::from_utf8_lossy(&built.stderr)
-        );
-        out
-    })
-}
 
 /// `examples/console/NAME.c` as a .wasm.
 fn wasm(name: &str) -> PathBuf {
-    work().join(format!("{name}.wasm"))
+    examples("console").join(format!("{name}.wasm"))
 }
 
-/// The image of program `name` for `arch`, built once.
+/// The image of program `name` for `arch`, built once per test run.
 fn image(name: &str, arch: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-    let image = work().join(format!("{name}.{arch}.img"));
-    let mut built = BUILT.lock().unwrap();
-    if !built.contains(&image) {
-        let out = Command::new(MEWZ)
-            .args(["build", "--target", arch, "-o"])
-            .arg(&image)
-            .arg(wasm(name))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mewz build {name} for {arch}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        built.push(image.clone());
-    }
-    image
+    let image = examples("console").join(format!("{name}.{arch}.img"));
+    common::image(arch, &wasm(name), &[], image)
 }
 
 fn wasmtime() -> Command {
@@ -116,7 +67,7 @@ fn run(mut cmd: Command, stdin: Stdio, input: Option<Vec<u8>>) -> Run {
     Run {
         status: out.status.code(),
         stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr: text(&out.stderr),
     }
 }
 
@@ -300,42 +251,49 @@ fn stdout_and_stderr_into_one_place_keep_their_order() {
     }
 }
 
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
+/// Starts `cmd` with stdin empty, its stdout and stderr piped to this process.
+fn spawn_piped(mut cmd: Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` to end (killing it and failing after `limit`); its status and all it
+/// wrote to stderr.
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> (Option<i32>, String) {
     let start = Instant::now();
-    loop {
+    let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
-            return s.code();
+            break s.code();
         }
         if start.elapsed() > limit {
             let _ = child.kill();
             panic!("still running after {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status, err)
 }
 
 #[test]
 fn a_reader_that_goes_away_fails_the_apps_writes() {
     for arch in arches() {
-        let mut child = mewz_run(&image("yes", &arch))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_piped(mewz_run(&image("yes", &arch)));
         let mut out = child.stdout.take().unwrap();
         let mut first = [0u8; 4];
         out.read_exact(&mut first).unwrap();
         assert_eq!(&first, b"y 0\n", "{arch}");
         drop(out); // like `| head -1`
-        let status = wait_with_timeout(&mut child, Duration::from_secs(60));
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let (status, err) = wait_with_timeout(&mut child, Duration::from_secs(60));
         assert_eq!(status, Some(3), "{arch}: {err}");
         assert!(err.starts_with("write failed after "), "{arch}: {err}");
         assert_eq!(err.lines().count(), 1, "{arch}: {err}");
@@ -354,12 +312,7 @@ fn children(pid: u32) -> Vec<u32> {
 #[test]
 fn ctrl_c_stops_the_machine_with_130_and_one_line() {
     for arch in arches() {
-        let mut child = mewz_run(&image("spin", &arch))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_piped(mewz_run(&image("spin", &arch)));
         let mut line = [0u8; 9];
         child
             .stdout
@@ -376,14 +329,7 @@ fn ctrl_c_stops_the_machine_with_130_and_one_line() {
             .status()
             .unwrap();
         assert!(kill.success());
-        let status = wait_with_timeout(&mut child, Duration::from_secs(30));
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let (status, err) = wait_with_timeout(&mut child, Duration::from_secs(30));
         assert_eq!(status, Some(130), "{arch}: {err}");
         assert_eq!(err, "mewz: interrupted; stopped the machine\n", "{arch}");
         assert!(

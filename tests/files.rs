@@ -4,73 +4,15 @@
 //! Guests are `examples/files/` (built by `examples/build.sh ... files`); architectures come
 //! from `MEWZ_TEST_ARCHES` (default: both); wasmtime from `.tools/bin`.
 
+mod common;
+
+use common::{arches, examples, mewz, root, scratch, targets, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn arches() -> Vec<String> {
-    std::env::var("MEWZ_TEST_ARCHES")
-        .unwrap_or_else(|_| "x86_64 aarch64".into())
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn targets() -> Vec<String> {
-    std::iter::once("host".to_string())
-        .chain(arches())
-        .collect()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("files-test")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The guests of `examples/files/`, built once per test run.
+/// `examples/files/NAME.c` as a .wasm.
 fn guest(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("files-examples");
-        let built = Command::new("bash")
-            .arg(root().join("examples/build.sh"))
-            .arg(&out)
-            .arg("files")
-            .output()
-            .expect("running examples/build.sh");
-        assert!(
-            built.status.success(),
-            "examples/build.sh: {}",
-            text(&built.stderr)
-        );
-        out
-    });
-    dir.join(format!("files-{name}.wasm"))
-}
-
-fn mewz(args: &[&str]) -> Output {
-    Command::new(MEWZ)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running mewz")
+    examples("files").join(format!("files-{name}.wasm"))
 }
 
 fn wasmtime(dirs: &[(&Path, &str)], wasm: &Path, args: &[&str]) -> Output {
@@ -98,6 +40,31 @@ fn run_executable(exe: &Path, args: &[&str]) -> Output {
         }
     }
     panic!("{} stayed busy", exe.display())
+}
+
+/// Runs `mewz` with `args`, which must exit 0; its stdout (`who` names the case).
+fn mewz_ok(args: &[&str], who: &str) -> String {
+    let out = mewz(args);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{who}: {stdout}{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs the `image` built for `target` with `args`: a hosted executable takes its arguments
+/// when it runs; images have them baked in, and take `args` as `mewz run`'s.
+fn run_image(target: &str, image: &Path, args: &[&str]) -> Output {
+    if target == "host" {
+        run_executable(image, args)
+    } else {
+        let mut run = vec!["run", image.to_str().unwrap()];
+        run.extend(args);
+        mewz(&run)
+    }
 }
 
 fn dir_arg(host: &Path, guest: &str) -> String {
@@ -141,7 +108,7 @@ fn tour_tree(dir: &Path) {
 #[test]
 fn the_tour_matches_wasmtime_and_nothing_reaches_the_host() {
     let wasm = guest("tour");
-    let base = tmp("tour");
+    let base = scratch("tour");
     let reference_dir = base.join("wasmtime");
     tour_tree(&reference_dir);
     let reference = wasmtime(&[(&reference_dir, "/data")], &wasm, &[]);
@@ -194,7 +161,7 @@ fn probe_tree(dir: &Path, part: u32) {
 #[test]
 fn about_four_hundred_errnos_match_wasmtime() {
     let wasm = guest("probe");
-    let base = tmp("probe");
+    let base = scratch("probe");
     // One image per architecture, booted once per part with fresh directories.
     let mut runners: Vec<(String, Vec<String>)> = vec![(
         "host".into(),
@@ -207,15 +174,17 @@ fn about_four_hundred_errnos_match_wasmtime() {
     )];
     for arch in arches() {
         let image = base.join(format!("probe.{arch}.img"));
-        let built = mewz(&[
-            "build",
-            "--target",
+        mewz_ok(
+            &[
+                "build",
+                "--target",
+                &arch,
+                wasm.to_str().unwrap(),
+                "-o",
+                image.to_str().unwrap(),
+            ],
             &arch,
-            wasm.to_str().unwrap(),
-            "-o",
-            image.to_str().unwrap(),
-        ]);
-        assert!(built.status.success(), "{arch}: {}", text(&built.stderr));
+        );
         runners.push((arch, vec!["run".into(), image.display().to_string()]));
     }
     for part in 1..=4u32 {
@@ -239,14 +208,9 @@ fn about_four_hundred_errnos_match_wasmtime() {
             args.push(dir_arg(&dir, "other"));
             args.extend(run[1..].iter().cloned());
             args.push(part.to_string());
-            let out = mewz(&args.iter().map(String::as_str).collect::<Vec<_>>());
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{target} part {part}: {}",
-                text(&out.stderr)
-            );
-            let (want, got) = (text(&reference.stdout), text(&out.stdout));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let got = mewz_ok(&args, &format!("{target} part {part}"));
+            let want = text(&reference.stdout);
             let first_difference = want
                 .lines()
                 .zip(got.lines())
@@ -313,7 +277,7 @@ fn small_tree(dir: &Path, seed: u8) {
 #[test]
 fn baked_directories_and_run_time_ones_that_replace_them() {
     let wasm = guest("digest");
-    let base = tmp("baked");
+    let base = scratch("baked");
     let (baked, given) = (base.join("baked"), base.join("given"));
     small_tree(&baked, 1);
     small_tree(&given, 2);
@@ -324,23 +288,20 @@ fn baked_directories_and_run_time_ones_that_replace_them() {
     assert_ne!(want_baked, want_given);
     for target in targets() {
         let image = base.join(format!("digest.{target}"));
-        let built = mewz(&[
-            "build",
-            "--target",
+        mewz_ok(
+            &[
+                "build",
+                "--target",
+                &target,
+                "--dir",
+                &dir_arg(&baked, "/files"),
+                wasm.to_str().unwrap(),
+                "-o",
+                image.to_str().unwrap(),
+            ],
             &target,
-            "--dir",
-            &dir_arg(&baked, "/files"),
-            wasm.to_str().unwrap(),
-            "-o",
-            image.to_str().unwrap(),
-        ]);
-        assert!(built.status.success(), "{target}: {}", text(&built.stderr));
-        // A hosted executable takes its arguments when it runs; images have them baked in.
-        let out = if target == "host" {
-            run_executable(&image, &["/files"])
-        } else {
-            mewz(&["run", image.to_str().unwrap(), "/files"])
-        };
+        );
+        let out = run_image(&target, &image, &["/files"]);
         assert_eq!(
             text(&out.stdout).trim(),
             want_baked,
@@ -398,7 +359,7 @@ fn damage_archive(file: &Path, truncate: bool) {
 #[test]
 fn bad_directories_special_files_and_corrupt_archives() {
     let wasm = guest("digest");
-    let base = tmp("bad");
+    let base = scratch("bad");
     let file = base.join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let output = base.join("never.img");
@@ -494,23 +455,21 @@ fn bad_directories_special_files_and_corrupt_archives() {
         .flat_map(|t| [(t.clone(), false), (t, true)])
     {
         let image = base.join(format!("damaged.{target}.{truncate}"));
-        let built = mewz(&[
-            "build",
-            "--target",
+        mewz_ok(
+            &[
+                "build",
+                "--target",
+                &target,
+                "--dir",
+                &dir_arg(&special, "/files"),
+                wasm.to_str().unwrap(),
+                "-o",
+                image.to_str().unwrap(),
+            ],
             &target,
-            "--dir",
-            &dir_arg(&special, "/files"),
-            wasm.to_str().unwrap(),
-            "-o",
-            image.to_str().unwrap(),
-        ]);
-        assert!(built.status.success(), "{target}: {}", text(&built.stderr));
+        );
         damage_archive(&image, truncate);
-        let out = if target == "host" {
-            run_executable(&image, &[])
-        } else {
-            mewz(&["run", image.to_str().unwrap()])
-        };
+        let out = run_image(&target, &image, &[]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "{target}: {err}");
         let why = if truncate { "truncated" } else { "damaged" };
@@ -526,28 +485,17 @@ fn bad_directories_special_files_and_corrupt_archives() {
 
 #[test]
 fn full_filesystem_is_enospc_and_too_many_files_emfile() {
-    let wasm = guest("limits");
-    let base = tmp("limits");
+    let wasm_file = guest("limits");
+    let wasm = wasm_file.to_str().unwrap();
+    let base = scratch("limits");
     let dir = base.join("data");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("x"), "x").unwrap();
     let d = dir_arg(&dir, "/data");
     for target in targets() {
-        let out = mewz(&[
-            "run",
-            "--target",
+        let stdout = mewz_ok(
+            &["run", "--target", &target, "--dir", &d, wasm, "fds"],
             &target,
-            "--dir",
-            &d,
-            wasm.to_str().unwrap(),
-            "fds",
-        ]);
-        let stdout = text(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{target}: {stdout}{}",
-            text(&out.stderr)
         );
         assert!(
             stdout.starts_with(
@@ -560,23 +508,19 @@ fn full_filesystem_is_enospc_and_too_many_files_emfile() {
         if target == "host" {
             continue;
         }
-        let out = mewz(&[
-            "run",
-            "--target",
+        let stdout = mewz_ok(
+            &[
+                "run",
+                "--target",
+                &target,
+                "--vm-memory",
+                "128M",
+                "--dir",
+                &d,
+                wasm,
+                "space",
+            ],
             &target,
-            "--vm-memory",
-            "128M",
-            "--dir",
-            &d,
-            wasm.to_str().unwrap(),
-            "space",
-        ]);
-        let stdout = text(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{target}: {stdout}{}",
-            text(&out.stderr)
         );
         let mib: u64 = stdout
             .strip_prefix("wrote ")
@@ -597,27 +541,16 @@ fn full_filesystem_is_enospc_and_too_many_files_emfile() {
 
 #[test]
 fn hostile_pointers_in_file_calls_are_efault_and_change_nothing() {
-    let wasm = guest("limits");
-    let dir = tmp("fault").join("data");
+    let wasm_file = guest("limits");
+    let wasm = wasm_file.to_str().unwrap();
+    let dir = scratch("fault").join("data");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("x"), "x").unwrap();
     let d = dir_arg(&dir, "/data");
     for target in targets() {
-        let out = mewz(&[
-            "run",
-            "--target",
+        let stdout = mewz_ok(
+            &["run", "--target", &target, "--dir", &d, wasm, "fault"],
             &target,
-            "--dir",
-            &d,
-            wasm.to_str().unwrap(),
-            "fault",
-        ]);
-        let stdout = text(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{target}: {stdout}{}",
-            text(&out.stderr)
         );
         let calls = stdout.lines().filter(|l| l.ends_with(": EFAULT")).count();
         assert_eq!(calls, 18, "{target}: {stdout}");
@@ -660,8 +593,9 @@ fn scale_tree(dir: &Path) {
 
 #[test]
 fn ten_thousand_files_and_200_mib_read_back_byte_exact() {
-    let wasm = guest("digest");
-    let base = tmp("scale");
+    let wasm_file = guest("digest");
+    let wasm = wasm_file.to_str().unwrap();
+    let base = scratch("scale");
     let tree = base.join("tree");
     scale_tree(&tree);
     let want = digest(&tree, "/files");
@@ -676,28 +610,15 @@ fn ten_thousand_files_and_200_mib_read_back_byte_exact() {
     for target in arches() {
         let image = base.join(format!("digest.{target}"));
         let d = dir_arg(&tree, "/files");
-        let built = mewz(&[
-            "build",
-            "--target",
+        let image_arg = image.to_str().unwrap();
+        mewz_ok(
+            &[
+                "build", "--target", &target, "--dir", &d, wasm, "-o", image_arg, "--", "/files",
+            ],
             &target,
-            "--dir",
-            &d,
-            wasm.to_str().unwrap(),
-            "-o",
-            image.to_str().unwrap(),
-            "--",
-            "/files",
-        ]);
-        assert!(built.status.success(), "{target}: {}", text(&built.stderr));
-        // Baked large directories reach the machine as RAM of their own (see the README).
-        let out = mewz(&["run", image.to_str().unwrap()]);
-        let stdout = text(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{target}: {stdout}{}",
-            text(&out.stderr)
         );
+        // Baked large directories reach the machine as RAM of their own (see the README).
+        let stdout = mewz_ok(&["run", image_arg], &target);
         assert_eq!(
             stdout.lines().filter(|l| l.contains("/files/big/")).count(),
             4,

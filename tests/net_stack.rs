@@ -5,49 +5,11 @@
 //! puts it; a guest reaches the host over IPv6 through QEMU user networking (SLAAC).
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{MEWZ, net_guest as guest, targets};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn targets() -> Vec<String> {
-    let arches = std::env::var("MEWZ_TEST_ARCHES").unwrap_or_else(|_| "x86_64 aarch64".into());
-    std::iter::once("host".to_string())
-        .chain(arches.split_whitespace().map(str::to_owned))
-        .collect()
-}
-
-/// Compiles a C guest from `tests/net/` once.
-fn guest(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("net-guests");
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    });
-    let wasm = dir.join(format!("{name}.wasm"));
-    let out = Command::new("clang-19")
-        .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Wno-unused-result"])
-        .arg(root().join(format!("tests/net/{name}.c")))
-        .arg("-o")
-        .arg(&wasm)
-        .output()
-        .expect("running clang-19 (ci/setup installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wasm
-}
 
 fn mewz_run(target: &str, wasm: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(MEWZ)

@@ -5,54 +5,22 @@
 //!
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
+mod common;
+
+use common::urunc::{self, json};
+use common::{MEWZ, arches, examples, scratch, text, tool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
-
-fn arches() -> Vec<String> {
-    std::env::var("MEWZ_TEST_ARCHES")
-        .unwrap_or_else(|_| "x86_64 aarch64".into())
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
 
 fn platform(arch: &str) -> &'static str {
     if arch == "x86_64" { "amd64" } else { "arm64" }
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("package")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// hello-c.wasm: prints its argv and GREETING, exits with its first numeric argument.
-fn hello() -> &'static Path {
-    static WASM: OnceLock<PathBuf> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("package-examples");
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new("bash")
-            .arg(root.join("examples/build.sh"))
-            .arg(&out)
-            .arg("c")
-            .status()
-            .expect("running examples/build.sh");
-        assert!(status.success(), "examples/build.sh c failed");
-        out.join("hello-c.wasm")
-    })
+fn hello() -> PathBuf {
+    examples("c").join("hello-c.wasm")
 }
 
 fn mewz_package(args: &[&str]) -> Output {
@@ -61,23 +29,6 @@ fn mewz_package(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("running mewz package")
-}
-
-fn tool(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {program} (ci/setup installs it): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
 }
 
 /// Packages hello-c for `arch` with a greeting and the argument 7, into `output`.
@@ -231,33 +182,11 @@ fn one_tag_holds_both_architectures() {
     }
 }
 
-/// Unpacks `reference` (a layout and tag) with umoci; returns the bundle.
-fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) -> Value {
-    tool(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:{tag}", layout.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
-    json(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-}
-
 /// Boots `image` with urunc's QEMU command line for a `mewz` unikernel (network: `-nic none`),
 /// `-accel tcg` in place of `-cpu host -enable-kvm`. Returns QEMU's status and the console.
 fn boot_like_urunc(arch: &str, image: &Path, append: &str) -> (Option<i32>, String) {
     let mut cmd = Command::new(format!("qemu-system-{arch}"));
-    cmd.args(["-m", "256M", "-L", "/usr/share/qemu", "-accel", "tcg"]);
-    if arch == "aarch64" {
-        // TCG's stand-in for `-cpu host` (virt's default CPU is a 32-bit one).
-        cmd.args(["-cpu", "max"]);
-    }
-    cmd.args(["-nographic", "-vga", "none"]);
-    if arch == "aarch64" {
-        cmd.args(["-M", "virt"]);
-    }
+    cmd.args(urunc::qemu_options(arch));
     cmd.arg("-kernel")
         .arg(image)
         .args(["-nic", "none", "-no-reboot"]);
@@ -297,19 +226,14 @@ fn umoci_unpacks_what_the_annotations_name_and_it_boots_like_urunc_boots_it() {
         let layout = dir.join("layout");
         package_hello(&arch, &layout);
         let bundle = dir.join("bundle");
-        let spec = umoci_unpack(&layout, "latest", &bundle);
-        let rootfs = bundle.join("rootfs");
+        let unpacked = urunc::unpack(&layout, "latest", &bundle);
         // The runtime spec umoci derives from the image: urunc's annotations and the command.
-        check_annotations(&spec["annotations"], "runtime spec annotations");
-        let process_args: Vec<String> = spec["process"]["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap().to_string())
-            .collect();
+        check_annotations(&unpacked.spec["annotations"], "runtime spec annotations");
+        let process_args = unpacked.command();
         assert_eq!(process_args, ["hello-c.wasm", "7"]);
         // urunc's fallback when the runtime passes no annotations: base64 values.
-        let urunc_json = json(&std::fs::read_to_string(rootfs.join("urunc.json")).unwrap());
+        let urunc_json =
+            json(&std::fs::read_to_string(unpacked.rootfs.join("urunc.json")).unwrap());
         let decoded = |k: &str| {
             use base64::Engine;
             let v = urunc_json[k].as_str().unwrap_or_default();
@@ -317,11 +241,11 @@ fn umoci_unpacks_what_the_annotations_name_and_it_boots_like_urunc_boots_it() {
         };
         assert_eq!(decoded("com.urunc.unikernel.unikernelType"), "mewz");
         assert_eq!(decoded("com.urunc.unikernel.hypervisor"), "qemu");
-        let binary = spec["annotations"]["com.urunc.unikernel.binary"]
+        let binary = unpacked.spec["annotations"]["com.urunc.unikernel.binary"]
             .as_str()
             .unwrap();
         assert_eq!(decoded("com.urunc.unikernel.binary"), binary);
-        let image = rootfs.join(binary.trim_start_matches('/'));
+        let image = unpacked.image();
         assert!(image.is_file(), "{arch}: {} in the layer", image.display());
 
         // urunc appends the container's command (entrypoint + command) to the kernel line.
@@ -405,9 +329,10 @@ fn directories_go_in_as_the_initrd_in_a_layer_of_their_own() {
         std::fs::create_dir_all(dir.join(site).join("sub")).unwrap();
         std::fs::write(dir.join(site).join("sub/page.txt"), content).unwrap();
     }
+    let wasm = hello();
     let package = |site: &str, target: &[&str], output: &Path| {
         let dir_option = format!("{}::/data", dir.join(site).display());
-        let mut args = vec![hello().to_str().unwrap(), "--dir", &dir_option];
+        let mut args = vec![wasm.to_str().unwrap(), "--dir", &dir_option];
         args.extend(target);
         args.extend(["-o", output.to_str().unwrap(), "--", "7"]);
         let out = mewz_package(&args);
@@ -440,15 +365,15 @@ fn directories_go_in_as_the_initrd_in_a_layer_of_their_own() {
     assert_ne!(a[1], b[1], "the files layer does not depend on the content");
 
     // umoci puts the archive where the annotation says; urunc.json names it too.
-    let spec = umoci_unpack(&one, "latest", &dir.join("bundle"));
-    let rootfs = dir.join("bundle/rootfs");
+    let unpacked = urunc::unpack(&one, "latest", &dir.join("bundle"));
+    let rootfs = &unpacked.rootfs;
     let initrd = std::fs::read(rootfs.join("unikernel/files.initrd")).unwrap();
     assert!(
         initrd.windows(b"page.txt".len()).any(|w| w == b"page.txt"),
         "the initrd holds the packed directory"
     );
     assert_eq!(
-        spec["annotations"]["com.urunc.unikernel.initrd"],
+        unpacked.spec["annotations"]["com.urunc.unikernel.initrd"],
         "/unikernel/files.initrd"
     );
     let urunc_json = json(&std::fs::read_to_string(rootfs.join("urunc.json")).unwrap());

@@ -10,14 +10,16 @@
 //!
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
-use serde_json::Value;
+mod common;
+
+use common::urunc::{self, Unpacked};
+use common::{MEWZ, arches, examples, net_guest, scratch, text, tool};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
 /// The guest's address, the tap's (its gateway), the prefix.
 const GUEST: &str = "10.77.0.2";
 /// The one address the namespace's DHCP server hands out.
@@ -27,38 +29,13 @@ const PREFIX: u8 = 24;
 /// A second address of the tap, on another network: the guest reaches it through its gateway.
 const OTHER_NETWORK_HOST: &str = "10.88.0.1";
 
-fn arches() -> Vec<String> {
-    std::env::var("MEWZ_TEST_ARCHES")
-        .unwrap_or_else(|_| "x86_64 aarch64".into())
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 /// A network namespace holding tap device `tap0` at [`HOST`]; deleted (with the tap) on drop.
 struct Namespace(String);
 
 impl Namespace {
     fn new(name: String) -> Namespace {
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run("ip", &["netns", "add", &name]);
+        tool("ip", &["netns", "add", &name]);
         let ns = Namespace(name);
         let host = format!("{HOST}/{PREFIX}");
         let other = format!("{OTHER_NETWORK_HOST}/24");
@@ -77,7 +54,7 @@ impl Namespace {
     fn exec(&self, cmd: &[&str]) -> String {
         let mut args = vec!["netns", "exec", &self.0];
         args.extend(cmd);
-        run("ip", &args)
+        tool("ip", &args)
     }
 
     fn command(&self, program: &str) -> Command {
@@ -162,88 +139,9 @@ impl Drop for Machine {
     }
 }
 
-/// The echo server guest, built once per run (never reused from an earlier run: its source
-/// may have changed).
-fn echo_server() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(build_echo_server).clone()
-}
-
-fn build_echo_server() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("urunc");
-    std::fs::create_dir_all(&dir).unwrap();
-    let wasm = dir.join("echo_server.wasm");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new("clang-19")
-        .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Wno-unused-result"])
-        .arg(root.join("tests/net/echo_server.c"))
-        .arg("-o")
-        .arg(&wasm)
-        .output()
-        .expect("running clang-19 (ci/setup installs it)");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    wasm
-}
-
-/// The static-file server example (examples/net), built for wasm32-wasip1 once per run.
-fn http_server() -> PathBuf {
-    static BUILT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = BUILT.lock().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("urunc/net-target");
-    let out = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--locked", "--release"])
-        .args([
-            "--target",
-            "wasm32-wasip1",
-            "-p",
-            "static-server",
-            "--bin",
-            "http-server",
-        ])
-        .arg("--manifest-path")
-        .arg(root.join("examples/net/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .output()
-        .expect("running cargo");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    target_dir.join("wasm32-wasip1/release/http-server.wasm")
-}
-
-/// An unpacked package: the runtime spec umoci wrote and the container's root filesystem.
-struct Unpacked {
-    spec: Value,
-    rootfs: PathBuf,
-}
-
-impl Unpacked {
-    /// The file an annotation names, in the root filesystem (`None`: no such annotation).
-    fn file(&self, annotation: &str) -> Option<PathBuf> {
-        let path = self.spec["annotations"][annotation].as_str()?;
-        Some(self.rootfs.join(path.trim_start_matches('/')))
-    }
-
-    fn image(&self) -> PathBuf {
-        self.file("com.urunc.unikernel.binary")
-            .expect("the binary annotation")
-    }
-}
-
-/// Packages `wasm` for `arch` with `args`, unpacks it with umoci; the unpacked image file and
-/// the runtime spec.
-fn package_and_unpack(name: &str, arch: &str, wasm: &Path, args: &[&str]) -> (PathBuf, Value) {
-    let unpacked = package_with(name, arch, wasm, &[], args);
-    (unpacked.image(), unpacked.spec)
-}
-
 /// Packages `wasm` for `arch` with the package `options` and `args`, and unpacks it with umoci.
 fn package_with(name: &str, arch: &str, wasm: &Path, options: &[&str], args: &[&str]) -> Unpacked {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("urunc")
-        .join(format!("{name}-{arch}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch(&format!("{name}-{arch}"));
     let layout = dir.join("layout");
     let out = Command::new(MEWZ)
         .args(["package", "--target", arch])
@@ -256,44 +154,27 @@ fn package_with(name: &str, arch: &str, wasm: &Path, options: &[&str], args: &[&
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let bundle = dir.join("bundle");
-    run(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:latest", layout.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
-    let spec: Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-            .unwrap();
+    let unpacked = urunc::unpack(&layout, "latest", &dir.join("bundle"));
     assert_eq!(
-        spec["annotations"]["com.urunc.unikernel.unikernelType"],
+        unpacked.spec["annotations"]["com.urunc.unikernel.unikernelType"],
         "mewz"
     );
-    Unpacked {
-        spec,
-        rootfs: bundle.join("rootfs"),
-    }
-}
-
-/// The container's command (entrypoint and command) from the runtime spec.
-fn container_command(spec: &Value) -> Vec<&str> {
-    spec["process"]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect()
+    unpacked
 }
 
 /// Starts QEMU in `ns` with urunc's command line for a `mewz` unikernel on tap `tap0`
 /// (`-accel tcg` for `-cpu host -enable-kvm`; on aarch64 `-cpu max`, and no ISA exit device,
 /// which `virt` cannot have).
-fn boot_like_urunc(ns: &Namespace, arch: &str, image: &Path, spec: &Value, ip: &str) -> Machine {
-    boot(ns, arch, &[], image, None, ip, &container_command(spec))
+fn boot_like_urunc(ns: &Namespace, arch: &str, package: &Unpacked, ip: &str) -> Machine {
+    boot(
+        ns,
+        arch,
+        &[],
+        &package.image(),
+        None,
+        ip,
+        &package.command(),
+    )
 }
 
 /// [`boot_like_urunc`] with `machine` options added (for q35 + qboot), the initrd urunc passes
@@ -309,14 +190,7 @@ fn boot(
 ) -> Machine {
     let append = format!("ip={ip} gateway={HOST} {}", command.join(" "));
     let mut cmd = ns.command(&format!("qemu-system-{arch}"));
-    cmd.args(["-m", "256M", "-L", "/usr/share/qemu", "-accel", "tcg"]);
-    if arch == "aarch64" {
-        cmd.args(["-cpu", "max"]);
-    }
-    cmd.args(["-nographic", "-vga", "none"]);
-    if arch == "aarch64" {
-        cmd.args(["-M", "virt"]);
-    }
+    cmd.args(urunc::qemu_options(arch));
     cmd.args(machine);
     cmd.arg("-kernel").arg(image).args([
         "-device",
@@ -392,28 +266,39 @@ fn echo_at(
     }
 }
 
+/// Retries [`echo_at`] (from [`HOST`]) until the server at `guest` answers, for at most 90 s
+/// (TCG boots take a while); the reply.
+fn echo_until_answered(
+    ns: &Namespace,
+    guest: &str,
+    message: &str,
+    machine: &Machine,
+    what: &str,
+) -> String {
+    let start = Instant::now();
+    loop {
+        match echo_at(ns, guest, HOST, message, true) {
+            Ok(reply) if !reply.is_empty() => return reply,
+            other => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(90),
+                    "{what}: no answer at {guest}: {other:?}\n{}",
+                    machine.console()
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
 #[test]
 fn a_packaged_server_answers_over_a_tap_with_uruncs_command_line() {
-    let wasm = echo_server();
+    let wasm = net_guest("echo_server");
     for arch in arches() {
-        let (image, spec) = package_and_unpack("echo", &arch, &wasm, &["8080"]);
+        let package = package_with("echo", &arch, &wasm, &[], &["8080"]);
         let ns = Namespace::new(format!("mewz-urunc-{}-{arch}", std::process::id()));
-        let mut machine = boot_like_urunc(&ns, &arch, &image, &spec, &format!("{GUEST}/{PREFIX}"));
-        // The guest needs a while under TCG: retry until it answers, for at most 90 s.
-        let start = Instant::now();
-        let reply = loop {
-            match echo(&ns, "hello over the tap", true) {
-                Ok(reply) if !reply.is_empty() => break reply,
-                other => {
-                    assert!(
-                        start.elapsed() < Duration::from_secs(90),
-                        "{arch}: no answer: {other:?}\n{}",
-                        machine.console()
-                    );
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-            }
-        };
+        let mut machine = boot_like_urunc(&ns, &arch, &package, &format!("{GUEST}/{PREFIX}"));
+        let reply = echo_until_answered(&ns, GUEST, "hello over the tap", &machine, &arch);
         assert_eq!(reply, "hello over the tap", "{arch}");
         // From another network the answer goes back through `gateway=`.
         let reply = echo_at(&ns, GUEST, OTHER_NETWORK_HOST, "through the gateway", true);
@@ -439,30 +324,15 @@ fn a_packaged_server_answers_over_a_tap_with_uruncs_command_line() {
 
 #[test]
 fn an_ip_word_that_does_not_parse_is_reported_and_dhcp_configures_the_guest() {
-    let wasm = echo_server();
+    let wasm = net_guest("echo_server");
     for arch in arches() {
-        let (image, spec) = package_and_unpack("bad-ip", &arch, &wasm, &["8080"]);
+        let package = package_with("bad-ip", &arch, &wasm, &[], &["8080"]);
         let ns = Namespace::new(format!("mewz-badip-{}-{arch}", std::process::id()));
-        let leases =
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("urunc/leases-{arch}"));
-        let _ = std::fs::remove_file(&leases);
+        let leases = scratch(&format!("dhcp-{arch}")).join("leases");
         let dhcp = DhcpServer::start(&ns, &leases);
-        let machine = boot_like_urunc(&ns, &arch, &image, &spec, "10.77.0.300/24");
+        let machine = boot_like_urunc(&ns, &arch, &package, "10.77.0.300/24");
         // The guest answers at the address DHCP gave it (and not at the one asked for).
-        let start = Instant::now();
-        let reply = loop {
-            match echo_at(&ns, GUEST_BY_DHCP, HOST, "over DHCP", true) {
-                Ok(reply) if !reply.is_empty() => break reply,
-                other => {
-                    assert!(
-                        start.elapsed() < Duration::from_secs(90),
-                        "{arch}: no answer at {GUEST_BY_DHCP}: {other:?}\n{}",
-                        machine.console()
-                    );
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-            }
-        };
+        let reply = echo_until_answered(&ns, GUEST_BY_DHCP, "over DHCP", &machine, &arch);
         assert_eq!(reply, "over DHCP", "{arch}");
         let console = machine.console();
         assert!(
@@ -519,11 +389,10 @@ fn curl_until_answered(ns: &Namespace, path: &str, machine: &Machine, what: &str
 
 #[test]
 fn a_packaged_static_file_server_serves_its_initrd_to_curl() {
-    let wasm = http_server();
+    let wasm = examples("net").join("http-server.wasm");
     for arch in arches() {
         // A directory packed with `--dir` goes into the image as its initrd.
-        let site = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("urunc/site-{arch}"));
-        let _ = std::fs::remove_dir_all(&site);
+        let site = scratch(&format!("site-{arch}"));
         std::fs::create_dir_all(site.join("docs")).unwrap();
         let note = format!("packed for {arch}, served from the initrd\n");
         std::fs::write(site.join("docs/note.txt"), &note).unwrap();
@@ -545,7 +414,7 @@ fn a_packaged_static_file_server_serves_its_initrd_to_curl() {
             initrd.display()
         );
         let image = unpacked.image();
-        let command = container_command(&unpacked.spec);
+        let command = unpacked.command();
         assert_eq!(
             command,
             ["http-server.wasm", "--port", "8080", "--root", "/"]

@@ -8,44 +8,12 @@
 //!
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{arches, kernel_image};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
-
-fn arches() -> Vec<String> {
-    std::env::var("MEWZ_TEST_ARCHES")
-        .unwrap_or_else(|_| "x86_64 aarch64".into())
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The bare kernel image for `arch`, built once per test run (never reused from an earlier
-/// run: it would be an older kernel).
-fn kernel_image(arch: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("virtio");
-    let image = dir.join(format!("kernel.{arch}.img"));
-    if !built.iter().any(|a| a == arch) {
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new(MEWZ)
-            .args(["build", "--target", arch, "-o"])
-            .arg(&image)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mewz build: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        built.push(arch.to_owned());
-    }
-    image
-}
 
 /// Boots `image` with `machine` (QEMU arguments) and the kernel command line; returns QEMU's
 /// exit status and the console.

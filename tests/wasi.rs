@@ -7,41 +7,27 @@
 //! Under wasmtime, which writes through to the host, the dump must also match the real
 //! directories.
 
+mod common;
+
+use common::{MEWZ, once_per_run, root, targets, text};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
 /// A program's run is stopped after this long on any runtime (QEMU runs: `mewz --timeout`).
 const TIMEOUT_SECS: u64 = 300;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn suite() -> PathBuf {
     root().join("tests/wasi")
 }
 
-fn targets() -> Vec<String> {
-    let arches = std::env::var("MEWZ_TEST_ARCHES").unwrap_or_else(|_| "x86_64 aarch64".into());
-    std::iter::once("host".to_string())
-        .chain(arches.split_whitespace().map(str::to_owned))
-        .collect()
-}
-
 /// The suite's programs, built once per test run by `tests/wasi/build.sh`.
-fn programs() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasi-suite");
+fn programs() -> PathBuf {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasi-suite");
+    once_per_run("tests/wasi/build.sh", || {
         let built = Command::new("bash")
             .arg(suite().join("build.sh"))
             .arg(&out)
@@ -52,12 +38,8 @@ fn programs() -> &'static Path {
             "tests/wasi/build.sh failed:\n{}",
             text(&built.stderr)
         );
-        out
-    })
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    });
+    out
 }
 
 /// Copies a tree, keeping symlinks as symlinks (their targets unresolved).

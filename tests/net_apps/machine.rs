@@ -1,28 +1,20 @@
 //! Starting an example server the way a user does (`mewz run` on a target, or wasmtime 36 for
 //! comparison), reading what it prints, and ending it with everything it started.
 
+use crate::common::{self, MEWZ, arches, examples, root};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-pub const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
 
 /// The port the servers listen on inside a virtual machine (`-p HOST:8080`).
 pub const GUEST_PORT: u16 = 8080;
 
 /// Longest wait for a server to start: compile, link, boot under TCG.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
-
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// What runs the app.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,31 +40,12 @@ impl Runner {
 
 /// The QEMU targets to test (`MEWZ_TEST_ARCHES`, default both); `None` skips `arch`.
 pub fn mewz_target(arch: &str) -> Option<Runner> {
-    let arches = std::env::var("MEWZ_TEST_ARCHES").unwrap_or_else(|_| "x86_64 aarch64".into());
-    (arch == "host" || arches.split_whitespace().any(|a| a == arch))
-        .then(|| Runner::Mewz(arch.into()))
+    (arch == "host" || arches().iter().any(|a| a == arch)).then(|| Runner::Mewz(arch.into()))
 }
 
-/// The example apps, built once per test run (into the directory tests/apps.rs uses too, so
-/// that cargo's build of the examples is shared).
+/// The example app `name` (examples/net), built once per test run.
 pub fn example(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("examples");
-        let built = Command::new("bash")
-            .arg(root().join("examples/build.sh"))
-            .arg(&out)
-            .arg("net")
-            .output()
-            .expect("running examples/build.sh");
-        assert!(
-            built.status.success(),
-            "examples/build.sh failed:\n{}",
-            String::from_utf8_lossy(&built.stderr)
-        );
-        out
-    });
-    dir.join(format!("{name}.wasm"))
+    examples("net").join(format!("{name}.wasm"))
 }
 
 /// A port on 127.0.0.1 that nothing listens on now.
@@ -107,6 +80,22 @@ pub struct Launch<'a> {
     pub verbose: bool,
     /// Reach the guest through this tap device at this address instead of through `-p`.
     pub tap: Option<&'a Tap>,
+}
+
+impl<'a> Launch<'a> {
+    /// `app` on `runner` with no arguments: its own TCP listener, no site, no `-v`, no tap.
+    pub fn plain(runner: &'a Runner, app: &'a str) -> Launch<'a> {
+        Launch {
+            runner,
+            app,
+            args: &[],
+            preopened: false,
+            site: None,
+            udp: false,
+            verbose: false,
+            tap: None,
+        }
+    }
 }
 
 /// A running server; dropping it kills the runner and everything it started.
@@ -302,30 +291,18 @@ fn descendants_of(pid: u32) -> Vec<u32> {
     all
 }
 
-/// The image of `wasm` for `target`, built once per test run.
+/// The image of `wasm` for `target` (serving `site` as `/`), built once per test run.
 fn image(target: &str, wasm: &Path, site: Option<&Path>) -> PathBuf {
-    static BUILT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
     let stem = wasm.file_stem().unwrap().to_string_lossy();
     let with_site = if site.is_some() { "-site" } else { "" };
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("net-{stem}{with_site}.{target}.img"));
-    let mut built = BUILT.lock().unwrap();
-    if !built.contains(&out) {
-        let mut cmd = Command::new(MEWZ);
-        cmd.args(["build", "--target", target, "-o"]).arg(&out);
-        if let Some(dir) = site {
-            cmd.arg("--dir").arg(format!("{}::/", dir.display()));
-        }
-        let result = cmd.arg(wasm).output().expect("running mewz build");
-        assert!(
-            result.status.success(),
-            "mewz build {}: {}",
-            wasm.display(),
-            String::from_utf8_lossy(&result.stderr)
-        );
-        built.push(out.clone());
-    }
-    out
+    let dir_option = site.map(|dir| format!("{}::/", dir.display()));
+    let options: Vec<&str> = dir_option
+        .iter()
+        .flat_map(|d| ["--dir", d.as_str()])
+        .collect();
+    common::image(target, wasm, &options, out)
 }
 
 fn collect(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {

@@ -13,6 +13,8 @@
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both). Every wait is bounded; every
 //! server is killed with its process group when its test ends, pass or fail.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod http;
 mod machine;
 mod site;
@@ -45,6 +47,17 @@ fn progress(server: &Server, step: &str, since: Instant) {
     );
 }
 
+/// Runs `check` with `mewz run` on each of `targets` that is to be tested.
+fn on_targets(targets: &[&str], check: fn(Runner)) {
+    for target in targets {
+        if let Some(runner) = mewz_target(target) {
+            check(runner);
+        }
+    }
+}
+
+const EVERY_TARGET: &[&str] = &["host", "x86_64", "aarch64"];
+
 // --- the static-file server --------------------------------------------------------------------
 
 fn static_server_suite(runner: Runner) {
@@ -52,20 +65,18 @@ fn static_server_suite(runner: Runner) {
     let preopened = runner == Runner::Wasmtime36;
     let header_timeout = HEADER_TIMEOUT_S.to_string();
     let args = ["--root", "/", "--header-timeout", &header_timeout];
+    let app = if preopened {
+        "http-server-preopened"
+    } else {
+        "http-server"
+    };
     let mut server = Server::start(
         &Launch {
-            runner: &runner,
-            app: if preopened {
-                "http-server-preopened"
-            } else {
-                "http-server"
-            },
             args: &args,
             preopened,
             site: Some(site::dir()),
-            udp: false,
             verbose: matches!(runner, Runner::Mewz(_)),
-            tap: None,
+            ..Launch::plain(&runner, app)
         },
         "serving",
     );
@@ -489,16 +500,23 @@ fn static_server_on_host() {
 
 #[test]
 fn static_server_on_x86_64() {
-    if let Some(r) = mewz_target("x86_64") {
-        static_server_suite(r);
-    }
+    on_targets(&["x86_64"], static_server_suite);
 }
 
 #[test]
 fn static_server_on_aarch64() {
-    if let Some(r) = mewz_target("aarch64") {
-        static_server_suite(r);
-    }
+    on_targets(&["aarch64"], static_server_suite);
+}
+
+/// The big file comes back whole, a missing one is 404.
+fn serves_the_big_file_and_404(server: &Server) {
+    let r = get(server.addr, site::BIG_PATH);
+    assert!(
+        r.status == 200 && r.body == site::big(),
+        "{}: big file",
+        server.what
+    );
+    assert_eq!(get(server.addr, "/missing").status, 404, "{}", server.what);
 }
 
 // --- the same .wasm on a preopened listener, here and under wasmtime -----------------------
@@ -506,24 +524,14 @@ fn static_server_on_aarch64() {
 fn preopened_server(runner: Runner) {
     let mut server = Server::start(
         &Launch {
-            runner: &runner,
-            app: "http-server-preopened",
             args: &["--root", "/"],
             preopened: true,
             site: Some(site::dir()),
-            udp: false,
-            verbose: false,
-            tap: None,
+            ..Launch::plain(&runner, "http-server-preopened")
         },
         "serving",
     );
-    let r = get(server.addr, site::BIG_PATH);
-    assert!(
-        r.status == 200 && r.body == site::big(),
-        "{}: big file",
-        server.what
-    );
-    assert_eq!(get(server.addr, "/missing").status, 404);
+    serves_the_big_file_and_404(&server);
     let mut c = Conn::open(server.addr).unwrap();
     let r = c.exchange("POST", "/echo", b"preopened").unwrap();
     assert_eq!(r.body, b"preopened");
@@ -532,29 +540,13 @@ fn preopened_server(runner: Runner) {
 
 #[test]
 fn preopened_listener_on_every_target() {
-    for arch in ["host", "x86_64", "aarch64"] {
-        if let Some(r) = mewz_target(arch) {
-            preopened_server(r);
-        }
-    }
+    on_targets(EVERY_TARGET, preopened_server);
 }
 
 // --- tokio_wasi + hyper_wasi --------------------------------------------------------------------
 
 fn hyper_server(runner: Runner) {
-    let mut server = Server::start(
-        &Launch {
-            runner: &runner,
-            app: "hyper-server",
-            args: &[],
-            preopened: false,
-            site: None,
-            udp: false,
-            verbose: false,
-            tap: None,
-        },
-        "listening",
-    );
+    let mut server = Server::start(&Launch::plain(&runner, "hyper-server"), "listening");
     let r = get(server.addr, "/");
     assert_eq!(
         (r.status, &r.body[..]),
@@ -595,11 +587,7 @@ fn hyper_server(runner: Runner) {
 
 #[test]
 fn hyper_server_on_every_target() {
-    for arch in ["host", "x86_64", "aarch64"] {
-        if let Some(r) = mewz_target(arch) {
-            hyper_server(r);
-        }
-    }
+    on_targets(EVERY_TARGET, hyper_server);
 }
 
 // --- UDP ------------------------------------------------------------------------------------------
@@ -607,14 +595,8 @@ fn hyper_server_on_every_target() {
 fn udp_echo(runner: Runner) {
     let mut server = Server::start(
         &Launch {
-            runner: &runner,
-            app: "udp-echo",
-            args: &[],
-            preopened: false,
-            site: None,
             udp: true,
-            verbose: false,
-            tap: None,
+            ..Launch::plain(&runner, "udp-echo")
         },
         "listening",
     );
@@ -647,11 +629,7 @@ fn udp_echo(runner: Runner) {
 
 #[test]
 fn udp_echo_on_every_target() {
-    for arch in ["host", "x86_64", "aarch64"] {
-        if let Some(r) = mewz_target(arch) {
-            udp_echo(r);
-        }
-    }
+    on_targets(EVERY_TARGET, udp_echo);
 }
 
 // --- a client in the guest ------------------------------------------------------------------------
@@ -707,7 +685,7 @@ fn http_client(runner: Runner) {
         let Runner::Mewz(target) = &runner else {
             unreachable!()
         };
-        Command::new(machine::MEWZ)
+        Command::new(common::MEWZ)
             .args(["run", "--timeout", "300", "--target", target])
             .arg(example("http-client"))
             .arg("--")
@@ -740,11 +718,7 @@ fn http_client(runner: Runner) {
 
 #[test]
 fn http_client_fetches_from_the_host_on_every_target() {
-    for arch in ["host", "x86_64", "aarch64"] {
-        if let Some(r) = mewz_target(arch) {
-            http_client(r);
-        }
-    }
+    on_targets(EVERY_TARGET, http_client);
 }
 
 // --- a tap device instead of user networking ----------------------------------------------------
@@ -752,24 +726,15 @@ fn http_client_fetches_from_the_host_on_every_target() {
 fn over_a_tap(runner: Runner, tap: &Tap) {
     let mut server = Server::start(
         &Launch {
-            runner: &runner,
-            app: "http-server",
             args: &["--root", "/"],
-            preopened: false,
             site: Some(site::dir()),
-            udp: false,
             verbose: true,
             tap: Some(tap),
+            ..Launch::plain(&runner, "http-server")
         },
         "serving",
     );
-    let r = get(server.addr, site::BIG_PATH);
-    assert!(
-        r.status == 200 && r.body == site::big(),
-        "{}: big file",
-        server.what
-    );
-    assert_eq!(get(server.addr, "/missing").status, 404);
+    serves_the_big_file_and_404(&server);
     assert!(
         server.stderr().contains(&format!("{}/24", tap.guest)),
         "{}: -v does not show the address:\n{}",
@@ -813,7 +778,7 @@ fn bad_network_flags_are_one_line_and_exit_2() {
             "forwarded twice",
         ),
     ] {
-        let mut cmd = Command::new(machine::MEWZ);
+        let mut cmd = Command::new(common::MEWZ);
         cmd.args(["run", "--timeout", "30", "--target", "x86_64"]);
         for f in &flags {
             cmd.arg("-p").arg(f);

@@ -1,0 +1,165 @@
+//! What the QEMU integration tests share: where the repository and the `mewz` binary are, which
+//! targets to test, scratch directories, running programs, and things made once per test run
+//! (the examples, images).
+//!
+//! Each test binary includes this module (`mod common;`) and uses its own part of it.
+#![allow(dead_code)]
+
+pub mod urunc;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, PoisonError};
+
+pub const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
+
+/// The repository's top directory.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The architectures to test: `MEWZ_TEST_ARCHES` (default: both).
+pub fn arches() -> Vec<String> {
+    std::env::var("MEWZ_TEST_ARCHES")
+        .unwrap_or_else(|_| "x86_64 aarch64".into())
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The hosted target, then the architectures to test.
+pub fn targets() -> Vec<String> {
+    std::iter::once("host".to_string())
+        .chain(arches())
+        .collect()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An empty directory `name` of this test binary's own (whatever an earlier run left there is
+/// removed first).
+pub fn scratch(name: &str) -> PathBuf {
+    // `module_path!()` is `TESTNAME::common`: each test binary is a crate of its own.
+    let binary = module_path!().split("::").next().unwrap();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(binary)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `make` unless this test run already ran the maker named `what`: what a test builds is
+/// built once per run, and never taken from an earlier run (its sources may have changed).
+/// One maker at a time, so that tests asking for the same thing wait for the one build (and so
+/// `make` must not call this function itself).
+pub fn once_per_run(what: &str, make: impl FnOnce()) {
+    static MADE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    // A maker that panicked made nothing: the next test that asks tries again (and says why).
+    let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
+    if !made.iter().any(|m| m == what) {
+        make();
+        made.push(what.to_string());
+    }
+}
+
+/// The directory the examples are built into, with `part` of `examples/build.sh` built in it
+/// (once per test run). One directory for every test binary, so that they share the builds'
+/// caches (cargo's, Go's) too.
+pub fn examples(part: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("examples");
+    once_per_run(&format!("examples/build.sh {part}"), || {
+        let built = Command::new("bash")
+            .arg(root().join("examples/build.sh"))
+            .arg(&dir)
+            .arg(part)
+            .output()
+            .expect("running examples/build.sh");
+        assert!(
+            built.status.success(),
+            "examples/build.sh {part} failed:\n{}",
+            text(&built.stderr)
+        );
+    });
+    dir
+}
+
+/// The image of `wasm` for `target` at `image`, built once per test run with the `mewz build`
+/// options `options`.
+pub fn image(target: &str, wasm: &Path, options: &[&str], image: PathBuf) -> PathBuf {
+    once_per_run(&image.display().to_string(), || {
+        let out = Command::new(MEWZ)
+            .args(["build", "--target", target])
+            .args(options)
+            .arg("-o")
+            .arg(&image)
+            .arg(wasm)
+            .output()
+            .expect("running mewz build");
+        assert!(
+            out.status.success(),
+            "mewz build {} for {target}: {}",
+            wasm.display(),
+            text(&out.stderr)
+        );
+    });
+    image
+}
+
+/// The bare kernel image (no app) for `arch`, built once per test run.
+pub fn kernel_image(arch: &str) -> PathBuf {
+    let image = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kernel.{arch}.img"));
+    once_per_run(&image.display().to_string(), || {
+        let out = mewz(&["build", "--target", arch, "-o", image.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "mewz build --target {arch} failed: {}",
+            text(&out.stderr)
+        );
+    });
+    image
+}
+
+/// The C guest `tests/net/NAME.c` as a .wasm, compiled once per test run.
+pub fn net_guest(name: &str) -> PathBuf {
+    let wasm = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("net-guest-{name}.wasm"));
+    once_per_run(&wasm.display().to_string(), || {
+        let out = Command::new("clang-19")
+            .args(["--target=wasm32-wasi", "-O2", "-Wall", "-Wno-unused-result"])
+            .arg(root().join(format!("tests/net/{name}.c")))
+            .arg("-o")
+            .arg(&wasm)
+            .output()
+            .expect("running clang-19 (ci/setup installs it)");
+        assert!(out.status.success(), "{name}.c: {}", text(&out.stderr));
+    });
+    wasm
+}
+
+/// Runs `mewz` with `args`, stdin empty.
+pub fn mewz(args: &[&str]) -> Output {
+    Command::new(MEWZ)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running mewz")
+}
+
+/// Runs `program` (one ci/setup installs) with `args`, which must succeed; its stdout.
+pub fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program} (ci/setup installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
