@@ -15,7 +15,7 @@ use super::fd::{FdEntry, FdKind};
 use super::files::{self, now, path_string, write_filestat};
 use super::types::fdflags;
 use crate::fs::walk::{Last, MAX_PATH};
-use crate::fs::{Ino, Kind, SetTime};
+use crate::fs::{FileSystem, Ino, Kind, SetTime};
 
 /// `$lookupflags`.
 pub const LOOKUP_SYMLINK_FOLLOW: u32 = 1 << 0;
@@ -298,17 +298,38 @@ pub fn path_readlink(
 }
 
 pub fn path_remove_directory(cx: &mut Ctx<'_>, fd: u32, path: u32, len: u32) -> WasiResult {
+    remove_entry(
+        cx,
+        fd,
+        path,
+        len,
+        Errno::INVAL,
+        FileSystem::remove_directory,
+    )
+}
+
+/// What `path_remove_directory` and `path_unlink_file` share: `remove` the entry `path` names
+/// in its directory. A path that names no entry (`.`, `..`) or ends in `/` is `refused`, after
+/// the errors of looking the path up, as wasmtime reports them.
+fn remove_entry(
+    cx: &mut Ctx<'_>,
+    fd: u32,
+    path: u32,
+    len: u32,
+    refused: Errno,
+    remove: fn(&mut FileSystem, Ino, &str, u64) -> Result<(), Errno>,
+) -> WasiResult {
     let dir = directory(cx, fd)?;
     let path = path_string(cx, path, len)?;
     let now = now(cx);
     let fs = &mut cx.state.fs;
     let p = fs.resolve_parent(dir, &path)?;
-    let name = p.name_or(Errno::INVAL)?;
+    let name = p.name_or(refused)?;
     if p.trailing_slash {
         fs.resolve(dir, &path, true)?;
-        return Err(Errno::INVAL);
+        return Err(refused);
     }
-    fs.remove_directory(p.dir, name, now)
+    remove(fs, p.dir, name, now)
 }
 
 pub fn path_rename(
@@ -373,17 +394,7 @@ pub fn path_symlink(
 }
 
 pub fn path_unlink_file(cx: &mut Ctx<'_>, fd: u32, path: u32, len: u32) -> WasiResult {
-    let dir = directory(cx, fd)?;
-    let path = path_string(cx, path, len)?;
-    let now = now(cx);
-    let fs = &mut cx.state.fs;
-    let p = fs.resolve_parent(dir, &path)?;
-    let name = p.name_or(Errno::ISDIR)?;
-    if p.trailing_slash {
-        fs.resolve(dir, &path, true)?;
-        return Err(Errno::ISDIR);
-    }
-    fs.unlink(p.dir, name, now)
+    remove_entry(cx, fd, path, len, Errno::ISDIR, FileSystem::unlink)
 }
 
 #[cfg(test)]
