@@ -326,6 +326,34 @@ fn baked_directories_and_run_time_ones_that_replace_them() {
     }
 }
 
+/// An image with directories baked in is the same bytes however often their files were read:
+/// `mewz build` records neither access nor change times (see the README).
+#[test]
+fn baked_images_do_not_depend_on_when_their_files_were_read() {
+    let wasm_file = guest("digest");
+    let wasm = wasm_file.to_str().unwrap();
+    let base = scratch("reproducible");
+    let tree = base.join("tree");
+    small_tree(&tree, 5);
+    let d = dir_arg(&tree, "/files");
+    for arch in arches() {
+        let build = |name: &str| {
+            let image = base.join(format!("{name}.{arch}.img"));
+            let image_arg = image.to_str().unwrap();
+            mewz_ok(
+                &[
+                    "build", "--target", &arch, "--dir", &d, wasm, "-o", image_arg,
+                ],
+                &arch,
+            );
+            std::fs::read(&image).unwrap()
+        };
+        let first = build("first");
+        common::read_every_file(&tree);
+        assert!(first == build("second"), "{arch}: the images differ");
+    }
+}
+
 /// Damages a byte of the archive's index in an image or executable: found through the ELF
 /// section where there is one, else as the last occurrence of the magic (an arm64 Image ends
 /// with its data, and the archive is the last of it).

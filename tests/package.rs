@@ -398,19 +398,91 @@ fn directories_go_in_as_the_initrd_in_a_layer_of_their_own() {
         std::fs::metadata(&plain).unwrap().len()
     );
 
-    // Both architectures share the one files layer, stored once. (Not necessarily `a[1]`:
-    // the archive keeps the files' access times, which reading them for `one` may change.)
+    // Both architectures share the one files layer, stored once: the one made for `one`.
     let both = dir.join("both");
     package("a", &["--multi-arch"], &both);
     let layers = layer_digests(&both);
     assert_eq!(layers.len(), 2);
     assert_eq!(layers[0][1], layers[1][1]);
+    assert_eq!(layers[0][1], a[1]);
     assert_ne!(layers[0][0], layers[1][0]);
     // The index; per platform a manifest, a config and the kernel layer; the files layer.
     let stored = std::fs::read_dir(both.join("blobs/sha256"))
         .unwrap()
         .count();
     assert_eq!(stored, 1 + 2 * 3 + 1);
+}
+
+/// Sets the modification time of `file` to `seconds` since 1970 (its content unchanged).
+fn set_modified(file: &Path, seconds: u64) {
+    std::fs::File::open(file)
+        .unwrap()
+        .set_times(
+            std::fs::FileTimes::new()
+                .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(seconds)),
+        )
+        .unwrap();
+}
+
+#[test]
+fn the_same_app_and_directory_make_the_same_layers_however_often_read() {
+    let dir = scratch("reproducible");
+    let site = dir.join("site");
+    std::fs::create_dir_all(site.join("sub")).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>the same</h1>\n").unwrap();
+    std::fs::write(site.join("sub/data.bin"), vec![7u8; 10_000]).unwrap();
+    let wasm = hello();
+    let dir_option = format!("{}::/data", site.display());
+    let package = |output: &str, source_date_epoch: Option<&str>| {
+        let layout = dir.join(output);
+        let mut cmd = Command::new(MEWZ);
+        cmd.arg("package")
+            .arg(&wasm)
+            .args(["--target", "x86_64", "--dir", &dir_option, "-o"])
+            .arg(&layout)
+            .env_remove("SOURCE_DATE_EPOCH");
+        if let Some(epoch) = source_date_epoch {
+            cmd.env("SOURCE_DATE_EPOCH", epoch);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{output}: {}", text(&out.stderr));
+        let layers = layer_digests(&layout).remove(0);
+        assert_eq!(layers.len(), 2, "{output}: {layers:?}");
+        layers
+    };
+    // The files were read between the two (by the first packaging too): no access time, or
+    // any other time but the modification time, goes into the layer.
+    let first = package("first", None);
+    common::read_every_file(&site);
+    let second = package("second", None);
+    assert_eq!(first, second, "the layers differ after the files were read");
+    // With SOURCE_DATE_EPOCH, no time is later than it: a file touched after it changes nothing.
+    let epoch = "1700000000";
+    let clamped = package("clamped", Some(epoch));
+    assert_ne!(
+        clamped[1], first[1],
+        "the files are newer than SOURCE_DATE_EPOCH"
+    );
+    set_modified(&site.join("index.html"), 1_800_000_000);
+    common::read_every_file(&site);
+    assert_eq!(package("touched", Some(epoch)), clamped);
+    // Times before it stay as they are.
+    set_modified(&site.join("index.html"), 1_600_000_000);
+    assert_ne!(package("older", Some(epoch))[1], clamped[1]);
+    // Anything but a number of seconds is one line, exit 2.
+    let out = Command::new(MEWZ)
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .arg("package")
+        .arg(&wasm)
+        .args(["--target", "x86_64", "-o"])
+        .arg(dir.join("never"))
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("SOURCE_DATE_EPOCH=yesterday"), "{err}");
+    assert!(!dir.join("never").exists());
 }
 
 #[test]

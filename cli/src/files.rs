@@ -6,6 +6,9 @@
 //! written, never all at once), symbolic links (their targets unchanged) and hard links (one
 //! node, several names). Sockets, devices and FIFOs are skipped with a one-line warning, as are
 //! names that are not UTF-8 (a WASI path is a string).
+//!
+//! The times recorded are the host's for `mewz run` (the app sees the directory as it is now,
+//! as under wasmtime), and reproducible ones in images and packages (see [`Dates`]).
 
 use crate::boot_files::RAM_NODE_MIN;
 use crate::image::Progress;
@@ -68,12 +71,62 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn times(m: &Metadata) -> Times {
-    let ns = |s: i64, n: i64| u64::try_from(s).map_or(0, |s| s * 1_000_000_000 + n as u64);
-    Times {
-        atim: ns(m.atime(), m.atime_nsec()),
-        mtim: ns(m.mtime(), m.mtime_nsec()),
-        ctim: ns(m.ctime(), m.ctime_nsec()),
+/// Which times of the host's entries an archive records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dates {
+    /// The host's access, modification and change times, for `mewz run`.
+    AsFound,
+    /// For an image or a package, which the same inputs must make again byte for byte: the
+    /// modification time stands for all three (an access time changes whenever the file is
+    /// read, a change time whenever its metadata does, a copy's with the copy; neither says
+    /// anything of the content), and no time is later than `clamp_ns` when there is one
+    /// (`SOURCE_DATE_EPOCH`, as reproducible builds clamp times to it).
+    Reproducible { clamp_ns: Option<u64> },
+}
+
+impl Dates {
+    /// [`Dates::Reproducible`], clamped to `SOURCE_DATE_EPOCH` when that is set.
+    pub fn reproducible() -> Result<Dates> {
+        Ok(Dates::Reproducible {
+            clamp_ns: source_date_epoch()?.map(|s| s.saturating_mul(1_000_000_000)),
+        })
+    }
+
+    fn of(self, m: &Metadata) -> Times {
+        let ns = |s: i64, n: i64| u64::try_from(s).map_or(0, |s| s * 1_000_000_000 + n as u64);
+        let mtim = ns(m.mtime(), m.mtime_nsec());
+        match self {
+            Dates::AsFound => Times {
+                atim: ns(m.atime(), m.atime_nsec()),
+                mtim,
+                ctim: ns(m.ctime(), m.ctime_nsec()),
+            },
+            Dates::Reproducible { clamp_ns } => {
+                let t = clamp_ns.map_or(mtim, |c| mtim.min(c));
+                Times {
+                    atim: t,
+                    mtim: t,
+                    ctim: t,
+                }
+            }
+        }
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` (seconds since 1970), when set; anything but a number is a usage error.
+pub fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(s) if s.is_empty() => Ok(None),
+        Ok(s) => s.parse().map(Some).map_err(|_| {
+            crate::usage(format!(
+                "SOURCE_DATE_EPOCH={s}: not a number of seconds since 1970"
+            ))
+        }),
+        Err(std::env::VarError::NotUnicode(s)) => Err(crate::usage(format!(
+            "SOURCE_DATE_EPOCH={}: not a number of seconds since 1970",
+            s.to_string_lossy()
+        ))),
     }
 }
 
@@ -89,6 +142,7 @@ pub struct Summary {
 
 struct Walker<'w> {
     builder: Builder,
+    dates: Dates,
     /// Nodes of host files and symlinks with more than one link, by (device, inode).
     linked: HashMap<(u64, u64), NodeId>,
     summary: Summary,
@@ -97,7 +151,7 @@ struct Walker<'w> {
 
 impl Walker<'_> {
     fn directory(&mut self, path: &Path, m: &Metadata) -> Result<NodeId> {
-        let dir = self.builder.directory(times(m))?;
+        let dir = self.builder.directory(self.dates.of(m))?;
         self.summary.directories += 1;
         let mut entries: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("reading {}", path.display()))?
@@ -154,7 +208,7 @@ impl Walker<'_> {
                 return Ok(None);
             };
             self.summary.symlinks += 1;
-            self.builder.symlink(target, times(m))?
+            self.builder.symlink(target, self.dates.of(m))?
         } else {
             self.summary.files += 1;
             self.summary.bytes += m.len();
@@ -162,7 +216,7 @@ impl Walker<'_> {
                 path: path.to_path_buf(),
                 len: m.len(),
             };
-            self.builder.file(content, times(m))?
+            self.builder.file(content, self.dates.of(m))?
         };
         if m.nlink() > 1 {
             self.linked.insert(key, node);
@@ -179,11 +233,16 @@ impl Walker<'_> {
     }
 }
 
-/// Describes the directories of `dirs` (in order) as one archive; `warn` gets a line per
-/// skipped entry.
-pub fn describe(dirs: &[DirSpec], warn: &mut dyn FnMut(String)) -> Result<(Builder, Summary)> {
+/// Describes the directories of `dirs` (in order) as one archive dated as `dates` says; `warn`
+/// gets a line per skipped entry.
+pub fn describe(
+    dirs: &[DirSpec],
+    dates: Dates,
+    warn: &mut dyn FnMut(String),
+) -> Result<(Builder, Summary)> {
     let mut w = Walker {
         builder: Builder::new(),
+        dates,
         linked: HashMap::new(),
         summary: Summary::default(),
         warn,
@@ -228,10 +287,11 @@ fn padded_len(len: u64) -> u64 {
     len.next_multiple_of(granule)
 }
 
-/// Packs `dirs` into the archive file `out` (for `mewz run`); returns its padded size.
-pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
+/// Packs `dirs` into the archive file `out` (for `mewz run`, and a package's initrd); returns
+/// its padded size.
+pub fn pack(dirs: &[DirSpec], dates: Dates, out: &Path, progress: &Progress) -> Result<u64> {
     progress.stage("files", || {
-        let (builder, s) = describe(dirs, &mut |line| eprintln!("{line}"))?;
+        let (builder, s) = describe(dirs, dates, &mut |line| eprintln!("{line}"))?;
         let file =
             std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -256,6 +316,7 @@ pub fn pack(dirs: &[DirSpec], out: &Path, progress: &Progress) -> Result<u64> {
 /// streamed from the host files into the object: nothing holds the archive whole.
 pub fn pack_object(
     dirs: &[DirSpec],
+    dates: Dates,
     e_machine: u16,
     unaligned: bool,
     out: &Path,
@@ -264,7 +325,7 @@ pub fn pack_object(
     use object::write::StreamingBuffer;
     use object::write::elf::{FileHeader, SectionHeader, Writer};
     progress.stage("files", || {
-        let (builder, s) = describe(dirs, &mut |line| eprintln!("{line}"))?;
+        let (builder, s) = describe(dirs, dates, &mut |line| eprintln!("{line}"))?;
         let len = builder.archive_len()?;
         let padded = padded_len(len);
         let align = match (unaligned, padded >= RAM_NODE_MIN) {
@@ -367,8 +428,15 @@ mod tests {
             }];
             for machine in [object::elf::EM_X86_64, object::elf::EM_AARCH64] {
                 let path = tmp.path().join("files.o");
-                let len = pack_object(&dirs, machine, unaligned, &path, &Progress { quiet: true })
-                    .unwrap();
+                let len = pack_object(
+                    &dirs,
+                    Dates::AsFound,
+                    machine,
+                    unaligned,
+                    &path,
+                    &Progress { quiet: true },
+                )
+                .unwrap();
                 let bytes = std::fs::read(&path).unwrap();
                 let obj = object::File::parse(&*bytes).unwrap();
                 let s = obj
@@ -457,7 +525,8 @@ mod tests {
                 guest: "sub".into(),
             },
         ];
-        let (builder, summary) = describe(&dirs, &mut |l| warnings.push(l)).unwrap();
+        let (builder, summary) =
+            describe(&dirs, Dates::AsFound, &mut |l| warnings.push(l)).unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("sock") && warnings[0].contains("a socket"));
         assert_eq!(summary.skipped, 1);
@@ -492,5 +561,49 @@ mod tests {
             a.node(file).unwrap().mtim,
             m.mtime() as u64 * 1_000_000_000 + m.mtime_nsec() as u64
         );
+    }
+
+    /// The times of `dir`'s file `f` as an archive dated by `dates` records them.
+    fn packed_times(dir: &Path, dates: Dates) -> (u64, u64, u64) {
+        let dirs = [DirSpec {
+            host: dir.into(),
+            guest: "d".into(),
+        }];
+        let (builder, _) = describe(&dirs, dates, &mut |_| {}).unwrap();
+        let bytes = builder.to_bytes().unwrap();
+        let a = Archive::parse(&bytes).unwrap();
+        let root = a.node(a.roots().next().unwrap().node).unwrap();
+        let f = a.node(a.lookup(&root, b"f").unwrap().1.node).unwrap();
+        (f.atim, f.mtim, f.ctim)
+    }
+
+    #[test]
+    fn reproducible_dates_are_the_modification_time_clamped_to_the_epoch_given() {
+        use std::time::{Duration, SystemTime};
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::new(s, 500);
+        std::fs::File::options()
+            .write(true)
+            .open(tmp.path().join("f"))
+            .unwrap()
+            .set_times(
+                std::fs::FileTimes::new()
+                    .set_accessed(at(2_000_000_000))
+                    .set_modified(at(1_500_000_000)),
+            )
+            .unwrap();
+        let mtim = 1_500_000_000 * 1_000_000_000 + 500;
+        let (atim, found_mtim, ctim) = packed_times(tmp.path(), Dates::AsFound);
+        assert_eq!(
+            (atim, found_mtim),
+            (2_000_000_000 * 1_000_000_000 + 500, mtim)
+        );
+        assert_ne!(ctim, mtim, "the change time is when the times were set");
+        let reproducible = |clamp_ns| packed_times(tmp.path(), Dates::Reproducible { clamp_ns });
+        assert_eq!(reproducible(None), (mtim, mtim, mtim));
+        let epoch = 1_400_000_000 * 1_000_000_000;
+        assert_eq!(reproducible(Some(epoch)), (epoch, epoch, epoch));
+        assert_eq!(reproducible(Some(mtim + 1)), (mtim, mtim, mtim));
     }
 }

@@ -425,7 +425,14 @@ fn build(
             TargetName::Host if cfg!(target_arch = "aarch64") => (object::elf::EM_AARCH64, true),
             TargetName::Host => (object::elf::EM_X86_64, true),
         };
-        files::pack_object(dirs, machine, unaligned, &path, progress)?;
+        files::pack_object(
+            dirs,
+            files::Dates::reproducible()?,
+            machine,
+            unaligned,
+            &path,
+            progress,
+        )?;
         Some(path)
     };
     let options = mewz_compiler::CompileOptions {
@@ -506,6 +513,8 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
     };
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let progress = Progress { quiet: false };
+    // A bad SOURCE_DATE_EPOCH is one line before anything is built.
+    let dates = files::Dates::reproducible()?;
     // The directories go in as the image's initrd (urunc passes it as `-initrd`), not baked:
     // the bootable image stays the same whatever the content, and the kernel takes a boot
     // module in place of baked directories anyway.
@@ -513,7 +522,7 @@ fn package_cmd(a: PackageArgs) -> Result<u8> {
         None
     } else {
         let path = work.path().join("files.initrd");
-        files::pack(&a.app_options.dirs, &path, &progress)?;
+        files::pack(&a.app_options.dirs, dates, &path, &progress)?;
         Some(path)
     };
     let mut platforms = Vec::new();
@@ -646,7 +655,7 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
         None
     } else {
         let path = work.path().join("files.pack");
-        files::pack(&a.app_options.dirs, &path, &progress)?;
+        files::pack(&a.app_options.dirs, files::Dates::AsFound, &path, &progress)?;
         Some(path)
     };
     let (target, image) = if bytes.starts_with(b"\0asm") {

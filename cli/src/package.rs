@@ -12,7 +12,8 @@
 //! Docker `manifest.json` beside it for single-platform archives so that `docker load` takes it
 //! too). `--multi-arch` puts both architectures behind one index. Every JSON document is
 //! written by `oci-spec` with its keys sorted and every timestamp fixed (`SOURCE_DATE_EPOCH` or
-//! 0), so the same inputs give the same digests.
+//! 0), and the files layer's archive dates each entry by its modification time alone, clamped
+//! to `SOURCE_DATE_EPOCH` ([`crate::files::Dates`]), so the same inputs give the same digests.
 
 use crate::targets::TargetName;
 use anyhow::{Context, Result};
@@ -133,11 +134,8 @@ fn sha256(bytes: &[u8]) -> Sha256Digest {
 }
 
 /// Seconds since the epoch for every timestamp: `SOURCE_DATE_EPOCH`, else 0.
-fn timestamp() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+fn timestamp() -> Result<u64> {
+    Ok(crate::files::source_date_epoch()?.unwrap_or(0))
 }
 
 /// The annotations of one platform's image.
@@ -178,7 +176,7 @@ fn urunc_json(annotations: &BTreeMap<String, String>) -> Result<Vec<u8>> {
 /// The layer: a tar of the files, every entry owned by root and dated [`timestamp`].
 fn layer(files: &[(&str, Vec<u8>)]) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    let mtime = timestamp();
+    let mtime = timestamp()?;
     let mut dirs: Vec<&str> = files
         .iter()
         .filter_map(|(path, _)| Some(path.trim_start_matches('/').rsplit_once('/')?.0))
@@ -420,7 +418,7 @@ fn write_archive(file: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
     let out =
         std::fs::File::create_new(file).with_context(|| format!("creating {}", file.display()))?;
     let mut tar = tar::Builder::new(std::io::BufWriter::new(out));
-    let mtime = timestamp();
+    let mtime = timestamp()?;
     let mut header = tar::Header::new_ustar();
     header.set_entry_type(tar::EntryType::Directory);
     header.set_mode(0o755);

@@ -141,6 +141,24 @@ pub fn net_guest(name: &str) -> PathBuf {
     wasm
 }
 
+/// Reads every file under `dir` (as a backup, a search or a server would) and moves its access
+/// time on (as `touch -a` does: on a filesystem that does not record reads too).
+pub fn read_every_file(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            read_every_file(&path);
+            continue;
+        }
+        std::fs::read(&path).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        std::fs::File::open(&path)
+            .unwrap()
+            .set_times(std::fs::FileTimes::new().set_accessed(later))
+            .unwrap();
+    }
+}
+
 /// Runs `mewz` with `args`, stdin empty.
 pub fn mewz(args: &[&str]) -> Output {
     Command::new(MEWZ)
