@@ -527,3 +527,24 @@ fn simd_rust_prints_what_its_scalar_build_and_wasmtime_print() {
         assert_eq!(text(&out.stdout), expected, "--cpu x86-64-v3");
     }
 }
+
+#[test]
+fn an_app_that_never_ends_is_stopped_at_the_timeout_on_every_target() {
+    let wasm = wat_module(
+        "spin",
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#,
+    );
+    for target in targets() {
+        let out = Command::new(MEWZ)
+            .args(["run", "--timeout", "3", "--target", &target])
+            .arg(&wasm)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(252), "{target}: {stderr}");
+        assert!(
+            stderr.ends_with("did not stop within 3 s; stopped it\n"),
+            "{target}: {stderr}"
+        );
+    }
+}

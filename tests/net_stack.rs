@@ -2,7 +2,8 @@
 //! guest (`tests/net/loopback.c`) serves and connects to itself on 127.0.0.1 and ::1 through
 //! WasmEdge's socket API and preview1's calls, exchanges 300 KB through poll_oneoff, a
 //! datagram, and checks the errors; and a guest preopened listener (`mewz.tcplisten=`) is where wasmtime
-//! puts it; a guest reaches the host over IPv6 through QEMU user networking (SLAAC).
+//! puts it; a guest reaches the host over IPv6 through QEMU user networking (SLAAC); what a guest
+//! sends goes out while it computes (`tests/net/held_send.c`).
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
 mod common;
@@ -130,6 +131,62 @@ fn an_app_reaches_the_host_over_ipv6_through_user_networking() {
             stderr.contains("net: IPv6 address fe80::")
                 && stderr.contains("net: IPv6 address fec0::"),
             "{target}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn sent_data_leaves_while_the_app_computes_without_network_calls() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::time::Duration;
+    let wasm = guest("held_send");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    for target in targets() {
+        // QEMU user networking's host is 10.0.2.2 to the guest; a hosted app uses 127.0.0.1.
+        let host = if target == "host" {
+            "127.0.0.1"
+        } else {
+            "10.0.2.2"
+        };
+        let app = Command::new(MEWZ)
+            .args(["run", "--timeout", "150", "--target", &target])
+            .arg(&wasm)
+            .args(["--", host, &port])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running mewz");
+        let server = listener.try_clone().unwrap();
+        let line = std::thread::spawn(move || {
+            let (c, _) = server.accept().unwrap();
+            // The app computes for 90 s after its send: a line held until its exit misses this.
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            let mut line = String::new();
+            BufReader::new(c).read_line(&mut line).map(|_| line)
+        })
+        .join()
+        .unwrap();
+        // SAFETY: kill(2) only sends a signal; SIGTERM makes `mewz run` stop its machine.
+        unsafe { libc::kill(app.id() as libc::pid_t, libc::SIGTERM) };
+        let out = app.wait_with_output().unwrap();
+        // Stopped as a machine is, also on the host (the app must not outlive mewz).
+        assert_eq!(out.status.code(), Some(143), "{target}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).ends_with("terminated; stopped the app\n")
+                || String::from_utf8_lossy(&out.stderr)
+                    .ends_with("terminated; stopped the machine\n"),
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            line.as_deref().ok(),
+            Some("sent, now computing\n"),
+            "{target}: {line:?}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }

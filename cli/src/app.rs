@@ -233,13 +233,19 @@ pub fn link_host_executable(
 /// Runs a hosted executable with exactly the given arguments and environment (nothing of
 /// mewz's own environment leaks into the app, as with the unikernel targets). `kernel_words`
 /// (`mewz.*` options) travel in the variable the hosted runtime reads and hides from the app.
+/// As a machine would be, the app is stopped on SIGINT, SIGTERM or SIGHUP to mewz and after
+/// `timeout`, and never outlives mewz.
 pub fn run_host_executable(
     exe: &Path,
     name: &str,
     args: &[String],
     env: &[(String, String)],
     kernel_words: &[String],
+    timeout: std::time::Duration,
 ) -> Result<u8> {
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let mut cmd = Command::new(exe);
     cmd.arg0(name)
         .args(args)
@@ -252,10 +258,57 @@ pub fn run_host_executable(
             .collect();
         cmd.env(mewz_host::entry::OPTIONS_VARIABLE, words.join(" "));
     }
-    let status = cmd
-        .status()
+    // SAFETY: the closure runs in the child between fork and exec and only makes one
+    // async-signal-safe system call.
+    unsafe {
+        cmd.pre_exec(|| {
+            // The app must not outlive mewz, however mewz ends.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let stop_signal = Arc::new(AtomicUsize::new(0));
+    for sig in crate::qemu::STOP_SIGNALS {
+        signal_hook::flag::register_usize(sig, stop_signal.clone(), sig as usize)
+            .context("installing the signal handlers")?;
+    }
+    let start = std::time::Instant::now();
+    let mut child = cmd
+        .spawn()
         .with_context(|| format!("running {}", exe.display()))?;
-    use std::os::unix::process::ExitStatusExt;
+    let pid = child.id() as libc::pid_t;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        let sig = stop_signal.load(Ordering::Relaxed) as i32;
+        if sig != 0 || start.elapsed() >= timeout {
+            // The app hears the signal (from a terminal it may have heard it already) and
+            // has a moment to end on it; a timeout or an app that stays is killed.
+            if sig != 0 {
+                // SAFETY: kill(2) only sends a signal to the app, which is still our child.
+                unsafe { libc::kill(pid, sig) };
+                let grace = std::time::Instant::now();
+                while child.try_wait()?.is_none() && grace.elapsed().as_millis() < 2000 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            }
+            let _ = child.kill();
+            child.wait()?;
+            if sig != 0 {
+                eprintln!("mewz: {}; stopped the app", crate::qemu::signal_name(sig));
+                return Ok(128 + sig as u8);
+            }
+            eprintln!(
+                "mewz: the app did not stop within {} s; stopped it",
+                timeout.as_secs()
+            );
+            return Ok(mewz_abi::ExitCode::NO_STATUS.0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
     Ok(match (status.code(), status.signal()) {
         (Some(c), _) => c as u8,
         (None, Some(sig)) => 128 + sig as u8,

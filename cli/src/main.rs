@@ -188,7 +188,7 @@ struct RunArgs {
     /// Memory of the virtual machine (QEMU -m), e.g. 1G.
     #[arg(long = "vm-memory", value_name = "SIZE")]
     vm_memory: Option<String>,
-    /// Stop the machine after this many seconds.
+    /// Stop the machine (or the hosted app) after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     timeout: u64,
     /// A .wasm app or a bootable image.
@@ -705,7 +705,14 @@ fn run_cmd(a: RunArgs) -> Result<u8> {
             let mut words = kernel_words;
             words.extend(a.app_options.memory.map(|m| format!("mewz.memory={m}")));
             words.extend(archive.map(|p| format!("mewz.files={}", p.display())));
-            return app::run_host_executable(&exe, &name, &a.args, &a.app_options.env, &words);
+            return app::run_host_executable(
+                &exe,
+                &name,
+                &a.args,
+                &a.app_options.env,
+                &words,
+                Duration::from_secs(a.timeout),
+            );
         }
         let image = work.path().join("app.img");
         let config = AppConfig {

@@ -55,13 +55,7 @@ impl Outcome {
     /// returns mewz's exit status.
     pub fn report(&self, timeout_s: u64, verbose: bool) -> u8 {
         if let Some(sig) = self.signal {
-            let what = match sig {
-                libc::SIGINT => "interrupted".to_string(),
-                libc::SIGTERM => "terminated".to_string(),
-                libc::SIGHUP => "hung up".to_string(),
-                other => format!("signal {other}"),
-            };
-            eprintln!("mewz: {what}; stopped the machine");
+            eprintln!("mewz: {}; stopped the machine", signal_name(sig));
             return 128 + sig as u8;
         }
         if self.timed_out {
@@ -79,6 +73,16 @@ impl Outcome {
             );
         }
         self.code.0
+    }
+}
+
+/// How mewz says that a stop signal came.
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGINT => "interrupted".to_string(),
+        libc::SIGTERM => "terminated".to_string(),
+        libc::SIGHUP => "hung up".to_string(),
+        other => format!("signal {other}"),
     }
 }
 
@@ -141,7 +145,7 @@ fn virtio_bus(profile: &Profile) -> VirtioBus {
 }
 
 /// Signals that stop the machine (and mewz with 128 + the signal).
-const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Boots and waits, passing the console through. Ctrl-C stops the machine.
 pub fn run(boot: &Boot<'_>) -> Result<Outcome> {

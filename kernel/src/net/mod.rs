@@ -11,6 +11,8 @@
 //! wait for a blocking descriptor), and the counters printed to the kernel log.
 
 pub mod config;
+#[cfg(test)]
+mod hold_tests;
 pub mod smol;
 pub mod stack;
 pub mod virtio_net;
@@ -48,7 +50,15 @@ pub struct Network {
     stack: BoxedStack,
     sockets: BTreeMap<Handle, SocketInfo>,
     report: report::Reporter,
+    /// When stream data first went into a send buffer without a look at the network since
+    /// (`None`: nothing held).
+    held_since_ns: Option<u64>,
 }
+
+/// Longest time stream data an app sent waits in its send buffer for a look at the network
+/// while the app goes on making other calls (file I/O, clocks): long enough to gather the
+/// sends of a burst into one look, short enough not to be noticed.
+pub const HOLD_LIMIT_NS: u64 = 1_000_000;
 
 impl core::fmt::Debug for Network {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -78,6 +88,7 @@ impl Network {
             stack,
             sockets: BTreeMap::new(),
             report: report::Reporter::default(),
+            held_since_ns: None,
         }
     }
 
@@ -105,8 +116,25 @@ impl Network {
         &mut *self.stack
     }
 
-    pub fn open(&mut self, family: Family, kind: Kind) -> Result<Handle, Errno> {
+    /// A look at the network: what arrived is taken in, what is queued goes out.
+    pub fn look(&mut self) {
         self.stack.poll();
+        self.held_since_ns = None;
+    }
+
+    /// Looks at the network if stream data has waited in a send buffer for `HOLD_LIMIT_NS`
+    /// or more (called at every WASI call, so that an app busy with other calls does not
+    /// hold its sent data back).
+    pub fn look_if_held(&mut self, p: &dyn Platform) {
+        if let Some(since) = self.held_since_ns
+            && p.monotonic_ns().saturating_sub(since) >= HOLD_LIMIT_NS
+        {
+            self.look();
+        }
+    }
+
+    pub fn open(&mut self, family: Family, kind: Kind) -> Result<Handle, Errno> {
+        self.look();
         let h = self.stack.open(family, kind)?;
         self.adopt(h, family, kind);
         Ok(h)
@@ -132,7 +160,7 @@ impl Network {
     pub fn close(&mut self, p: &dyn Platform, h: Handle) {
         if self.sockets.remove(&h).is_some() {
             self.stack.close(h);
-            self.stack.poll();
+            self.look();
             self.report.note(p, &*self.stack);
         }
     }
@@ -144,7 +172,7 @@ impl Network {
         }
         self.stack.listen(h, backlog)?;
         self.info_mut(h)?.listening = true;
-        self.stack.poll();
+        self.look();
         Ok(())
     }
 
@@ -194,7 +222,7 @@ impl Network {
                         return Err(Errno::TIMEDOUT);
                     }
                     self.stack.wait(p, deadline, &[(h, Interest::Write)]);
-                    self.stack.poll();
+                    self.look();
                 }
                 match self.stack.take_error(h) {
                     Some(e) => Err(e),
@@ -247,9 +275,9 @@ impl Network {
             return Err(Errno::NOTCONN);
         }
         // A stream's data that fits is queued and goes out at the next look at the network
-        // (the app's next wait, a read that finds nothing, a close, its exit): one look for
-        // all the sends in between, as a look walks every socket of the stack. A datagram
-        // goes out now.
+        // (the app's next wait, a read that finds nothing, a close, its exit, or its first
+        // call of any kind after HOLD_LIMIT_NS): one look for all the sends in between, as a
+        // look walks every socket of the stack. A datagram goes out now.
         let sent = match self.stack.send(h, data, to) {
             Err(Errno::AGAIN) => self.blocking(
                 p,
@@ -262,7 +290,9 @@ impl Network {
             done => done?,
         };
         if info.kind == Kind::Datagram {
-            self.stack.poll();
+            self.look();
+        } else if self.held_since_ns.is_none() {
+            self.held_since_ns = Some(p.monotonic_ns());
         }
         Ok(sent)
     }
@@ -280,7 +310,7 @@ impl Network {
     ) -> Result<T, Errno> {
         let deadline = timeout_ns.map_or(u64::MAX, |t| p.monotonic_ns().saturating_add(t));
         loop {
-            self.stack.poll();
+            self.look();
             match op(&mut *self.stack) {
                 Err(Errno::AGAIN) if !nonblocking => {
                     if p.monotonic_ns() >= deadline {
@@ -315,7 +345,7 @@ impl Network {
         if name.eq_ignore_ascii_case("localhost") {
             return Ok(vec![core::net::IpAddr::V4(core::net::Ipv4Addr::LOCALHOST)]);
         }
-        self.stack.poll();
+        self.look();
         let query = self.stack.resolve(name)?;
         // A resolver that never answers must not hang the app.
         let deadline = p.monotonic_ns().saturating_add(RESOLVE_TIMEOUT_NS);
@@ -323,7 +353,7 @@ impl Network {
             match self.stack.resolved(query) {
                 Err(Errno::AGAIN) if p.monotonic_ns() < deadline => {
                     self.stack.wait(p, deadline, &[]);
-                    self.stack.poll();
+                    self.look();
                 }
                 Err(Errno::AGAIN) => return Err(Errno::TIMEDOUT),
                 other => return other,

@@ -117,7 +117,7 @@ pub fn fd_read(cx: &mut Ctx<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) 
                     cx.platform.monotonic_ns().saturating_add(poll),
                     &[],
                 );
-                net.stack().poll();
+                net.look();
             }
             None => wait_for_input(cx.platform),
         }

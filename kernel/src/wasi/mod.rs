@@ -111,7 +111,7 @@ pub fn flush_network() {
         .as_mut()
         .and_then(|s| s.as_mut()?.net.as_mut())
     {
-        net.stack().poll();
+        net.look();
     }
 }
 
@@ -121,6 +121,11 @@ pub(crate) fn with_ctx(f: impl FnOnce(&mut Ctx<'_>) -> WasiResult) -> i32 {
     let platform = crate::platform::platform();
     let mut guard = STATE.lock();
     let state = guard.get_or_insert_with(WasiState::default);
+    // Stream data the app sent waits for a look at the network only so long, whatever the
+    // app calls meanwhile.
+    if let Some(net) = state.net.as_mut() {
+        net.look_if_held(platform);
+    }
     // SAFETY: MEMORY is null or the app's descriptor, set up by the runtime with
     // `base..base + current_bytes` mapped; the app's only thread is inside this call, so no
     // compiled code touches the memory while the view lives.

@@ -73,7 +73,7 @@ pub fn poll_oneoff(
         let now = cx.platform.monotonic_ns();
         // One look at the network per round, however many sockets are subscribed.
         if let Some(net) = cx.state.net.as_mut() {
-            net.stack().poll();
+            net.look();
         }
         let mut ready = Vec::new();
         let mut wake_at = u64::MAX;

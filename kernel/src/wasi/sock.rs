@@ -169,7 +169,7 @@ pub fn sock_shutdown(cx: &mut Ctx<'_>, fd: u32, how: u32) -> WasiResult {
     }
     let net = cx.state.network();
     net.stack().shutdown(h, how & 1 != 0, how & 2 != 0)?;
-    net.stack().poll();
+    net.look();
     Ok(())
 }
 
