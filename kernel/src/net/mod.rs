@@ -58,7 +58,7 @@ pub struct Network {
 /// Longest time stream data an app sent waits in its send buffer for a look at the network
 /// while the app goes on making other calls (file I/O, clocks): long enough to gather the
 /// sends of a burst into one look, short enough not to be noticed.
-pub const HOLD_LIMIT_NS: u64 = 1_000_000;
+pub const HOLD_LIMIT_NS: u64 = 10_000_000;
 
 impl core::fmt::Debug for Network {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
