@@ -146,15 +146,23 @@ impl<H: Hal, T: Transport> Device for VirtioNic<H, T> {
                 },
             ));
         }
-        let token = q.raw.poll_receive()?;
-        let mut buf = q.rx[token as usize].take()?;
-        // SAFETY: the buffer given to `receive_begin` for this token.
-        let (header, len) = match unsafe { q.raw.receive_complete(token, &mut buf) } {
-            Ok(frame) => frame,
-            Err(_) => {
+        let (buf, header, len) = loop {
+            let token = q.raw.poll_receive()?;
+            let mut buf = q.rx[token as usize].take()?;
+            // SAFETY: the buffer given to `receive_begin` for this token.
+            let (header, len) = match unsafe { q.raw.receive_complete(token, &mut buf) } {
+                Ok(frame) => frame,
+                Err(_) => {
+                    q.give_rx(buf);
+                    return None;
+                }
+            };
+            // Loopback addresses belong to the machine alone: such frames from the wire go.
+            if super::smol::hairpin::loopback_from_the_wire(&buf[header..header + len]) {
                 q.give_rx(buf);
-                return None;
+                continue;
             }
+            break (buf, header, len);
         };
         Some((
             RxToken {

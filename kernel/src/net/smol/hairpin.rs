@@ -13,11 +13,13 @@
 //!   `::1` goes to a multicast group smoltcp does not join for `::1`, so it is readdressed to
 //!   its target (a unicast solicitation, as neighbor unreachability detection sends).
 //!
-//! Nothing of this reaches the wire.
+//! Nothing of this reaches the wire, and nothing of it may come from there: a frame the NIC
+//! receives that claims a loopback address ([`loopback_from_the_wire`]) is dropped, as Linux
+//! drops such "martian" packets, so that no peer reaches what the app serves on `127.0.0.1`.
 
 use smoltcp::wire::{
     ArpOperation, ArpPacket, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv6Message,
-    Icmpv6Packet, IpProtocol, Ipv6Packet,
+    Icmpv6Packet, IpProtocol, Ipv4Packet, Ipv6Packet,
 };
 
 /// Whether `frame`, about to be sent by the machine with MAC `own`, is for the machine itself;
@@ -32,6 +34,28 @@ pub fn for_this_machine(own: [u8; 6], frame: &mut [u8]) -> bool {
     match eth.ethertype() {
         EthernetProtocol::Arp => arp_for_self(eth.payload_mut()),
         EthernetProtocol::Ipv6 => neighbor_solicitation_for_self(eth.payload_mut()),
+        _ => false,
+    }
+}
+
+/// Whether `frame`, received from the wire, says it comes from or goes to a loopback address
+/// (IPv4 `127.0.0.0/8` or IPv6 `::1`, also as an ARP request's or reply's address): only the
+/// machine itself may use those.
+pub fn loopback_from_the_wire(frame: &[u8]) -> bool {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    match eth.ethertype() {
+        EthernetProtocol::Ipv4 => Ipv4Packet::new_checked(eth.payload())
+            .is_ok_and(|ip| ip.src_addr().is_loopback() || ip.dst_addr().is_loopback()),
+        EthernetProtocol::Ipv6 => Ipv6Packet::new_checked(eth.payload())
+            .is_ok_and(|ip| ip.src_addr().is_loopback() || ip.dst_addr().is_loopback()),
+        EthernetProtocol::Arp => ArpPacket::new_checked(eth.payload()).is_ok_and(|arp| {
+            let is_loopback = |a: &[u8]| a.first() == Some(&127);
+            arp.protocol_len() == 4
+                && (is_loopback(arp.source_protocol_addr())
+                    || is_loopback(arp.target_protocol_addr()))
+        }),
         _ => false,
     }
 }
@@ -170,5 +194,45 @@ mod tests {
             OWN,
             &mut solicitation(link_local, router)
         ));
+    }
+
+    fn ipv4(src: Ipv4Address, dst: Ipv4Address) -> Vec<u8> {
+        let repr = smoltcp::wire::Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Tcp,
+            payload_len: 0,
+            hop_limit: 64,
+        };
+        let mut payload = vec![0; repr.buffer_len()];
+        repr.emit(
+            &mut Ipv4Packet::new_unchecked(&mut payload),
+            &ChecksumCapabilities::default(),
+        );
+        ethernet(EthernetAddress(OWN), EthernetProtocol::Ipv4, &payload)
+    }
+
+    #[test]
+    fn loopback_addresses_from_the_wire_are_martians() {
+        let local = Ipv4Address::new(127, 0, 0, 1);
+        let other_local = Ipv4Address::new(127, 9, 8, 7);
+        let nic = Ipv4Address::new(10, 0, 2, 15);
+        let gateway = Ipv4Address::new(10, 0, 2, 2);
+        assert!(loopback_from_the_wire(&ipv4(gateway, local)));
+        assert!(loopback_from_the_wire(&ipv4(gateway, other_local)));
+        assert!(loopback_from_the_wire(&ipv4(local, nic)));
+        assert!(!loopback_from_the_wire(&ipv4(gateway, nic)));
+        assert!(loopback_from_the_wire(&arp_request(gateway, local)));
+        assert!(loopback_from_the_wire(&arp_request(local, nic)));
+        assert!(!loopback_from_the_wire(&arp_request(gateway, nic)));
+        let router = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+        let link_local = Ipv6Address::new(0xfe80, 0, 0, 0, 0x5054, 0xff, 0xfe12, 0x3456);
+        assert!(loopback_from_the_wire(&solicitation(
+            Ipv6Address::LOCALHOST,
+            link_local
+        )));
+        assert!(!loopback_from_the_wire(&solicitation(router, link_local)));
+        // What does not parse is left to the stack, which drops it.
+        assert!(!loopback_from_the_wire(&[0u8; 6]));
     }
 }
