@@ -8,7 +8,12 @@
             pages and their page tables; the kernel image comes on top), and the pages the app
             touched of what it committed (linear memory, stack);
   QEMU      the QEMU process's peak RSS, and its peak private memory (what one more instance
-            costs the host: shared libraries are counted once), at the min VM size.
+            costs the host: shared libraries are counted once), at the min VM size;
+
+and the static-file server under load at the default machine size (`server_under_load`, also
+run alone: `python3 bench/footprint.py --mewz M --examples DIR`): the kernel's heap and socket
+buffers' touched pages (-v counters line) and QEMU's RSS at idle, with N connections open, and
+once they are closed.
 """
 import http.client, os, re, signal, socket, subprocess, tempfile, time
 
@@ -239,6 +244,7 @@ def footprint(work, mewz, examples, skip_go):
                                                  for _ in range(2)), SERVER_GOAL_MIB)
         print(row(SERVER, target, SERVER_GOAL_MIB, least,
                   lambda mib: server_runs(mewz, image, files, mib, verbose=True)), flush=True)
+    server_under_load(work, mewz, examples)
 
 
 # The server under load: its memory at idle, with LOAD_CONNECTIONS keep-alive connections open
