@@ -8,7 +8,12 @@
             pages and their page tables; the kernel image comes on top), and the pages the app
             touched of what it committed (linear memory, stack);
   QEMU      the QEMU process's peak RSS, and its peak private memory (what one more instance
-            costs the host: shared libraries are counted once), at the min VM size.
+            costs the host: shared libraries are counted once), at the min VM size;
+
+and the static-file server under load at the default machine size (`server_under_load`, also
+run alone: `python3 bench/footprint.py --mewz M --examples DIR`): the kernel's heap and socket
+buffers' touched pages (-v counters line) and QEMU's RSS at idle, with N connections open, and
+once they are closed.
 """
 import http.client, os, re, signal, socket, subprocess, tempfile, time
 
@@ -80,10 +85,11 @@ class Run:
     runs, QEMU's private memory is sampled (every 10 ms, with `sample`); at its end wait4
     gives the peak RSS of mewz and the QEMU it reaped (QEMU's: mewz itself stays lower)."""
 
-    def __init__(self, mewz, image, mib, args, verbose=False, forward=None):
+    def __init__(self, mewz, image, mib, args, verbose=False, forward=None, timeout_s=TIMEOUT_S):
         self.out = tempfile.TemporaryFile()
         self.err = tempfile.TemporaryFile()
-        cmd = [mewz, "run", "--timeout", str(TIMEOUT_S), "--vm-memory", f"{mib}M"]
+        cmd = [mewz, "run", "--timeout", str(timeout_s)]
+        cmd += ["--vm-memory", f"{mib}M"] if mib else []
         cmd += ["-v"] if verbose else []
         cmd += ["-p", forward] if forward else []
         self.proc = subprocess.Popen(cmd + [image] + args,
@@ -238,3 +244,100 @@ def footprint(work, mewz, examples, skip_go):
                                                  for _ in range(2)), SERVER_GOAL_MIB)
         print(row(SERVER, target, SERVER_GOAL_MIB, least,
                   lambda mib: server_runs(mewz, image, files, mib, verbose=True)), flush=True)
+    server_under_load(work, mewz, examples)
+
+
+# The server under load: its memory at idle, with LOAD_CONNECTIONS keep-alive connections open
+# (each having fetched a file), and at idle again once they are closed, at the default machine
+# size. The kernel's counters line (-v) gives the heap and the socket buffers' touched pages.
+LOAD_CONNECTIONS = 256
+COUNTERS = re.compile(r"net: sockets app (\d+) stack (\d+), heap (\d+) KiB in use"
+                      r"(?:, buffers (\d+) KiB touched)?")
+
+
+def last_counters(run):
+    found = COUNTERS.findall(run.text()[1])
+    return found[-1] if found else None
+
+
+def settled(run, app_sockets, quiet_s=3, limit_s=120):
+    """The counters once they show `app_sockets` and have not changed for `quiet_s`."""
+    deadline, last, since = time.monotonic() + limit_s, None, time.monotonic()
+    while time.monotonic() < deadline and not run.poll():
+        now = last_counters(run)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif now and int(now[0]) == app_sockets and time.monotonic() - since >= quiet_s:
+            return now
+        time.sleep(0.2)
+    return last
+
+
+def qemu_rss_kib(run):
+    for child in children(run.proc.pid):
+        try:
+            with open(f"/proc/{child}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+    return 0
+
+
+def load_row(target, phase, counters, rss):
+    if counters is None:
+        return f"{target:<8} {phase:<24} (no counters line)"
+    app, _stack, heap, buffers = counters
+    return (f"{target:<8} {phase:<24} {app:>9} {int(heap):>9} KiB {buffers or '-':>9} KiB "
+            f"{rss / 1024:8.1f} M")
+
+
+def server_under_load(work, mewz, examples, targets=TARGETS, connections=LOAD_CONNECTIONS):
+    print(f"\n## the static-file server's memory under load (default --vm-memory, {connections}"
+          " keep-alive connections through -p, each fetching a file; -v counters and QEMU's RSS)")
+    print(f"{'target':<8} {'phase':<24} {'app socks':>9} {'heap':>13} {'buffers':>13} {'QEMU RSS':>10}")
+    root, files = site(work)
+    wasm = os.path.join(examples, SERVER + ".wasm")
+    for target in targets:
+        image = os.path.join(work, f"{SERVER}.{target}.load.img")
+        subprocess.run([mewz, "build", "--target", target, wasm, "--dir", f"{root}::{SITE_ROOT}",
+                        "-o", image, "--", "--port", str(SERVER_PORT), "--root", SITE_ROOT],
+                       check=True, capture_output=True)
+        port = free_port()
+        run = Run(mewz, image, None, [], verbose=True, forward=f"127.0.0.1:{port}:{SERVER_PORT}",
+                  timeout_s=600)
+        try:
+            deadline = time.monotonic() + SERVER_START_S
+            while fetch(port, "/index.html", 30) is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            print(load_row(target, "idle", settled(run, 1), qemu_rss_kib(run)), flush=True)
+            open_ = []
+            for _ in range(connections):
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                c.request("GET", "/index.html")
+                r = c.getresponse()
+                if r.status != 200 or r.read() != files["index.html"]:
+                    raise RuntimeError("a wrong answer under load")
+                open_.append(c)
+            print(load_row(target, f"{connections} connections open",
+                           settled(run, 1 + connections), qemu_rss_kib(run)), flush=True)
+            for c in open_:
+                c.close()
+            print(load_row(target, "closed, idle again", settled(run, 1), qemu_rss_kib(run)),
+                  flush=True)
+        finally:
+            run.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+    p = argparse.ArgumentParser(description="The static-file server's memory under load "
+                                            "(the rest of the footprint table runs in ci/bench).")
+    p.add_argument("--mewz", required=True, help="the mewz binary to measure")
+    p.add_argument("--examples", required=True, help="where examples/build.sh put the examples")
+    p.add_argument("--target", action="append", choices=TARGETS)
+    p.add_argument("--connections", type=int, default=LOAD_CONNECTIONS)
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        server_under_load(work, a.mewz, a.examples, a.target or TARGETS, a.connections)

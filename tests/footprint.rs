@@ -488,3 +488,226 @@ fn a_machine_too_small_for_the_kernel_image_is_one_line_before_boot() {
         assert_eq!(out.status.code(), Some(0), "{arch}: {}", text(&out.stderr));
     }
 }
+
+/// A C guest, written here and compiled with clang-19 (ci/setup installs it and wasi-libc).
+fn c_module(name: &str, source: &str) -> PathBuf {
+    let (src, wasm) = (
+        work_dir().join(format!("{name}.c")),
+        work_dir().join(format!("{name}.wasm")),
+    );
+    std::fs::write(&src, source).unwrap();
+    let out = Command::new("clang-19")
+        .args(["--target=wasm32-wasi", "-O2", "-Wall"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&wasm)
+        .output()
+        .expect("running clang-19");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wasm
+}
+
+/// 32 connections to itself on 127.0.0.1, each saying a line both ways; all but one closed;
+/// then the heap filled with a file until `ENOSPC`; then new connections until the kernel
+/// refuses one; then 256 KB each way through the connection kept open, whose buffers'
+/// untouched pages must still be backed. Prints each phase; exits 0 if all held.
+const SOCKET_BUFFERS: &str = r#"#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <string.h>
+#include <wasi/api.h>
+
+#define IMPORT(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(name)))
+typedef struct { uint8_t *buf; uint32_t len; } addr_t;
+IMPORT("sock_open") int32_t we_open(int32_t af, int32_t type, uint32_t *fd);
+IMPORT("sock_bind") int32_t we_bind(uint32_t fd, addr_t *addr, uint32_t port);
+IMPORT("sock_listen") int32_t we_listen(uint32_t fd, int32_t backlog);
+IMPORT("sock_connect") int32_t we_connect(uint32_t fd, addr_t *addr, uint32_t port);
+IMPORT("sock_getlocaladdr") int32_t we_local(uint32_t fd, addr_t *addr, uint32_t *type, uint32_t *port);
+
+#define CONNECTIONS 32
+static uint8_t localhost[4] = {127, 0, 0, 1};
+static uint8_t out[256 << 10], in[256 << 10];
+
+static void fail(const char *what, long got) {
+    printf("FAIL %s (%ld)\n", what, got);
+    __wasi_proc_exit(1);
+}
+
+static void pause_ms(uint64_t ms) {
+    __wasi_subscription_t sub;
+    memset(&sub, 0, sizeof sub);
+    sub.u.tag = __WASI_EVENTTYPE_CLOCK;
+    sub.u.u.clock.id = __WASI_CLOCKID_MONOTONIC;
+    sub.u.u.clock.timeout = ms * 1000000;
+    __wasi_event_t ev; __wasi_size_t n;
+    __wasi_poll_oneoff(&sub, &ev, 1, &n);
+}
+
+/// Sends `len` bytes of `out` from `a` to `b` and reads them back there, both non-blocking.
+static void carry(uint32_t a, uint32_t b, size_t len) {
+    size_t sent = 0, got = 0;
+    for (int rounds = 0; got < len; rounds++) {
+        if (rounds > 200000) fail("carry: stuck", got);
+        if (sent < len) {
+            __wasi_ciovec_t iov = {out + sent, len - sent};
+            __wasi_size_t n = 0;
+            int32_t r = __wasi_sock_send(a, &iov, 1, 0, &n);
+            if (r == 0) sent += n; else if (r != __WASI_ERRNO_AGAIN) fail("send", r);
+        }
+        __wasi_iovec_t iov = {in + got, len - got};
+        __wasi_size_t n = 0; __wasi_roflags_t of;
+        int32_t r = __wasi_sock_recv(b, &iov, 1, 0, &n, &of);
+        if (r == 0) got += n; else if (r != __WASI_ERRNO_AGAIN) fail("recv", r);
+        else pause_ms(1);
+    }
+    if (memcmp(in, out, len) != 0) fail("carry: data changed", len);
+}
+
+int main(void) {
+    for (size_t i = 0; i < sizeof out; i++) out[i] = (uint8_t)(i * 31 + 7);
+    // Every page of linear memory touched now: once the heap is full, touching a new page of
+    // the app's would end it with "out of memory", as it should.
+    size_t bytes = __builtin_wasm_memory_size(0) * 65536;
+    for (size_t p = 4096; p < bytes; p += 4096) (void)((volatile uint8_t *)p)[0];
+    uint32_t l = 0, c[CONNECTIONS], s[CONNECTIONS], type = 0, port = 0;
+    addr_t lo = {localhost, 4};
+    uint8_t ip[16]; addr_t a = {ip, 16};
+    if (we_open(1, 2, &l) || we_bind(l, &lo, 0) || we_listen(l, 64) || we_local(l, &a, &type, &port))
+        fail("listener", 0);
+    for (int i = 0; i < CONNECTIONS; i++) {
+        int32_t r = we_open(1, 2, &c[i]);
+        if (r == 0) r = we_connect(c[i], &lo, port);
+        if (r == 0) r = __wasi_sock_accept(l, 0, &s[i]);
+        if (r) fail("connection", r);
+        __wasi_fd_fdstat_set_flags(c[i], __WASI_FDFLAGS_NONBLOCK);
+        __wasi_fd_fdstat_set_flags(s[i], __WASI_FDFLAGS_NONBLOCK);
+        carry(c[i], s[i], 100);
+        carry(s[i], c[i], 100);
+    }
+    printf("%d connections open\n", CONNECTIONS);
+    pause_ms(1500);
+    for (int i = 1; i < CONNECTIONS; i++) {
+        __wasi_fd_close(c[i]);
+        __wasi_fd_close(s[i]);
+    }
+    pause_ms(1500);
+    printf("%d closed\n", CONNECTIONS - 1);
+
+    // The heap beyond the kernel's reserve filled with a file, 64 KiB at a time, to ENOSPC.
+    int fd = open("/data/fill", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) fail("open /data/fill", errno);
+    size_t kib = 0;
+    for (ssize_t n; (n = write(fd, out, 65536)) > 0;) kib += n / 1024;
+    if (errno != ENOSPC) fail("filling the heap with a file: not ENOSPC", errno);
+    printf("a file of %zu KiB filled the heap\n", kib);
+
+    // New connections (not waited for) until the kernel cannot back one: an errno at connect.
+    int32_t refused = 0;
+    for (int i = 0; i < 64 && !refused; i++) {
+        uint32_t fd = 0;
+        int32_t r = we_open(1, 2, &fd);
+        if (r == 0) r = __wasi_fd_fdstat_set_flags(fd, __WASI_FDFLAGS_NONBLOCK);
+        if (r == 0) r = we_connect(fd, &lo, port);
+        if (r && r != __WASI_ERRNO_INPROGRESS) refused = r;
+    }
+    printf("a new connection refused with errno %d\n", refused);
+    if (refused != __WASI_ERRNO_NOMEM && refused != __WASI_ERRNO_NOBUFS) fail("refusal", refused);
+
+    // The connection made before still has every page of its buffers.
+    carry(c[0], s[0], sizeof out);
+    carry(s[0], c[0], sizeof out);
+    printf("256 KiB each way through the first connection\n");
+    __wasi_fd_close(c[0]);
+    __wasi_fd_close(s[0]);
+    pause_ms(1500);
+    printf("all ok\n");
+    return 0;
+}
+"#;
+
+/// `buffers K KiB touched` of the kernel's counters lines (`-v`), with the app's sockets.
+fn buffer_counters(log: &str) -> Vec<(u64, u64)> {
+    log.lines()
+        .filter_map(|line| {
+            let rest = &line[line.find("net: sockets app ")? + "net: sockets app ".len()..];
+            let app = rest.split(' ').next()?.parse().ok()?;
+            let kib = rest
+                .split(", buffers ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((app, kib))
+        })
+        .collect()
+}
+
+#[test]
+fn socket_buffers_cost_what_is_touched_and_never_fail_later() {
+    let wasm = c_module("socket-buffers", SOCKET_BUFFERS);
+    let data = work_dir().join("socket-buffers-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let dir = format!("{}::/data", data.display());
+    for arch in arches() {
+        // 256 MiB: 32 KiB buffers, backed on touch.
+        let out = mewz(
+            &[
+                "run",
+                "--target",
+                &arch,
+                "--vm-memory",
+                "256M",
+                "--net",
+                "none",
+                "--dir",
+                &dir,
+                "-v",
+                "--timeout",
+                "120",
+            ],
+            &wasm,
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success() && stdout.ends_with("all ok\n"),
+            "{arch}: {:?}\n{stdout}\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("32 KiB per stream buffer"),
+            "{arch}: {stderr}"
+        );
+        let counters = buffer_counters(&stderr);
+        // 32 connections open (65 sockets of the app): a page of each of their 128 buffers
+        // touched, of 4 MiB.
+        let open = counters
+            .iter()
+            .filter(|(app, _)| *app == 65)
+            .map(|c| c.1)
+            .max();
+        assert!(
+            open.is_some_and(|kib| (4..=640).contains(&kib)),
+            "{arch}: {counters:?}"
+        );
+        // All but one closed: that one's four pages.
+        assert!(counters.contains(&(3, 16)), "{arch}: {counters:?}");
+        // All closed: the listener's waiting sockets, never touched, and nothing else.
+        assert_eq!(
+            counters.last().map(|c| c.1),
+            Some(0),
+            "{arch}: {counters:?}"
+        );
+        let report = stderr
+            .lines()
+            .find(|l| l.contains("memory: peak"))
+            .unwrap_or_else(|| panic!("{arch}: no memory report: {stderr}"));
+        assert!(
+            report.contains("kernel buffers 0 pages touched"),
+            "{arch}: {report}"
+        );
+    }
+}

@@ -5,7 +5,8 @@
 //! [`crate::touch_buffer`]s are such ranges.
 //! A not-present fault inside one maps that page and the access is retried ([`crate::fault`]);
 //! a fault in a guard next to one (beyond `current_bytes`, below the stack) stays a wasm trap.
-//! Each range counts the pages it has had mapped, for the memory report.
+//! Each range of the app counts the pages it has had mapped, for the memory report; the kernel
+//! buffers, which come and go, count theirs in [`crate::touch_buffer`].
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 

@@ -58,11 +58,18 @@ pub fn map_on_touch(addr: usize) -> bool {
     };
     let p = crate::platform::platform();
     let page = addr & !(p.page_size() - 1);
-    match p.map_zeroed(page, p.page_size()) {
-        Ok(()) => {
-            demand::note_touched(what);
-            true
-        }
+    let mapped = match what {
+        // Only inside a live buffer (freed ones are stray accesses), with a frame charged to it.
+        demand::Backed::KernelBuffers => match crate::touch_buffer::back_page(p, page) {
+            Some(result) => result,
+            None => return false,
+        },
+        _ => p
+            .map_zeroed(page, p.page_size())
+            .inspect(|_| demand::note_touched(what)),
+    };
+    match mapped {
+        Ok(()) => true,
         Err(MapError::OutOfMemory) => crate::footprint::out_of_memory(what),
         Err(e) => {
             kprintln!(

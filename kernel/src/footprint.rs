@@ -89,13 +89,21 @@ impl fmt::Display for Report {
             Kib(frames_now.saturating_sub(app_pages)),
         )?;
         for (i, what) in Backed::ALL.into_iter().enumerate() {
+            // The kernel buffers come and go: the pages backed now, of the buffers alive now.
+            let (touched, committed) = match what {
+                Backed::KernelBuffers => (
+                    crate::touch_buffer::touched_pages(),
+                    crate::touch_buffer::live_bytes(),
+                ),
+                _ => (demand::touched_pages(what), demand::committed_bytes(what)),
+            };
             write!(
                 f,
                 "{}{} {} pages touched of {}",
                 if i == 0 { "" } else { ", " },
                 what.name(),
-                demand::touched_pages(what),
-                Kib(demand::committed_bytes(what) as u64)
+                touched,
+                Kib(committed as u64)
             )?;
         }
         let ram = platform().ram_bytes() as u64;

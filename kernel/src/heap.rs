@@ -99,9 +99,16 @@ pub fn reserve() -> usize {
     crate::frames::reserve_bytes(size())
 }
 
-/// Free heap bytes beyond [`reserve`]; `None` where the heap is not the kernel's own (the
-/// hosted platform uses the system allocator).
+/// Free heap bytes beyond [`reserve`] and beyond what the frames charged to buffers backed on
+/// touch may still need ([`crate::frames::charge`]): what the app's files and heap-held socket
+/// buffers may take. `None` where the heap is not the kernel's own (the hosted platform uses
+/// the system allocator).
 pub fn available_beyond_reserve() -> Option<usize> {
+    free_beyond_reserve().map(|free| free.saturating_sub(crate::frames::uncovered_charge_bytes()))
+}
+
+/// Free heap bytes beyond [`reserve`], charges or not (the frame pool weighs those itself).
+pub fn free_beyond_reserve() -> Option<usize> {
     #[cfg(target_os = "none")]
     return Some(available().saturating_sub(reserve()));
     #[cfg(not(target_os = "none"))]

@@ -181,16 +181,25 @@ fn random() -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A 4 MiB buffer backed on touch: only the pages written take frames, they read back, and
-/// dropping the buffer gives them back.
+/// A 4 MiB buffer backed on touch: made, it is charged its pages and takes only the frames of
+/// the page tables that map it; the pages written take one frame each, they read back, and
+/// dropping the buffer gives them and its charge back.
 fn touch() -> Result<(), &'static str> {
     use crate::frames;
     const LEN: usize = 4 << 20;
     const STRIDE: usize = 64 << 10;
-    let frames_before = frames::in_use();
+    let (frames_before, charged_before) = (frames::in_use(), frames::charged());
     let mut buffer = crate::touch_buffer::TouchBuffer::new(platform(), LEN)
-        .map_err(|_| "cannot reserve a buffer")?;
-    if frames::in_use() != frames_before {
+        .map_err(|_| "cannot make a buffer")?;
+    let pages = LEN / platform().page_size();
+    if frames::charged() != charged_before + pages {
+        return Err("the buffer was not charged its pages");
+    }
+    // The tables that map 4 MiB; none where pages come from Linux, not from the frame pool.
+    let counted = cfg!(target_os = "none");
+    let tables = frames::in_use() - frames_before;
+    if counted && tables > 8 {
+        kprintln!("selftest touch: {tables} frames taken before the buffer was touched");
         return Err("frames taken before the buffer was touched");
     }
     for (i, at) in (0..LEN).step_by(STRIDE).enumerate() {
@@ -200,13 +209,13 @@ fn touch() -> Result<(), &'static str> {
         buffer[at + 8] = i as u8 + 1;
     }
     let touched = LEN / STRIDE;
-    let taken = frames::in_use() - frames_before;
-    // Each touched page, and the few page tables that map them. (The hosted platform's pages
-    // come from Linux, not from the frame pool: nothing to count there.)
-    let counted = cfg!(target_os = "none");
-    if counted && !(touched..=touched + 8).contains(&taken) {
+    let taken = frames::in_use() - frames_before - tables;
+    if counted && taken != touched {
         kprintln!("selftest touch: {touched} pages touched took {taken} frames");
         return Err("frames taken do not match the pages touched");
+    }
+    if counted && frames::charged() != charged_before + pages - touched {
+        return Err("touched pages did not take their charged frames");
     }
     if (0..LEN)
         .step_by(STRIDE)
@@ -221,8 +230,11 @@ fn touch() -> Result<(), &'static str> {
         "selftest touch: {} KiB buffer, {touched} pages touched took {taken} frames, {kept} kept for page tables after it was dropped",
         LEN >> 10
     );
-    if counted && kept > taken - touched {
+    if counted && kept > tables {
         return Err("dropping the buffer did not give its pages back");
+    }
+    if frames::charged() != charged_before {
+        return Err("dropping the buffer did not drop its charge");
     }
     Ok(())
 }

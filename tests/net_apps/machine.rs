@@ -349,12 +349,15 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 1000 / per_second)
 }
 
-/// The kernel's counters line: `net: sockets app A stack S, heap H KiB in use`.
+/// The kernel's counters line: `net: sockets app A stack S, heap H KiB in use, buffers B KiB
+/// touched`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {
     pub app_sockets: u64,
     pub stack_sockets: u64,
     pub heap_kib: Option<u64>,
+    /// The socket buffers' pages mapped now.
+    pub buffers_kib: Option<u64>,
 }
 
 impl Counters {
@@ -368,10 +371,15 @@ impl Counters {
             Some("heap") => Some(words.next()?.parse().ok()?),
             _ => None,
         };
+        let buffers_kib = match rest.split(", buffers ").nth(1) {
+            Some(b) => Some(b.split(' ').next()?.parse().ok()?),
+            None => None,
+        };
         Some(Counters {
             app_sockets,
             stack_sockets,
             heap_kib,
+            buffers_kib,
         })
     }
 }
@@ -444,7 +452,19 @@ mod tests {
             Some(Counters {
                 app_sockets: 1,
                 stack_sockets: 3,
-                heap_kib: Some(420)
+                heap_kib: Some(420),
+                buffers_kib: None
+            })
+        );
+        assert_eq!(
+            Counters::parse(
+                "net: sockets app 2 stack 6, heap 421 KiB in use, buffers 8 KiB touched"
+            ),
+            Some(Counters {
+                app_sockets: 2,
+                stack_sockets: 6,
+                heap_kib: Some(421),
+                buffers_kib: Some(8)
             })
         );
         assert_eq!(
@@ -452,7 +472,8 @@ mod tests {
             Some(Counters {
                 app_sockets: 0,
                 stack_sockets: 0,
-                heap_kib: None
+                heap_kib: None,
+                buffers_kib: None
             })
         );
         assert_eq!(Counters::parse("net: 10.0.2.15/24"), None);

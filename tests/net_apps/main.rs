@@ -105,6 +105,8 @@ fn static_server_suite(runner: Runner) {
             "{}",
             server.what
         );
+        // The socket buffers' pages all went back.
+        assert_eq!(after.buffers_kib, before.buffers_kib, "{}", server.what);
         if let (Some(b), Some(a)) = (before.heap_kib, after.heap_kib) {
             assert!(
                 a <= b + 2 * CONCURRENT_CONNECTIONS as u64,

@@ -370,7 +370,8 @@ impl Network {
 const RESOLVE_TIMEOUT_NS: u64 = 10_000_000_000;
 
 mod report {
-    //! The counters line in the kernel log: `net: N sockets (app A, stack S), heap K KiB in use`,
+    //! The counters line in the kernel log: `net: sockets app A stack S, heap K KiB in use,
+    //! buffers B KiB touched` (the pages backed now of the socket buffers backed on touch),
     //! printed when the numbers change, at most once a second, so a soak test can read from
     //! the log that they come back to where they were at idle.
     use super::{Stack, StackStats};
@@ -380,7 +381,7 @@ mod report {
 
     #[derive(Default)]
     pub struct Reporter {
-        last: Option<(StackStats, Option<usize>)>,
+        last: Option<(StackStats, Option<usize>, usize)>,
         last_ns: u64,
         /// A change was seen too soon after the last line: print it at `last_ns + PERIOD_NS`.
         held_back: bool,
@@ -393,7 +394,8 @@ mod report {
             }
             let stats = stack.stats();
             let heap = crate::heap::in_use();
-            if self.last == Some((stats, heap)) {
+            let touched_kib = crate::touch_buffer::touched_pages() * p.page_size() / 1024;
+            if self.last == Some((stats, heap, touched_kib)) {
                 self.held_back = false;
                 return;
             }
@@ -402,15 +404,16 @@ mod report {
                 self.held_back = true;
                 return;
             }
-            self.last = Some((stats, heap));
+            self.last = Some((stats, heap, touched_kib));
             self.last_ns = now;
             self.held_back = false;
             match heap {
                 Some(bytes) => crate::klog!(
-                    "net: sockets app {} stack {}, heap {} KiB in use",
+                    "net: sockets app {} stack {}, heap {} KiB in use, buffers {} KiB touched",
                     stats.app_sockets,
                     stats.stack_sockets,
-                    bytes / 1024
+                    bytes / 1024,
+                    touched_kib
                 ),
                 None => crate::klog!(
                     "net: sockets app {} stack {}",

@@ -10,8 +10,10 @@
 //!   the 2·MSL TIME-WAIT lasts (Linux also ends TIME-WAIT early under pressure); an orphan that
 //!   gets nowhere in [`ORPHAN_LINGER_NS`] is reset. Unread data at close resets the connection
 //!   at once, as on Linux.
-//! - Buffers are sized from the heap at start ([`Sizes`]), and so is the socket capacity.
+//! - Buffers are sized from the heap at start ([`Sizes`]), and so is the socket capacity;
+//!   large ones are backed on touch ([`buffers`]).
 
+mod buffers;
 mod gate;
 pub mod hairpin;
 mod sizes;
@@ -30,6 +32,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
+use buffers::{Backing, BufferSource};
 use core::net::{IpAddr, SocketAddr};
 use gate::Gate;
 pub use sizes::Sizes;
@@ -92,6 +95,10 @@ pub struct SmolStack<D: Device + Interrupts> {
     device: Gate<D>,
     iface: Interface,
     sockets: SocketSet<'static>,
+    /// The touch-backed buffers of the sockets in `sockets`, which borrow them: declared
+    /// after `sockets`, so that they are dropped after the sockets.
+    backings: BTreeMap<SocketHandle, Backing>,
+    buffer_source: BufferSource,
     /// TCP and UDP sockets in `sockets` (not DHCP/DNS).
     live_sockets: usize,
     entries: BTreeMap<Handle, Entry>,
@@ -124,6 +131,7 @@ fn loopback(p: &'static dyn Platform, sizes: Sizes) -> SmolStack<Loopback> {
         Loopback::new(Medium::Ip),
         HardwareAddress::Ip,
         sizes,
+        BufferSource::for_platform(p),
     );
     stack.add_loopback_addresses();
     stack
@@ -150,6 +158,7 @@ pub fn ethernet_stack<D: Device + Interrupts + 'static>(
         device,
         hardware,
         Sizes::for_heap(crate::heap::size()),
+        BufferSource::for_platform(p),
     );
     stack.add_nic_addresses(hardware);
     match config {
@@ -170,6 +179,7 @@ impl<D: Device + Interrupts> SmolStack<D> {
         device: D,
         hardware: HardwareAddress,
         sizes: Sizes,
+        buffer_source: BufferSource,
     ) -> SmolStack<D> {
         let mut device = Gate::new(device);
         let mut config = Config::new(hardware);
@@ -190,6 +200,8 @@ impl<D: Device + Interrupts> SmolStack<D> {
             device,
             iface,
             sockets: SocketSet::new(Vec::new()),
+            backings: BTreeMap::new(),
+            buffer_source,
             live_sockets: 0,
             entries: BTreeMap::new(),
             listeners: Vec::new(),
@@ -376,14 +388,25 @@ impl<D: Device + Interrupts> SmolStack<D> {
         self.live_sockets < self.sizes.max_sockets
     }
 
-    fn add_socket<T: smoltcp::socket::AnySocket<'static>>(&mut self, s: T) -> SocketHandle {
+    /// Adds a socket, with the touch-backed buffers its storage borrows.
+    fn add_socket<T: smoltcp::socket::AnySocket<'static>>(
+        &mut self,
+        s: T,
+        backing: Backing,
+    ) -> SocketHandle {
         self.live_sockets += 1;
-        self.sockets.add(s)
+        let h = self.sockets.add(s);
+        if !backing.is_empty() {
+            self.backings.insert(h, backing);
+        }
+        h
     }
 
     fn remove_socket(&mut self, h: SocketHandle) {
         self.live_sockets -= 1;
         self.sockets.remove(h);
+        // The socket is gone: its buffers can go (their pages back to the frame pool).
+        self.backings.remove(&h);
     }
 
     /// A free ephemeral port for `kind` (none in use by any socket of the app or the stack).
@@ -745,18 +768,4 @@ fn family_of(addr: &SocketAddr) -> Family {
     } else {
         Family::V6
     }
-}
-
-/// A buffer of `len` zero bytes, or `ENOMEM` instead of an allocation failure. Socket buffers
-/// are the app's, like its pages and files: they leave the kernel's reserve alone
-/// ([`crate::heap::reserve`]), or a full heap would end in an allocation failure inside the
-/// kernel instead of an errno for the app.
-fn zeroed(len: usize) -> Result<Vec<u8>, Errno> {
-    if crate::heap::available_beyond_reserve().is_some_and(|free| len > free) {
-        return Err(Errno::NOMEM);
-    }
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| Errno::NOMEM)?;
-    v.resize(len, 0);
-    Ok(v)
 }

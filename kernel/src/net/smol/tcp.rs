@@ -1,6 +1,6 @@
 //! Streams: connections, listeners with their pools and accept queues, orphans.
 
-use super::{Entry, ORPHAN_LINGER_NS, Options, Orphan, SmolStack, family_of, unspecified, zeroed};
+use super::{Entry, ORPHAN_LINGER_NS, Options, Orphan, SmolStack, family_of, unspecified};
 use crate::net::stack::{Family, Handle, Kind, Readiness, Received};
 use crate::wasi::Errno;
 use alloc::collections::VecDeque;
@@ -129,11 +129,12 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
         if !self.has_room() {
             return Err(Errno::NOBUFS);
         }
-        let rx = zeroed(o.recv_buffer)?;
-        let tx = zeroed(o.send_buffer)?;
+        let mut backing = Vec::new();
+        let rx = self.buffer_source.buffer(o.recv_buffer, &mut backing)?;
+        let tx = self.buffer_source.buffer(o.send_buffer, &mut backing)?;
         let mut s = Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
         apply_options(&mut s, o);
-        Ok(self.add_socket(s))
+        Ok(self.add_socket(s, backing))
     }
 
     pub(super) fn bind_tcp(&mut self, h: Handle, addr: SocketAddr) -> Result<(), Errno> {

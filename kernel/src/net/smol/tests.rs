@@ -391,7 +391,14 @@ fn nic_stack(p: &'static MockPlatform) -> SmolStack<Wire> {
         wire: Vec::new(),
     };
     let hardware = HardwareAddress::Ethernet(smoltcp::wire::EthernetAddress(MAC));
-    let mut s = SmolStack::new(p, "wire", wire, hardware, Sizes::for_heap(64 << 20));
+    let mut s = SmolStack::new(
+        p,
+        "wire",
+        wire,
+        hardware,
+        Sizes::for_heap(64 << 20),
+        BufferSource::Heap,
+    );
     s.add_nic_addresses(hardware);
     s.apply_static(
         &StaticConfig {

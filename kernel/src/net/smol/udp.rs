@@ -1,9 +1,10 @@
 //! Datagram sockets.
 
-use super::{Entry, Options, SmolStack, family_of, unspecified, zeroed};
+use super::{Entry, Options, SmolStack, family_of, unspecified};
 use crate::net::stack::{Family, Handle, Kind, Readiness, Received};
 use crate::wasi::Errno;
 use alloc::vec;
+use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use smoltcp::iface::SocketHandle;
 use smoltcp::phy::Device;
@@ -35,18 +36,19 @@ impl<D: Device + super::Interrupts> SmolStack<D> {
         if !self.has_room() {
             return Err(Errno::NOBUFS);
         }
-        let size = self.sizes.udp_buffer;
-        let buffer = || -> Result<udp::PacketBuffer<'static>, Errno> {
+        let (size, source) = (self.sizes.udp_buffer, self.buffer_source);
+        let mut backing = Vec::new();
+        let mut buffer = || -> Result<udp::PacketBuffer<'static>, Errno> {
             Ok(udp::PacketBuffer::new(
                 vec![udp::PacketMetadata::EMPTY; QUEUED_DATAGRAMS],
-                zeroed(size)?,
+                source.buffer(size, &mut backing)?,
             ))
         };
         let socket = Socket::new(buffer()?, buffer()?);
         let options = self.default_options();
         Ok(UdpEntry {
             family,
-            socket: self.add_socket(socket),
+            socket: self.add_socket(socket, backing),
             local: None,
             peer: None,
             options,
