@@ -12,7 +12,7 @@ pub enum Stage {
     /// wasm to LLVM IR.
     Translate,
     /// The pass pipeline on a copy of the module, to learn which memory loads must stay
-    /// where they are (see `translate/dead_loads.rs`). Very large modules skip it.
+    /// where they are (see `translate/dead_loads.rs`). Large modules skip it.
     LoadAnalysis,
     /// The pass pipeline.
     Optimize,
