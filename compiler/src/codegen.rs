@@ -68,16 +68,6 @@ pub fn pass_pipeline(opt_level: u8, light: bool) -> String {
     format!("default<O{}>", opt_level.min(3))
 }
 
-/// The pipeline the load analysis runs its copy of the module through (see
-/// `translate/dead_loads.rs`): the first half of `default<On>` only, LLVM's ThinLTO pre-link
-/// pipeline (inlining, interprocedural constant propagation, dead argument and store
-/// elimination, scalar and loop simplification). That half is where a load's use, or the
-/// effect that needs it, goes away; the second half (vectorisers, unrolling, late cleanups)
-/// rewrites loads but deletes no effect, and costs as much as the first on loop-rich code.
-pub fn load_analysis_pipeline(opt_level: u8) -> String {
-    format!("thinlto-pre-link<O{}>", opt_level.min(3))
-}
-
 fn light_pipeline(opt_level: u8, code_bytes: usize, tuning: Tuning) -> bool {
     opt_level >= 2 && (tuning.light_pipeline || code_bytes > LIGHT_PIPELINE_BYTES)
 }
@@ -447,8 +437,7 @@ fn compile_partition(
     if !plan.light {
         let started = Instant::now();
         observer.begin(Stage::LoadAnalysis);
-        let analysis = load_analysis_pipeline(opts.opt_level);
-        settle_loads(module, &machine, &analysis, &mut observer).map_err(CompileError::Backend)?;
+        settle_loads(module, &machine, &pipeline, &mut observer).map_err(CompileError::Backend)?;
         observer.end();
         timings.push((Stage::LoadAnalysis.name(), started.elapsed()));
     }

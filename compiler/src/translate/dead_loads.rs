@@ -11,9 +11,8 @@
 //! after them. Had the load run first, as in wasm, it would have trapped first.
 //!
 //! So every linear-memory load is translated volatile, which LLVM never deletes, and tagged
-//! ([`protect`]). Before the optimisation pipeline, a copy of the module goes through the first
-//! half of that pipeline (`codegen::load_analysis_pipeline`: inlining, interprocedural and
-//! scalar simplification, dead code and store elimination) with the loads still volatile, so that everything it proves irrelevant there (code
+//! ([`protect`]). Before the optimisation pipeline, a copy of the module goes through that same
+//! pipeline with the loads still volatile, so that everything it proves irrelevant there (code
 //! after a call that never returns, a branch whose sides turn out the same, a store of a value
 //! back where it was read, a result no caller uses) is irrelevant to the load too. There each
 //! load gets its [`Fate`] ([`settle_loads`]): one left without a use stays volatile; one whose
@@ -37,7 +36,7 @@
 //! volatile load whole and in place.
 //!
 //! What this does not see: a load whose effect the pipeline proper, with the loads no longer
-//! volatile, finds irrelevant where the copy's did not (its second half included).
+//! volatile, finds irrelevant where the copy's did not.
 
 use crate::observe::{Observer, run_passes};
 use inkwell::attributes::{Attribute, AttributeLoc};
@@ -94,8 +93,7 @@ fn protected<'ctx>(module: &Module<'ctx>) -> Vec<(InstructionValue<'ctx>, Option
 }
 
 /// Decides the [`Fate`] of every protected load of `module` from a copy run through
-/// `pipeline` (the first half of the one the module itself goes through next), and carries
-/// it out.
+/// `pipeline` (the one the module itself goes through next), and carries it out.
 pub(crate) fn settle_loads(
     module: &Module<'_>,
     machine: &TargetMachine,
