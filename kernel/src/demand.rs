@@ -10,6 +10,29 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+/// Stack backed below the caller by [`back_stack_below`]: more than any WASI call or kernel
+/// buffer operation uses.
+const STACK_PROBE_BYTES: usize = 64 << 10;
+
+/// Backs the next [`STACK_PROBE_BYTES`] of the stack below the caller. Kernel code runs on the
+/// app's stack, which is backed on touch, and backing a page takes the frame pool's lock, the
+/// heap's and the page tables': a fresh stack page first touched while one of those is held
+/// (inside an allocation, a mapping) would fault and wait for that lock forever. Called on
+/// the way into the kernel (every WASI call, buffer set-up and drop), before any lock is
+/// taken, it backs the pages the kernel's work then uses. Near the stack's end the probe
+/// reaches the guard page, which is the app's stack overflow, a little early.
+#[inline(never)]
+pub fn back_stack_below() {
+    let mut probe = core::mem::MaybeUninit::<[u8; STACK_PROBE_BYTES]>::uninit();
+    let bytes = probe.as_mut_ptr().cast::<u8>();
+    // From the top down, as the stack grows: the guard page is met before anything beyond it.
+    for offset in (0..STACK_PROBE_BYTES).step_by(4096).rev() {
+        // SAFETY: inside the local array; volatile, so that the store is made.
+        unsafe { bytes.add(offset).write_volatile(0) };
+    }
+    core::hint::black_box(&mut probe);
+}
+
 /// What a range backed on touch holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backed {

@@ -30,9 +30,6 @@ use spin::Mutex;
 /// Address space for all touch-backed buffers.
 pub const REGION_BYTES: usize = 64 << 30;
 
-/// Stack backed before page-table work (see [`back_stack_below`]).
-const STACK_PROBE_BYTES: usize = 32 << 10;
-
 /// A live buffer's span and the pages of it that are backed.
 struct Live {
     span: usize,
@@ -90,7 +87,7 @@ impl TouchBuffer {
             return Err(MapError::OutOfMemory);
         }
         let pages = span / page;
-        back_stack_below();
+        crate::demand::back_stack_below();
         if !frames::charge(pages) {
             return Err(MapError::OutOfMemory);
         }
@@ -121,22 +118,6 @@ impl TouchBuffer {
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.start.as_ptr()
     }
-}
-
-/// Backs the next [`STACK_PROBE_BYTES`] of the stack below the caller. Buffers are made and
-/// dropped in the app's calls, which run on the app's stack, itself backed on touch: a fresh
-/// stack page touched while the page tables' or the frame pool's lock is held (mapping or
-/// unmapping a buffer's pages) would fault, and the fault would wait for that lock forever.
-/// Touched here first, the pages those calls use are backed before any lock is taken.
-#[inline(never)]
-fn back_stack_below() {
-    let mut probe = core::mem::MaybeUninit::<[u8; STACK_PROBE_BYTES]>::uninit();
-    let bytes = probe.as_mut_ptr().cast::<u8>();
-    for offset in (0..STACK_PROBE_BYTES).step_by(1024) {
-        // SAFETY: inside the local array; volatile, so that the store is made.
-        unsafe { bytes.add(offset).write_volatile(0) };
-    }
-    core::hint::black_box(&mut probe);
 }
 
 /// Finds address space for a span (reserving the region on first use), makes the page tables
@@ -228,7 +209,7 @@ impl DerefMut for TouchBuffer {
 
 impl Drop for TouchBuffer {
     fn drop(&mut self) {
-        back_stack_below();
+        crate::demand::back_stack_below();
         let start = self.start.as_ptr() as usize;
         // The pages it touched go back to the frame pool, the rest of its charge is dropped,
         // and its addresses are free for the next buffer.

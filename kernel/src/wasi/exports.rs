@@ -153,6 +153,7 @@ const _: () = {
 /// bits (wasmtime does the same on Unix).
 #[unsafe(export_name = "wasi_snapshot_preview1.proc_exit")]
 pub extern "C" fn proc_exit(code: i32) -> ! {
+    crate::demand::back_stack_below();
     super::flush_network();
     crate::footprint::log_report();
     let p = crate::platform::platform();

@@ -118,6 +118,7 @@ pub fn flush_network() {
 /// Runs `f` on the installed state (an empty one if nothing was installed) and the
 /// installed platform, and flattens the result into the wasm errno.
 pub(crate) fn with_ctx(f: impl FnOnce(&mut Ctx<'_>) -> WasiResult) -> i32 {
+    crate::demand::back_stack_below();
     let platform = crate::platform::platform();
     let mut guard = STATE.lock();
     let state = guard.get_or_insert_with(WasiState::default);
