@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{MEWZ, examples, mewz, root, scratch, targets, text};
+use common::{MEWZ, examples, mewz, root, scratch, targets, text, wat2wasm};
 use mewz_abi::{ExitCode, TrapCode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -174,22 +174,8 @@ fn every_trap_kind_ends_the_app_with_its_name_and_134() {
 
 /// A module written here, in the text format, turned into binary with wabt's wat2wasm.
 fn wat_module(name: &str, wat: &str) -> PathBuf {
-    let dir = scratch(&format!("wat/{name}"));
-    let (src, wasm) = (
-        dir.join(format!("{name}.wat")),
-        dir.join(format!("{name}.wasm")),
-    );
-    std::fs::write(&src, wat).unwrap();
     // --no-check: some of these modules are invalid on purpose.
-    let status = Command::new("wat2wasm")
-        .arg("--no-check")
-        .arg(&src)
-        .arg("-o")
-        .arg(&wasm)
-        .status()
-        .expect("running wat2wasm");
-    assert!(status.success());
-    wasm
+    wat2wasm(&scratch(&format!("wat/{name}")), name, wat, &["--no-check"])
 }
 
 #[test]

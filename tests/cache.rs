@@ -4,11 +4,12 @@
 //! cache directory that cannot be used is a warning, never a failed build. All on the hosted
 //! target (no QEMU), each test with a cache directory of its own.
 
+mod common;
+
+use common::MEWZ;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
 
 /// A directory of its own for one test (its cache lives in `<dir>/xdg/mewz`).
 fn work_dir(test: &str) -> PathBuf {
@@ -80,18 +81,7 @@ fn app(dir: &Path, name: &str, extra: usize) -> PathBuf {
         ));
     }
     wat.push(')');
-    let src = dir.join(format!("{name}.wat"));
-    let wasm = dir.join(format!("{name}.wasm"));
-    std::fs::write(&src, wat).unwrap();
-    let status = Command::new("wat2wasm")
-        .arg("--debug-names")
-        .arg(&src)
-        .arg("-o")
-        .arg(&wasm)
-        .status()
-        .expect("running wat2wasm");
-    assert!(status.success());
-    wasm
+    common::wat2wasm(dir, name, &wat, &["--debug-names"])
 }
 
 fn objects(cache_home: &Path) -> Vec<PathBuf> {

@@ -4,21 +4,15 @@
 //!
 //! Architectures come from `MEWZ_TEST_ARCHES` (default: both).
 
+mod common;
+
+use common::{MEWZ, arches, text};
 use mewz_abi::ExitCode;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-const MEWZ: &str = env!("CARGO_BIN_EXE_mewz");
 const OUT_OF_MEMORY: i32 = ExitCode::OUT_OF_MEMORY.0 as i32;
-
-fn arches() -> Vec<String> {
-    std::env::var("MEWZ_TEST_ARCHES")
-        .unwrap_or_else(|_| "x86_64 aarch64".into())
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
 
 fn work_dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("footprint");
@@ -26,25 +20,9 @@ fn work_dir() -> PathBuf {
     d
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// A module written here in the text format, made binary by wabt's wat2wasm.
 fn wat_module(name: &str, wat: &str) -> PathBuf {
-    let (src, wasm) = (
-        work_dir().join(format!("{name}.wat")),
-        work_dir().join(format!("{name}.wasm")),
-    );
-    std::fs::write(&src, wat).unwrap();
-    let status = Command::new("wat2wasm")
-        .arg(&src)
-        .arg("-o")
-        .arg(&wasm)
-        .status()
-        .expect("running wat2wasm");
-    assert!(status.success());
-    wasm
+    common::wat2wasm(&work_dir(), name, wat, &[])
 }
 
 fn mewz(args: &[&str], file: &Path) -> Output {
@@ -65,6 +43,34 @@ fn build(arch: &str, wasm: &Path) -> PathBuf {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     image
+}
+
+/// `mewz run` of `wasm` on `arch` in a machine of `vm_memory`, with `extra` options.
+fn run_in(arch: &str, vm_memory: &str, extra: &[&str], wasm: &Path) -> Output {
+    let mut args = vec!["run", "--target", arch, "--vm-memory", vm_memory];
+    args.extend(extra);
+    args.extend(["--timeout", "60"]);
+    mewz(&args, wasm)
+}
+
+/// Checks that `out` is a run that ran out of RAM for a page of the app's `what` in a machine
+/// of 8 MiB: exit 249, the kernel's line, then `mewz run`'s hint; returns the kernel's line.
+fn ran_out_of_memory_for(what: &str, out: &Output, who: &str) -> String {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(OUT_OF_MEMORY), "{who}: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{who}: {err}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "out of memory: no RAM left for a page of the app's {what}"
+        )),
+        "{who}: {err}"
+    );
+    assert_eq!(
+        lines[1], "mewz: the app needs at least 9 MiB: try --vm-memory 16M",
+        "{who}: the hint leaves out the files' own RAM"
+    );
+    lines[0].to_string()
 }
 
 /// hello-c and hello-rust, built from source once per test run.
@@ -192,32 +198,9 @@ fn touching_more_than_the_machine_has_ends_with_out_of_memory() {
                  (br_if $touch (i32.lt_u (local.get $p) (i32.const 7864320))))))"#,
     );
     for arch in arches() {
-        let out = mewz(
-            &[
-                "run",
-                "--target",
-                &arch,
-                "--vm-memory",
-                "8M",
-                "--timeout",
-                "60",
-            ],
-            &wasm,
-        );
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(OUT_OF_MEMORY), "{arch}: {err}");
-        let lines: Vec<&str> = err.lines().collect();
-        assert_eq!(lines.len(), 2, "{arch}: {err}");
-        assert!(
-            lines[0]
-                .starts_with("out of memory: no RAM left for a page of the app's linear memory")
-                && lines[0].ends_with("the machine has 8 MiB)"),
-            "{arch}: {err}"
-        );
-        assert_eq!(
-            lines[1], "mewz: the app needs at least 9 MiB: try --vm-memory 16M",
-            "{arch}"
-        );
+        let out = run_in(&arch, "8M", &[], &wasm);
+        let line = ran_out_of_memory_for("linear memory", &out, &arch);
+        assert!(line.ends_with("the machine has 8 MiB)"), "{arch}: {line}");
     }
 }
 
@@ -242,18 +225,7 @@ const GROW_UNTIL_REFUSED: &str = r#"(module
 fn memory_grow_returns_minus_one_when_the_machine_cannot_back_the_pages() {
     let wasm = wat_module("grow-until-refused", GROW_UNTIL_REFUSED);
     for arch in arches() {
-        let out = mewz(
-            &[
-                "run",
-                "--target",
-                &arch,
-                "--vm-memory",
-                "8M",
-                "--timeout",
-                "60",
-            ],
-            &wasm,
-        );
+        let out = run_in(&arch, "8M", &[], &wasm);
         let reached = out.status.code().unwrap_or(-1);
         // The kernel keeps a little of the 8 MiB: its image (about 0.9 MiB on x86_64 with the
         // network and console code, less on aarch64), its heap at boot (~260 KiB) and its
@@ -308,30 +280,8 @@ fn a_stack_touched_past_the_machine_ends_with_out_of_memory() {
              (func (export "_start") (drop (call $down (i32.const 10000000)))))"#,
     );
     for arch in arches() {
-        let out = mewz(
-            &[
-                "run",
-                "--target",
-                &arch,
-                "--vm-memory",
-                "8M",
-                "--timeout",
-                "60",
-            ],
-            &wasm,
-        );
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(OUT_OF_MEMORY), "{arch}: {err}");
-        let lines: Vec<&str> = err.lines().collect();
-        assert_eq!(lines.len(), 2, "{arch}: {err}");
-        assert!(
-            lines[0].starts_with("out of memory: no RAM left for a page of the app's stack"),
-            "{arch}: {err}"
-        );
-        assert_eq!(
-            lines[1],
-            "mewz: the app needs at least 9 MiB: try --vm-memory 16M"
-        );
+        let out = run_in(&arch, "8M", &[], &wasm);
+        ran_out_of_memory_for("stack", &out, &arch);
     }
 }
 
@@ -405,38 +355,8 @@ fn files_sockets_and_pages_share_the_heap_and_run_out_cleanly() {
         );
         let wasm = wat_module(&name, &heap_filler(files_first));
         for arch in arches() {
-            let out = mewz(
-                &[
-                    "run",
-                    "--target",
-                    &arch,
-                    "--vm-memory",
-                    "8M",
-                    "--dir",
-                    &dir,
-                    "--timeout",
-                    "60",
-                ],
-                &wasm,
-            );
-            let err = text(&out.stderr);
-            assert_eq!(
-                out.status.code(),
-                Some(OUT_OF_MEMORY),
-                "{arch} {name}: {err}"
-            );
-            let lines: Vec<&str> = err.lines().collect();
-            assert_eq!(lines.len(), 2, "{arch} {name}: {err}");
-            assert!(
-                lines[0].starts_with(
-                    "out of memory: no RAM left for a page of the app's linear memory"
-                ),
-                "{arch} {name}: {err}"
-            );
-            assert_eq!(
-                lines[1], "mewz: the app needs at least 9 MiB: try --vm-memory 16M",
-                "{arch} {name}: the hint leaves out the files' own RAM"
-            );
+            let out = run_in(&arch, "8M", &["--dir", &dir], &wasm);
+            ran_out_of_memory_for("linear memory", &out, &format!("{arch} {name}"));
         }
     }
 }

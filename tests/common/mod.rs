@@ -181,3 +181,22 @@ pub fn tool(program: &str, args: &[&str]) -> String {
     );
     text(&out.stdout)
 }
+
+/// `dir/NAME.wasm` from the text-format module `wat` (written to `dir/NAME.wat`), made binary
+/// by wabt's wat2wasm with `flags` (e.g. `--no-check` for modules invalid on purpose).
+pub fn wat2wasm(dir: &Path, name: &str, wat: &str, flags: &[&str]) -> PathBuf {
+    let (src, wasm) = (
+        dir.join(format!("{name}.wat")),
+        dir.join(format!("{name}.wasm")),
+    );
+    std::fs::write(&src, wat).unwrap();
+    let status = Command::new("wat2wasm")
+        .args(flags)
+        .arg(&src)
+        .arg("-o")
+        .arg(&wasm)
+        .status()
+        .expect("running wat2wasm (ci/setup installs wabt)");
+    assert!(status.success(), "wat2wasm {}", src.display());
+    wasm
+}
