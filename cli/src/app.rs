@@ -244,8 +244,6 @@ pub fn run_host_executable(
     timeout: std::time::Duration,
 ) -> Result<u8> {
     use std::os::unix::process::ExitStatusExt;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let mut cmd = Command::new(exe);
     cmd.arg0(name)
         .args(args)
@@ -258,22 +256,8 @@ pub fn run_host_executable(
             .collect();
         cmd.env(mewz_host::entry::OPTIONS_VARIABLE, words.join(" "));
     }
-    // SAFETY: the closure runs in the child between fork and exec and only makes one
-    // async-signal-safe system call.
-    unsafe {
-        cmd.pre_exec(|| {
-            // The app must not outlive mewz, however mewz ends.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let stop_signal = Arc::new(AtomicUsize::new(0));
-    for sig in crate::qemu::STOP_SIGNALS {
-        signal_hook::flag::register_usize(sig, stop_signal.clone(), sig as usize)
-            .context("installing the signal handlers")?;
-    }
+    crate::child::dies_with_mewz(&mut cmd);
+    let stop_signals = crate::child::StopSignals::watch()?;
     let start = std::time::Instant::now();
     let mut child = cmd
         .spawn()
@@ -283,11 +267,11 @@ pub fn run_host_executable(
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        let sig = stop_signal.load(Ordering::Relaxed) as i32;
-        if sig != 0 || start.elapsed() >= timeout {
+        let sig = stop_signals.received();
+        if sig.is_some() || start.elapsed() >= timeout {
             // The app hears the signal (from a terminal it may have heard it already) and
             // has a moment to end on it; a timeout or an app that stays is killed.
-            if sig != 0 {
+            if let Some(sig) = sig {
                 // SAFETY: kill(2) only sends a signal to the app, which is still our child.
                 unsafe { libc::kill(pid, sig) };
                 let grace = std::time::Instant::now();
@@ -297,8 +281,8 @@ pub fn run_host_executable(
             }
             let _ = child.kill();
             child.wait()?;
-            if sig != 0 {
-                eprintln!("mewz: {}; stopped the app", crate::qemu::signal_name(sig));
+            if let Some(sig) = sig {
+                eprintln!("mewz: {}; stopped the app", crate::child::signal_name(sig));
                 return Ok(128 + sig as u8);
             }
             eprintln!(

@@ -3,6 +3,7 @@
 mod app;
 mod boot_files;
 mod cache;
+mod child;
 mod files;
 mod footprint;
 mod image;

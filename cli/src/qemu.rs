@@ -13,8 +13,6 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// What to boot and how.
@@ -55,7 +53,10 @@ impl Outcome {
     /// returns mewz's exit status.
     pub fn report(&self, timeout_s: u64, verbose: bool) -> u8 {
         if let Some(sig) = self.signal {
-            eprintln!("mewz: {}; stopped the machine", signal_name(sig));
+            eprintln!(
+                "mewz: {}; stopped the machine",
+                crate::child::signal_name(sig)
+            );
             return 128 + sig as u8;
         }
         if self.timed_out {
@@ -73,16 +74,6 @@ impl Outcome {
             );
         }
         self.code.0
-    }
-}
-
-/// How mewz says that a stop signal came.
-pub fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGINT => "interrupted".to_string(),
-        libc::SIGTERM => "terminated".to_string(),
-        libc::SIGHUP => "hung up".to_string(),
-        other => format!("signal {other}"),
     }
 }
 
@@ -144,9 +135,6 @@ fn virtio_bus(profile: &Profile) -> VirtioBus {
     }
 }
 
-/// Signals that stop the machine (and mewz with 128 + the signal).
-pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
 /// Boots and waits, passing the console through. Ctrl-C stops the machine.
 pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
@@ -165,25 +153,11 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0);
-    // SAFETY: the closure runs in the child between fork and exec and only makes one
-    // async-signal-safe system call.
-    unsafe {
-        cmd.pre_exec(|| {
-            // The machine must not outlive mewz, however mewz ends.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::child::dies_with_mewz(&mut cmd);
     if std::env::var_os("MEWZ_SHOW_QEMU").is_some() {
         eprintln!("mewz: {cmd:?}");
     }
-    let stop_signal = Arc::new(AtomicUsize::new(0));
-    for sig in STOP_SIGNALS {
-        signal_hook::flag::register_usize(sig, stop_signal.clone(), sig as usize)
-            .context("installing the signal handlers")?;
-    }
+    let stop_signals = crate::child::StopSignals::watch()?;
     let start = Instant::now();
     let mut child = cmd.spawn().with_context(|| {
         format!(
@@ -199,10 +173,10 @@ pub fn run(boot: &Boot<'_>) -> Result<Outcome> {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        let sig = stop_signal.load(Ordering::Relaxed);
-        if sig != 0 || start.elapsed() >= boot.timeout || pumps.is_err() {
-            timed_out = sig == 0 && pumps.is_ok();
-            signal = (sig != 0).then_some(sig as i32);
+        let sig = stop_signals.received();
+        if sig.is_some() || start.elapsed() >= boot.timeout || pumps.is_err() {
+            timed_out = sig.is_none() && pumps.is_ok();
+            signal = sig;
             // The child may have exited just now; either way it is gone after wait().
             let _ = child.kill();
             break child.wait()?;
