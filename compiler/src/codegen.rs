@@ -1,9 +1,11 @@
 //! LLVM setup, the pass pipeline (named once, here) and object emission.
 
-use crate::env::{Env, Partition, add_function_attribute, function_symbol};
+use crate::call_graph::CallGraph;
+use crate::env::{Env, add_function_attribute, function_symbol};
 use crate::error::CompileError;
 use crate::module_info::ModuleInfo;
 use crate::observe::{Observer, emit_object, run_passes};
+use crate::partition::{Partition, partitions};
 use crate::profile::{CompileProgress, PartitionProfile, Profile, Stage};
 use crate::translate::{
     FunctionTranslator, keep_loads_whole, settle_loads, settle_loads_in_place, strip_base_copies,
@@ -234,9 +236,14 @@ pub fn compile_module(
     tuning: Tuning,
     progress: &dyn CompileProgress,
 ) -> Result<Output, CompileError> {
-    let partitions = partitions(info, tuning.partitions);
-    let bytes = code_bytes(info);
-    let kept_apart = crate::inlining::kept_apart(info)?;
+    let graph = CallGraph::scan(info)?;
+    let bytes: usize = graph.sizes.iter().sum();
+    let kept_apart = crate::inlining::kept_apart(&graph);
+    let partitions = partitions(info, &graph, &kept_apart, tuning.partitions);
+    let kept_apart: HashSet<u32> = kept_apart
+        .into_iter()
+        .map(|f| (info.imported_functions + f) as u32)
+        .collect();
     let plan = Plan {
         opts,
         kept_apart: &kept_apart,
@@ -251,8 +258,8 @@ pub fn compile_module(
         .filter(|&s| s != Stage::LoadAnalysis || !plan.light)
         .collect();
     progress.start(info.bodies.len(), &stages);
-    if partitions.len() == 1 {
-        let output = compile_partition(info, plan, Partition::whole(info))?;
+    if let [whole] = &partitions[..] {
+        let output = compile_partition(info, plan, whole.clone())?;
         timings.extend(output.stage_times);
         return Ok(Output {
             object: output.object,
@@ -316,62 +323,6 @@ pub fn compile_module(
 
 const PARTITION_STACK_BYTES: usize = 16 * 1024 * 1024;
 
-/// Below this much function code one LLVM module is fastest, and inlines across everything.
-/// Partitions cost the code more than inlining: every function becomes an external symbol,
-/// out of reach of interprocedural passes. An ed25519 program (150 KiB of code) in two ran
-/// 46% more instructions. From here on the light pipeline, which inlines nothing, runs anyway.
-const PARALLEL_THRESHOLD_BYTES: usize = LIGHT_PIPELINE_BYTES;
-
-/// Splits the defined functions into contiguous ranges of about equal code size, one per
-/// available core, for modules large enough to benefit.
-fn partitions(info: &ModuleInfo<'_>, forced: Option<usize>) -> Vec<Partition> {
-    let sizes: Vec<usize> = info
-        .bodies
-        .iter()
-        .map(|b| (b.range().end - b.range().start) as usize)
-        .collect();
-    let total: usize = sizes.iter().sum();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let count = match forced {
-        Some(n) => n.clamp(1, sizes.len().max(1)),
-        None if total < PARALLEL_THRESHOLD_BYTES || !crate::merge::available() => 1,
-        None => cores.clamp(1, 8),
-    };
-    if count == 1 {
-        return vec![Partition::whole(info)];
-    }
-    let first = info.imported_functions;
-    let mut result = Vec::new();
-    let mut start = 0;
-    let mut accumulated = 0;
-    for (i, size) in sizes.iter().enumerate() {
-        accumulated += size;
-        let boundary = total * (result.len() + 1) / count;
-        if accumulated >= boundary && result.len() + 1 < count {
-            result.push(first + start..first + i + 1);
-            start = i + 1;
-        }
-    }
-    result.push(first + start..first + sizes.len());
-    let count = result.len();
-    result
-        .into_iter()
-        .enumerate()
-        .map(|(index, functions)| Partition {
-            index,
-            count,
-            functions,
-        })
-        .collect()
-}
-
-fn code_bytes(info: &ModuleInfo<'_>) -> usize {
-    info.bodies
-        .iter()
-        .map(|b| (b.range().end - b.range().start) as usize)
-        .sum()
-}
-
 type StageTimes = Vec<(&'static str, Duration)>;
 
 fn compile_partition(
@@ -389,7 +340,7 @@ fn compile_partition(
     let mut observer = Observer::new(plan.progress, functions.len(), opts.profile);
     let env = Env::new(&context, "wasm", info, opts, partition);
     observer.begin(Stage::Translate);
-    for index in functions.clone() {
+    for &index in &functions {
         let body = &info.bodies[index - info.imported_functions];
         let clock = observer.clock();
         FunctionTranslator::translate(&env, index as u32, body)?;
@@ -399,12 +350,11 @@ fn compile_partition(
         crate::descriptor::emit(&env)?;
     }
     let module = &env.module;
-    for &index in plan.kept_apart {
-        if let Some(function) = functions
-            .contains(&(index as usize))
-            .then(|| module.get_function(&function_symbol(index as usize)))
-            .flatten()
-        {
+    for &index in functions
+        .iter()
+        .filter(|&&f| plan.kept_apart.contains(&(f as u32)))
+    {
+        if let Some(function) = module.get_function(&function_symbol(index)) {
             add_function_attribute(&context, function, "noinline");
         }
     }
@@ -464,7 +414,7 @@ fn compile_partition(
     let min_bytes = plan
         .fast_backend_from
         .map_or(HUGE_FUNCTION_BYTES, |b| b.min(HUGE_FUNCTION_BYTES));
-    for index in functions {
+    for &index in &functions {
         let range = info.bodies[index - info.imported_functions].range();
         // Looked up by name: the pipeline deletes functions it inlined everywhere.
         let function = module.get_function(&function_symbol(index));

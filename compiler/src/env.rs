@@ -3,6 +3,7 @@
 //! (trap, grow, stack limit). The translator never names a symbol or an offset itself.
 
 use crate::module_info::{ConstExpr, FuncType, ImportKind, ModuleInfo, SegmentMode};
+use crate::partition::Partition;
 use crate::{CompileOptions, ImportLinkage};
 use inkwell::AddressSpace;
 use inkwell::GlobalVisibility;
@@ -31,31 +32,6 @@ pub struct Segment<'ctx> {
     pub length: GlobalValue<'ctx>,
     /// Static length.
     pub static_length: u32,
-}
-
-/// Which part of the module one LLVM module holds when the functions are compiled in
-/// parallel: the defined functions `functions` (function index space). Partition 0 also
-/// defines all module state and the descriptor; the others refer to it (hidden symbols,
-/// localised after the objects are merged).
-#[derive(Clone, Debug)]
-pub struct Partition {
-    pub index: usize,
-    pub count: usize,
-    pub functions: core::ops::Range<usize>,
-}
-
-impl Partition {
-    pub fn whole(info: &ModuleInfo<'_>) -> Partition {
-        Partition {
-            index: 0,
-            count: 1,
-            functions: info.imported_functions..info.functions.len(),
-        }
-    }
-
-    pub fn defines_state(&self) -> bool {
-        self.index == 0
-    }
 }
 
 pub struct Env<'ctx, 'a> {
@@ -327,10 +303,10 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
 
     fn declare_functions(&mut self) {
         let info = self.info;
-        let single = self.partition.count == 1;
         for function in info.imported_functions..info.functions.len() {
             let ty = info.func_type(function as u32);
-            let linkage = if single {
+            let local = self.partition.is_local(function);
+            let linkage = if local {
                 Linkage::Internal
             } else {
                 Linkage::External
@@ -340,7 +316,7 @@ impl<'ctx, 'a> Env<'ctx, 'a> {
                 function_type(self.ctx, ty),
                 Some(linkage),
             );
-            if !single {
+            if !local {
                 f.as_global_value().set_visibility(GlobalVisibility::Hidden);
             }
             add_function_attribute(self.ctx, f, "nounwind");

@@ -11,66 +11,17 @@
 //! caller gains nothing measurable from being inlined, so beyond [`MAX_GATHERED_LOOPS`] the
 //! functions that bring the most loops stay out of line.
 
-use crate::error::CompileError;
-use crate::module_info::{ConstExpr, ExportKindIndex, ModuleInfo};
+use crate::call_graph::CallGraph;
 use std::collections::HashSet;
-use wasmparser::Operator;
 
 /// The most loops a function may gather from the functions only it calls (and those only
 /// they call, and so on), its own included.
 pub const MAX_GATHERED_LOOPS: usize = 64;
 
-/// The defined functions (function index space) that must not be inlined.
-pub fn kept_apart(info: &ModuleInfo<'_>) -> Result<HashSet<u32>, CompileError> {
-    let first = info.imported_functions;
-    let defined = info.bodies.len();
-    let mut loops = vec![0usize; defined];
-    let mut callees: Vec<Vec<usize>> = vec![Vec::new(); defined];
-    // Call sites of each defined function; `usize::MAX` once it can be reached otherwise
-    // (exported, the start function, in a table or a global, taken by `ref.func`).
-    let mut uses = vec![0usize; defined];
-    let defined_index = |function: u32| (function as usize).checked_sub(first);
-    let escape = |uses: &mut Vec<usize>, function: u32| {
-        if let Some(i) = defined_index(function).filter(|&i| i < defined) {
-            uses[i] = usize::MAX;
-        }
-    };
-    for export in &info.exports {
-        if let ExportKindIndex::Func(f) = export.kind {
-            escape(&mut uses, f);
-        }
-    }
-    if let Some(start) = info.start {
-        escape(&mut uses, start);
-    }
-    let referenced = info
-        .elems
-        .iter()
-        .flat_map(|e| e.items.iter().copied())
-        .chain(info.globals.iter().filter_map(|g| g.init));
-    for item in referenced {
-        if let ConstExpr::RefFunc(f) = item {
-            escape(&mut uses, f);
-        }
-    }
-    for (i, body) in info.bodies.iter().enumerate() {
-        let mut reader = body.get_operators_reader()?;
-        while !reader.eof() {
-            match reader.read()? {
-                Operator::Loop { .. } => loops[i] += 1,
-                Operator::Call { function_index } => {
-                    if let Some(callee) = defined_index(function_index).filter(|&c| c < defined) {
-                        callees[i].push(callee);
-                        uses[callee] = uses[callee].saturating_add(1);
-                    }
-                }
-                Operator::RefFunc { function_index } => escape(&mut uses, function_index),
-                _ => {}
-            }
-        }
-    }
-    let apart = keep_apart(&loops, &callees, &uses);
-    Ok(apart.into_iter().map(|i| (first + i) as u32).collect())
+/// The defined functions (indices of defined functions, as in `graph`) that must not be
+/// inlined.
+pub fn kept_apart(graph: &CallGraph) -> HashSet<usize> {
+    keep_apart(&graph.loops, &graph.callees, &graph.uses)
 }
 
 /// [`kept_apart`] on the call graph: `loops` and `callees` of each function, `uses` the call
@@ -130,6 +81,8 @@ fn keep_apart(loops: &[usize], callees: &[Vec<usize>], uses: &[usize]) -> HashSe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call_graph::ESCAPES;
+    use crate::module_info::ModuleInfo;
 
     #[test]
     fn a_caller_of_many_loop_functions_keeps_the_heaviest_apart() {
@@ -183,8 +136,12 @@ mod tests {
             (table 1 funcref) (elem (i32.const 0) $a))"#;
         let wasm = wat::parse_str(wat).unwrap();
         let info = ModuleInfo::parse(&wasm).unwrap();
+        let graph = CallGraph::scan(&info).unwrap();
+        assert_eq!(graph.loops, [0, 2, 1]);
+        assert_eq!(graph.callees[0], [1, 2, 2]);
+        assert_eq!(graph.uses, [ESCAPES, ESCAPES, 2]);
         // Nothing near the limit: nothing kept apart.
-        assert!(kept_apart(&info).unwrap().is_empty());
+        assert!(kept_apart(&graph).is_empty());
         let mut many = String::from("(module (func $main (export \"_start\")");
         for i in 0..70 {
             many.push_str(&format!(" (call $k{i})"));
@@ -196,7 +153,7 @@ mod tests {
         many.push(')');
         let wasm = wat::parse_str(&many).unwrap();
         let info = ModuleInfo::parse(&wasm).unwrap();
-        let apart = kept_apart(&info).unwrap();
+        let apart = kept_apart(&CallGraph::scan(&info).unwrap());
         assert_eq!(apart.len(), 70 - MAX_GATHERED_LOOPS);
         assert!(apart.iter().all(|&f| (1..=70).contains(&f)));
     }

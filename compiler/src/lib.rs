@@ -6,6 +6,7 @@
 //! runs the one pass pipeline and writes the object. The produced ABI is documented in
 //! `mewz_abi::module`.
 
+mod call_graph;
 mod codegen;
 mod descriptor;
 mod env;
@@ -15,6 +16,7 @@ mod inlining;
 mod merge;
 mod module_info;
 mod observe;
+mod partition;
 mod profile;
 mod target;
 mod translate;

@@ -30,9 +30,14 @@ impl Instance {
         opts.import_linkage = ImportLinkage::Symbols;
         let module = crate::compile_tuned(&super::wasm(wat), &opts, tuning, &crate::NoProgress)
             .unwrap_or_else(|e| panic!("{e}"));
+        Self::link(&module.object)
+    }
+
+    /// An object compiled for the host with symbol imports, linked with the driver.
+    pub fn link(module: &[u8]) -> Instance {
         let dir = tempfile::tempdir().unwrap();
         let object = dir.path().join("module.o");
-        std::fs::write(&object, &module.object).unwrap();
+        std::fs::write(&object, module).unwrap();
         let driver = dir.path().join("driver.c");
         std::fs::write(&driver, DRIVER).unwrap();
         let exe = dir.path().join("module");
@@ -435,6 +440,81 @@ fn tables_and_indirect_calls_across_partitions() {
             ..Tuning::default()
         },
     ));
+}
+
+/// A module of 64 KiB of code whose `run` calls 150 loop functions once each: split across the
+/// cores at the calls LLVM keeps out of line, it computes what it computes whole.
+#[test]
+fn loop_functions_split_across_cores_compute_the_same() {
+    const KERNELS: u32 = 150;
+    const STEPS: u32 = 40;
+    let multiplier = |k: u32, s: u32| 3 + 2 * ((k * 7 + s * 13) % 97);
+    let mut wat = String::from("(module (memory 1)");
+    for k in 0..KERNELS {
+        wat.push_str(&format!(
+            "(func $k{k} (param $n i32) (result i32) (local $acc i32) (local $j i32)
+               (local.set $acc (i32.const {k}))
+               (block $done (loop $next
+                 (br_if $done (i32.ge_u (local.get $j) (local.get $n)))"
+        ));
+        for s in 0..STEPS {
+            wat.push_str(&format!(
+                "(local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const {})) (local.get $j)))",
+                multiplier(k, s)
+            ));
+        }
+        wat.push_str(
+            "(i32.store (i32.shl (i32.and (local.get $j) (i32.const 255)) (i32.const 2))
+                 (local.get $acc))
+               (local.set $j (i32.add (local.get $j) (i32.const 1)))
+               (br $next)))
+             (i32.add (local.get $acc) (i32.load (i32.const 4))))",
+        );
+    }
+    wat.push_str(r#"(func (export "run") (param $n i32) (result i32) (local $sum i32)"#);
+    for k in 0..KERNELS {
+        wat.push_str(&format!(
+            "(local.set $sum (i32.add (local.get $sum) (call $k{k} (local.get $n))))"
+        ));
+    }
+    wat.push_str("(local.get $sum)))");
+    let expected = |n: u32| {
+        let mut memory = [0u32; 256];
+        let mut sum = 0u32;
+        for k in 0..KERNELS {
+            let mut acc = k;
+            for j in 0..n {
+                for s in 0..STEPS {
+                    acc = acc.wrapping_mul(multiplier(k, s)).wrapping_add(j);
+                }
+                memory[(j & 255) as usize] = acc;
+            }
+            sum = sum.wrapping_add(acc.wrapping_add(memory[1]));
+        }
+        // The driver prints an i32 result as its 32 bits, unsigned.
+        sum
+    };
+
+    let opts = CompileOptions {
+        target: Target::HostX86_64,
+        import_linkage: ImportLinkage::Symbols,
+        emit_llvm: true,
+        ..CompileOptions::default()
+    };
+    let module = crate::compile(&super::wasm(&wat), &opts).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores > 1 && crate::merge::available() {
+        assert!(module.timings.iter().any(|(stage, _)| *stage == "merge"));
+        // Functions only their own partition calls stay internal; those called from the other
+        // partition are hidden symbols.
+        let ir = module.llvm_ir.as_deref().unwrap();
+        assert!(ir.contains("define internal "), "no internal function");
+        assert!(ir.contains("define hidden "), "no function called across");
+    }
+    let m = Instance::link(&module.object);
+    for n in [0, 1, 2, 300] {
+        m.check(&[(&format!("run {n}"), &format!("ok {}", expected(n)))]);
+    }
 }
 
 const TABLES: &str = r#"(module
