@@ -25,6 +25,12 @@ use std::process::exit;
 use std::time::Duration;
 use targets::TargetName;
 
+/// mimalloc for the whole process, LLVM's C++ allocations included (the `override` feature
+/// replaces `malloc` and `free`): LLVM allocates and frees small objects at a high rate from
+/// both compile threads, and glibc's malloc took 18% of a 2 MiB module's compile.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mewz",
