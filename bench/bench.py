@@ -194,6 +194,7 @@ def compile_table(work, ex, runs, skip_go):
     print(f"{'module':<20} {'wasm KiB':>9} {'best s':>7} {'median s':>9} {'CPU s':>6} {'KiB/s':>6} "
           f"{'peak MiB':>9} {'object KiB':>11}")
     missed = []
+    bests = []
     obj = os.path.join(work, "compiled.o")
     for name, wasm in compile_inputs(work, ex, skip_go):
         size = os.path.getsize(wasm) / 1024
@@ -208,10 +209,13 @@ def compile_table(work, ex, runs, skip_go):
         if size > 500 and rate < 200:
             marks.append("under 200 KiB/s")
         missed += [f"{name}: {m}" for m in marks]
+        bests.append((name, best[0]))
         print(f"{name:<20} {size:9.0f} {best[0]:7.2f} {median:9.2f} {best[1]:6.2f} {rate:6.0f} "
               f"{best[2]:9.0f} {os.path.getsize(obj) / 1024:11.0f}  {'MISSED: ' + ', '.join(marks) if marks else ''}")
     print(f"goals: no module over 5 s, >= 200 KiB/s above 500 KiB: "
           f"{'ok' if not missed else 'MISSED (' + '; '.join(missed) + ')'}")
+    chart(f"compile wall time per module (best of {runs})",
+          bests, 5)
     cached(work, ex, runs)
 
 
