@@ -196,6 +196,14 @@ pub(super) fn receive(
         }
     );
     if !stream || peek {
+        let mut buffers = vecs.iter().filter(|v| v.len > 0);
+        if let (Some(v), None) = (buffers.next(), buffers.next()) {
+            // One buffer (the usual case): the one read goes straight into it.
+            let net = cx.state.network();
+            let dest = cx.mem.slice_mut(v.ptr, v.len)?;
+            let got = net.recv(cx.platform, h, dest, peek, nonblocking)?;
+            return Ok((got.len, got.truncated, got.from));
+        }
         // One read into a buffer of its own, then spread over the iovecs.
         let cap = if stream {
             total.min(1 << 20)

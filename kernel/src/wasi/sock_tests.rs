@@ -283,3 +283,55 @@ fn the_network_goes_on_while_the_app_waits_for_stdin() {
     let net = f.state.net.as_mut().unwrap();
     assert!(net.stack().readiness(l).readable);
 }
+
+#[test]
+fn a_datagram_lands_in_one_buffer_or_spread_over_several_and_says_when_cut() {
+    let mut f = fixture();
+    let rx = open(&mut f, SOCK_DGRAM);
+    put_v4(&mut f, [127, 0, 0, 1]);
+    f.call(|cx| sock_bind(cx, rx, ADDR, 9999)).unwrap();
+    let tx = open(&mut f, SOCK_DGRAM);
+    let send = |f: &mut Fixture, data: &[u8]| {
+        f.memory[1000..1000 + data.len()].copy_from_slice(data);
+        f.put_iovecs(900, &[(1000, data.len() as u32)]);
+        f.call(|cx| sock_send_to(cx, tx, 900, 1, ADDR, 9999, 0, OUT))
+            .unwrap();
+    };
+    let received = |f: &Fixture| (f.u32_at(OUT as usize), f.memory[OUT as usize + 4]);
+
+    // One buffer, larger than the datagram.
+    send(&mut f, b"hello world");
+    f.put_iovecs(500, &[(600, 64)]);
+    f.call(|cx| sock_recv(cx, rx, 500, 1, 0, OUT, OUT + 4))
+        .unwrap();
+    assert_eq!(received(&f), (11, 0));
+    assert_eq!(&f.memory[600..611], b"hello world");
+
+    // One buffer, smaller: cut and said so. A peek leaves the datagram where it is.
+    send(&mut f, b"0123456789");
+    f.put_iovecs(500, &[(0, 0), (600, 4)]);
+    f.call(|cx| sock_recv(cx, rx, 500, 2, RECV_PEEK, OUT, OUT + 4))
+        .unwrap();
+    assert_eq!(received(&f), (4, 1));
+    assert_eq!(&f.memory[600..604], b"0123");
+
+    // Several buffers: spread over them in order.
+    f.put_iovecs(500, &[(600, 3), (700, 0), (800, 20)]);
+    f.call(|cx| sock_recv(cx, rx, 500, 3, 0, OUT, OUT + 4))
+        .unwrap();
+    assert_eq!(received(&f), (10, 0));
+    assert_eq!(&f.memory[600..603], b"012");
+    assert_eq!(&f.memory[800..807], b"3456789");
+
+    // A buffer past the end of memory: EFAULT, and the datagram is still there.
+    send(&mut f, b"x");
+    f.put_iovecs(500, &[(64 * 1024 - 2, 4)]);
+    assert_eq!(
+        f.call(|cx| sock_recv(cx, rx, 500, 1, 0, OUT, OUT + 4)),
+        Err(Errno::FAULT)
+    );
+    f.put_iovecs(500, &[(600, 4)]);
+    f.call(|cx| sock_recv(cx, rx, 500, 1, 0, OUT, OUT + 4))
+        .unwrap();
+    assert_eq!(received(&f), (1, 0));
+}
