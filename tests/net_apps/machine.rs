@@ -358,6 +358,9 @@ pub struct Counters {
     pub heap_kib: Option<u64>,
     /// The socket buffers' pages mapped now.
     pub buffers_kib: Option<u64>,
+    /// The part of `heap_kib` the NIC's transmit buffers hold (how many follows the device's
+    /// pace, not the app's).
+    pub frames_kib: Option<u64>,
 }
 
 impl Counters {
@@ -371,16 +374,23 @@ impl Counters {
             Some("heap") => Some(words.next()?.parse().ok()?),
             _ => None,
         };
-        let buffers_kib = match rest.split(", buffers ").nth(1) {
-            Some(b) => Some(b.split(' ').next()?.parse().ok()?),
-            None => None,
+        let number_after = |label: &str| match rest.split(label).nth(1) {
+            Some(b) => b.split(' ').next()?.parse().ok().map(Some),
+            None => Some(None),
         };
         Some(Counters {
             app_sockets,
             stack_sockets,
             heap_kib,
-            buffers_kib,
+            buffers_kib: number_after(", buffers ")?,
+            frames_kib: number_after(", frames to send ")?,
         })
+    }
+
+    /// The heap in use but for the NIC's transmit buffers: what must come back to where it
+    /// was (give or take the rounding of the two to KiB).
+    pub fn heap_but_frames_kib(&self) -> Option<u64> {
+        Some(self.heap_kib? - self.frames_kib.unwrap_or(0))
     }
 }
 
@@ -453,18 +463,21 @@ mod tests {
                 app_sockets: 1,
                 stack_sockets: 3,
                 heap_kib: Some(420),
-                buffers_kib: None
+                buffers_kib: None,
+                frames_kib: None
             })
         );
         assert_eq!(
             Counters::parse(
-                "net: sockets app 2 stack 6, heap 421 KiB in use, buffers 8 KiB touched"
+                "net: sockets app 2 stack 6, heap 421 KiB in use, buffers 8 KiB touched, \
+                 frames to send 48 KiB"
             ),
             Some(Counters {
                 app_sockets: 2,
                 stack_sockets: 6,
                 heap_kib: Some(421),
-                buffers_kib: Some(8)
+                buffers_kib: Some(8),
+                frames_kib: Some(48)
             })
         );
         assert_eq!(
@@ -473,7 +486,8 @@ mod tests {
                 app_sockets: 0,
                 stack_sockets: 0,
                 heap_kib: None,
-                buffers_kib: None
+                buffers_kib: None,
+                frames_kib: None
             })
         );
         assert_eq!(Counters::parse("net: 10.0.2.15/24"), None);

@@ -371,9 +371,10 @@ const RESOLVE_TIMEOUT_NS: u64 = 10_000_000_000;
 
 mod report {
     //! The counters line in the kernel log: `net: sockets app A stack S, heap K KiB in use,
-    //! buffers B KiB touched` (the pages backed now of the socket buffers backed on touch),
-    //! printed when the numbers change, at most once a second, so a soak test can read from
-    //! the log that they come back to where they were at idle.
+    //! buffers B KiB touched, frames to send F KiB` (the pages backed now of the socket buffers
+    //! backed on touch; the part of the heap the NIC's transmit buffers hold, which follows the
+    //! device's pace, not the app), printed when the numbers change, at most once a second, so
+    //! a soak test can read from the log that they come back to where they were at idle.
     use super::{Stack, StackStats};
     use crate::platform::Platform;
 
@@ -381,7 +382,7 @@ mod report {
 
     #[derive(Default)]
     pub struct Reporter {
-        last: Option<(StackStats, Option<usize>, usize)>,
+        last: Option<(StackStats, Option<usize>, usize, usize)>,
         last_ns: u64,
         /// A change was seen too soon after the last line: print it at `last_ns + PERIOD_NS`.
         held_back: bool,
@@ -395,7 +396,8 @@ mod report {
             let stats = stack.stats();
             let heap = crate::heap::in_use();
             let touched_kib = crate::touch_buffer::touched_pages() * p.page_size() / 1024;
-            if self.last == Some((stats, heap, touched_kib)) {
+            let frames_kib = super::virtio_net::transmit_buffer_bytes() / 1024;
+            if self.last == Some((stats, heap, touched_kib, frames_kib)) {
                 self.held_back = false;
                 return;
             }
@@ -404,16 +406,18 @@ mod report {
                 self.held_back = true;
                 return;
             }
-            self.last = Some((stats, heap, touched_kib));
+            self.last = Some((stats, heap, touched_kib, frames_kib));
             self.last_ns = now;
             self.held_back = false;
             match heap {
                 Some(bytes) => crate::klog!(
-                    "net: sockets app {} stack {}, heap {} KiB in use, buffers {} KiB touched",
+                    "net: sockets app {} stack {}, heap {} KiB in use, buffers {} KiB touched, \
+                     frames to send {} KiB",
                     stats.app_sockets,
                     stats.stack_sockets,
                     bytes / 1024,
-                    touched_kib
+                    touched_kib,
+                    frames_kib
                 ),
                 None => crate::klog!(
                     "net: sockets app {} stack {}",

@@ -3,7 +3,8 @@
 //! aarch64) and the virtio foundation's DMA `Hal`. Every buffer the device sees is on the heap
 //! (the `Hal` shares only kernel memory, and the app's stack is not): receive buffers go back
 //! to the device once smoltcp has read them; a frame is queued as soon as smoltcp has written
-//! it, and its buffer is reused once the device is done with it. Nothing waits for the device.
+//! it, and its buffer is reused once the device is done with it (up to [`SPARE_TX_BUFFERS`]
+//! of them; a burst's others go back to the heap). Nothing waits for the device.
 
 use super::config;
 use super::smol::Interrupts;
@@ -14,6 +15,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::ops::Range;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use virtio_drivers::Hal;
@@ -26,6 +28,19 @@ pub const QUEUE_SIZE: usize = 256;
 const BUFFER_LEN: usize = 1536;
 /// Largest frame without the 4-byte FCS: 1500 bytes of payload and the 14-byte header.
 const MTU: usize = 1514;
+/// Sent frames' buffers kept for the next frames. How many frames are in the device at once
+/// depends on how soon QEMU's main loop takes them; buffers beyond this many go back to the
+/// heap when the device is done with them, so a burst does not keep its peak.
+const SPARE_TX_BUFFERS: usize = 32;
+/// Transmit buffers alive: spare, in the device, or a frame for the machine itself.
+static TX_BUFFERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Heap bytes held by frames to send and their spare buffers (the counters line reports them:
+/// how many there are depends on the device's pace, not on the app).
+pub fn transmit_buffer_bytes() -> usize {
+    TX_BUFFERS.load(Ordering::Relaxed) * BUFFER_LEN
+}
+
 /// A device whose interrupt is not routed is looked at this often while the app waits.
 const POLL_WITHOUT_INTERRUPT_NS: u64 = 1_000_000;
 
@@ -61,7 +76,24 @@ impl<H: Hal, T: Transport> Queues<H, T> {
             };
             // SAFETY: the same buffer and length as given to `transmit_begin` for this token.
             let _ = unsafe { self.raw.transmit_complete(token, &buf[..len]) };
+            self.recycle(buf);
+        }
+    }
+
+    /// A transmit buffer: a spare one, or a new one.
+    fn tx_buffer(&mut self) -> Box<[u8]> {
+        self.spare.pop().unwrap_or_else(|| {
+            TX_BUFFERS.fetch_add(1, Ordering::Relaxed);
+            alloc::vec![0u8; BUFFER_LEN].into_boxed_slice()
+        })
+    }
+
+    /// Keeps a transmit buffer for the next frame, or frees it.
+    fn recycle(&mut self, buf: Box<[u8]>) {
+        if self.spare.len() < SPARE_TX_BUFFERS {
             self.spare.push(buf);
+        } else {
+            TX_BUFFERS.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -83,7 +115,7 @@ impl<H: Hal, T: Transport> VirtioNic<H, T> {
             raw,
             rx: (0..QUEUE_SIZE).map(|_| None).collect(),
             tx: (0..QUEUE_SIZE).map(|_| None).collect(),
-            spare: Vec::new(),
+            spare: Vec::with_capacity(SPARE_TX_BUFFERS),
             local: VecDeque::new(),
             mac,
         };
@@ -207,7 +239,7 @@ impl<H: Hal, T: Transport> RxToken<'_, H, T> {
         if let Some(buf) = self.buf.take() {
             let mut q = self.queues.borrow_mut();
             if self.local {
-                q.spare.push(buf);
+                q.recycle(buf);
             } else {
                 q.give_rx(buf);
             }
@@ -239,10 +271,7 @@ impl<H: Hal, T: Transport> phy::TxToken for TxToken<'_, H, T> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut q = self.queues.borrow_mut();
         q.reap_tx();
-        let mut buf = q
-            .spare
-            .pop()
-            .unwrap_or_else(|| vec![0u8; BUFFER_LEN].into_boxed_slice());
+        let mut buf = q.tx_buffer();
         let header = q.raw.fill_buffer_header(&mut buf).unwrap_or(0);
         let total = (header + len).min(buf.len());
         let result = f(&mut buf[header..total]);
@@ -251,7 +280,7 @@ impl<H: Hal, T: Transport> phy::TxToken for TxToken<'_, H, T> {
                 q.local.push_back((buf, header..total));
             } else {
                 // As a full transmit queue: the frame is lost and TCP sends it again.
-                q.spare.push(buf);
+                q.recycle(buf);
             }
             return result;
         }
@@ -259,7 +288,7 @@ impl<H: Hal, T: Transport> phy::TxToken for TxToken<'_, H, T> {
         match unsafe { q.raw.transmit_begin(&buf[..total]) } {
             Ok(token) => q.tx[token as usize] = Some((buf, total)),
             // A full queue loses the frame, as a wire would; TCP sends it again.
-            Err(_) => q.spare.push(buf),
+            Err(_) => q.recycle(buf),
         }
         result
     }
