@@ -79,16 +79,19 @@ pub fn partitions(
     let total: usize = graph.sizes.iter().sum();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let count = forced.unwrap_or(cores).clamp(1, MAX_PARTITIONS);
-    let parallel = forced.is_some() || crate::merge::available();
-    let groups = match () {
-        _ if count == 1 || graph.len() < 2 || !parallel => None,
-        _ if forced.is_some() || total >= CONTIGUOUS_FROM_BYTES => {
-            Some(contiguous(&graph.sizes, count))
-        }
-        _ if total >= ALONG_CALLS_FROM_BYTES => along_calls(graph, kept_apart, count),
-        _ => None,
+    let groups = if count == 1 || graph.len() < 2 {
+        None
+    } else if forced.is_some() || total >= CONTIGUOUS_FROM_BYTES {
+        Some(contiguous(&graph.sizes, count))
+    } else if total >= ALONG_CALLS_FROM_BYTES {
+        along_calls(graph, kept_apart, count)
+    } else {
+        None
     };
-    let Some(groups) = groups.filter(|g| g.len() > 1) else {
+    // Partitions are merged by the linker and objcopy; without them, one module.
+    let Some(groups) =
+        groups.filter(|g| g.len() > 1 && (forced.is_some() || crate::merge::available()))
+    else {
         return vec![Partition::whole(info)];
     };
     from_groups(info.imported_functions, graph, groups)
