@@ -93,3 +93,29 @@ impl CallGraph {
         self.uses[function] == ESCAPES
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_counts_loops_calls_and_escapes() {
+        let wat = r#"(module
+            (import "env" "f" (func $imported))
+            (func $main (export "_start") (call $a) (call $b) (call $b) (call $imported))
+            (func $a (loop (br 0)) (loop (br 0)))
+            (func $b (loop (br 0)) (drop (ref.func $c)))
+            (func $c)
+            (table 1 funcref) (elem (i32.const 0) $a))"#;
+        let wasm = wat::parse_str(wat).unwrap();
+        let info = ModuleInfo::parse(&wasm).unwrap();
+        let graph = CallGraph::scan(&info).unwrap();
+        // Defined functions only: the import is not a node, nor a callee.
+        assert_eq!(graph.len(), 4);
+        assert_eq!(graph.loops, [0, 2, 1, 0]);
+        assert_eq!(graph.callees[0], [1, 2, 2]);
+        // Exported, in a table, called twice, taken by ref.func.
+        assert_eq!(graph.uses, [ESCAPES, ESCAPES, 2, ESCAPES]);
+        assert!(graph.sizes.iter().all(|&s| s > 0));
+    }
+}
