@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{MEWZ, arches, text};
+use common::{Counters, MEWZ, arches, text};
 use mewz_abi::ExitCode;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -551,18 +551,8 @@ int main(void) {
 /// `buffers K KiB touched` of the kernel's counters lines (`-v`), with the app's sockets.
 fn buffer_counters(log: &str) -> Vec<(u64, u64)> {
     log.lines()
-        .filter_map(|line| {
-            let rest = &line[line.find("net: sockets app ")? + "net: sockets app ".len()..];
-            let app = rest.split(' ').next()?.parse().ok()?;
-            let kib = rest
-                .split(", buffers ")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((app, kib))
-        })
+        .filter_map(Counters::parse)
+        .filter_map(|c| Some((c.app_sockets, c.buffers_kib?)))
         .collect()
 }
 

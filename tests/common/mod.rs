@@ -200,3 +200,44 @@ pub fn wat2wasm(dir: &Path, name: &str, wat: &str, flags: &[&str]) -> PathBuf {
     assert!(status.success(), "wat2wasm {}", src.display());
     wasm
 }
+
+/// The kernel's counters line (`-v`): `net: sockets app A stack S, heap H KiB in use,
+/// buffers B KiB touched, frames to send F KiB`; the hosted platform's has the sockets only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub app_sockets: u64,
+    pub stack_sockets: u64,
+    pub heap_kib: Option<u64>,
+    /// The socket buffers' pages mapped now.
+    pub buffers_kib: Option<u64>,
+    /// The part of `heap_kib` the NIC's transmit buffers hold (how many follows the device's
+    /// pace, not the app's).
+    pub frames_kib: Option<u64>,
+}
+
+impl Counters {
+    pub fn parse(line: &str) -> Option<Counters> {
+        let rest = &line[line.find("net: sockets app ")? + "net: sockets app ".len()..];
+        let mut words = rest.split([' ', ',']).filter(|w| !w.is_empty());
+        let app_sockets = words.next()?.parse().ok()?;
+        (words.next()? == "stack").then_some(())?;
+        let stack_sockets = words.next()?.parse().ok()?;
+        let number_after = |label: &str| match rest.split(label).nth(1) {
+            Some(b) => b.split(' ').next()?.parse().ok().map(Some),
+            None => Some(None),
+        };
+        Some(Counters {
+            app_sockets,
+            stack_sockets,
+            heap_kib: number_after(", heap ")?,
+            buffers_kib: number_after(", buffers ")?,
+            frames_kib: number_after(", frames to send ")?,
+        })
+    }
+
+    /// The heap in use but for the NIC's transmit buffers: what must come back to where it
+    /// was (give or take the rounding of the two to KiB).
+    pub fn heap_but_frames_kib(&self) -> Option<u64> {
+        Some(self.heap_kib? - self.frames_kib.unwrap_or(0))
+    }
+}

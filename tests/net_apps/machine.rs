@@ -1,7 +1,7 @@
 //! Starting an example server the way a user does (`mewz run` on a target, or wasmtime 36 for
 //! comparison), reading what it prints, and ending it with everything it started.
 
-use crate::common::{self, MEWZ, arches, examples, root};
+use crate::common::{self, Counters, MEWZ, arches, examples, root};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::process::CommandExt;
@@ -347,51 +347,6 @@ pub fn cpu_time(pid: u32) -> Duration {
     // SAFETY: sysconf only reads a configuration value.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
     Duration::from_millis(ticks * 1000 / per_second)
-}
-
-/// The kernel's counters line: `net: sockets app A stack S, heap H KiB in use, buffers B KiB
-/// touched`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Counters {
-    pub app_sockets: u64,
-    pub stack_sockets: u64,
-    pub heap_kib: Option<u64>,
-    /// The socket buffers' pages mapped now.
-    pub buffers_kib: Option<u64>,
-    /// The part of `heap_kib` the NIC's transmit buffers hold (how many follows the device's
-    /// pace, not the app's).
-    pub frames_kib: Option<u64>,
-}
-
-impl Counters {
-    fn parse(line: &str) -> Option<Counters> {
-        let rest = &line[line.find("net: sockets app ")? + "net: sockets app ".len()..];
-        let mut words = rest.split([' ', ',']).filter(|w| !w.is_empty());
-        let app_sockets = words.next()?.parse().ok()?;
-        (words.next()? == "stack").then_some(())?;
-        let stack_sockets = words.next()?.parse().ok()?;
-        let heap_kib = match words.next() {
-            Some("heap") => Some(words.next()?.parse().ok()?),
-            _ => None,
-        };
-        let number_after = |label: &str| match rest.split(label).nth(1) {
-            Some(b) => b.split(' ').next()?.parse().ok().map(Some),
-            None => Some(None),
-        };
-        Some(Counters {
-            app_sockets,
-            stack_sockets,
-            heap_kib,
-            buffers_kib: number_after(", buffers ")?,
-            frames_kib: number_after(", frames to send ")?,
-        })
-    }
-
-    /// The heap in use but for the NIC's transmit buffers: what must come back to where it
-    /// was (give or take the rounding of the two to KiB).
-    pub fn heap_but_frames_kib(&self) -> Option<u64> {
-        Some(self.heap_kib? - self.frames_kib.unwrap_or(0))
-    }
 }
 
 /// A tap device of this host with a /24 of its own, removed when dropped.

@@ -19,8 +19,9 @@ mod http;
 mod machine;
 mod site;
 
+use common::Counters;
 use http::{Conn, request};
-use machine::{Counters, Launch, Runner, Server, Tap, cpu_time, example, free_port, mewz_target};
+use machine::{Launch, Runner, Server, Tap, cpu_time, example, free_port, mewz_target};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::Command;
