@@ -222,8 +222,8 @@ struct PartitionOutput {
 #[derive(Clone, Copy)]
 struct Plan<'a> {
     opts: &'a CompileOptions,
-    /// Functions that must not be inlined (see `inlining.rs`).
-    kept_apart: &'a HashSet<u32>,
+    /// Functions that must not be inlined (indices of defined functions; see `inlining.rs`).
+    kept_apart: &'a HashSet<usize>,
     fast_backend_from: Option<usize>,
     light: bool,
     progress: &'a dyn CompileProgress,
@@ -240,10 +240,6 @@ pub fn compile_module(
     let bytes: usize = graph.sizes.iter().sum();
     let kept_apart = crate::inlining::kept_apart(&graph);
     let partitions = partitions(info, &graph, &kept_apart, tuning.partitions);
-    let kept_apart: HashSet<u32> = kept_apart
-        .into_iter()
-        .map(|f| (info.imported_functions + f) as u32)
-        .collect();
     let plan = Plan {
         opts,
         kept_apart: &kept_apart,
@@ -352,7 +348,7 @@ fn compile_partition(
     let module = &env.module;
     for &index in functions
         .iter()
-        .filter(|&&f| plan.kept_apart.contains(&(f as u32)))
+        .filter(|&&f| plan.kept_apart.contains(&(f - info.imported_functions)))
     {
         if let Some(function) = module.get_function(&function_symbol(index)) {
             add_function_attribute(&context, function, "noinline");
