@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{MEWZ, once_per_run, root, targets, text};
+use common::{MEWZ, once_per_run, root, targets, text, tool, utf8};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, symlink};
@@ -28,16 +28,7 @@ fn suite() -> PathBuf {
 fn programs() -> PathBuf {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wasi-suite");
     once_per_run("tests/wasi/build.sh", || {
-        let built = Command::new("bash")
-            .arg(suite().join("build.sh"))
-            .arg(&out)
-            .output()
-            .expect("running tests/wasi/build.sh");
-        assert!(
-            built.status.success(),
-            "tests/wasi/build.sh failed:\n{}",
-            text(&built.stderr)
-        );
+        tool("bash", &[utf8(&suite().join("build.sh")), utf8(&out)]);
     });
     out
 }

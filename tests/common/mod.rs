@@ -74,17 +74,8 @@ pub fn once_per_run(what: &str, make: impl FnOnce()) {
 pub fn examples(part: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("examples");
     once_per_run(&format!("examples/build.sh {part}"), || {
-        let built = Command::new("bash")
-            .arg(root().join("examples/build.sh"))
-            .arg(&dir)
-            .arg(part)
-            .output()
-            .expect("running examples/build.sh");
-        assert!(
-            built.status.success(),
-            "examples/build.sh {part} failed:\n{}",
-            text(&built.stderr)
-        );
+        let script = root().join("examples/build.sh");
+        tool("bash", &[utf8(&script), utf8(&dir), part]);
     });
     dir
 }
@@ -93,20 +84,10 @@ pub fn examples(part: &str) -> PathBuf {
 /// options `options`.
 pub fn image(target: &str, wasm: &Path, options: &[&str], image: PathBuf) -> PathBuf {
     once_per_run(&image.display().to_string(), || {
-        let out = Command::new(MEWZ)
-            .args(["build", "--target", target])
-            .args(options)
-            .arg("-o")
-            .arg(&image)
-            .arg(wasm)
-            .output()
-            .expect("running mewz build");
-        assert!(
-            out.status.success(),
-            "mewz build {} for {target}: {}",
-            wasm.display(),
-            text(&out.stderr)
-        );
+        let mut args = vec!["build", "--target", target];
+        args.extend_from_slice(options);
+        args.extend(["-o", utf8(&image), utf8(wasm)]);
+        tool(MEWZ, &args);
     });
     image
 }
@@ -166,6 +147,11 @@ pub fn mewz(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("running mewz")
+}
+
+/// `path` as text (the test tree's paths are UTF-8), for [`tool`]'s arguments.
+pub fn utf8(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
 }
 
 /// Runs `program` (one ci/setup installs) with `args`, which must succeed; its stdout.
